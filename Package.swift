@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "cidcache",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "cidcache", targets: ["cidcache"]),
+        .library(name: "CidCacheEngine", targets: ["CidCacheEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries, each through a shim header.
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+
+        // Identities: canonical JSON (RFC 8785), CIDs, digests, errors. No I/O.
+        .target(name: "CidCacheCore", dependencies: ["CCrypto"]),
+        // The persistent store: SQLite index and bodies by content CID.
+        .target(name: "CidCacheStore", dependencies: [
+            "CidCacheCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // The engine: config, TTL policy, upstream families, single-flight, stats.
+        .target(name: "CidCacheEngine", dependencies: [
+            "CidCacheCore", "CidCacheStore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The FUSE front: file operations translated into engine calls.
+        .target(name: "CidCacheFUSE", dependencies: [
+            "CidCacheEngine", "CFuse",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // The command-line front.
+        .executableTarget(name: "cidcache", dependencies: [
+            "CidCacheEngine", "CidCacheFUSE",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
+        .testTarget(name: "CidCacheCoreTests", dependencies: ["CidCacheCore"]),
+        .testTarget(name: "CidCacheStoreTests", dependencies: ["CidCacheStore"]),
+        .testTarget(name: "CidCacheEngineTests", dependencies: ["CidCacheEngine"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,7 @@
+#ifndef CIDCACHE_CCRYPTO_SHIM_H
+#define CIDCACHE_CCRYPTO_SHIM_H
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <openssl/rand.h>
+#endif

@@ -1,0 +1,65 @@
+import Glibc
+
+/// A failure the cache reports to its caller, each mapped to the errno a file
+/// user sees (SPEC section 3) and, where an upstream answered, its HTTP status.
+public struct CacheError: Error, Sendable, CustomStringConvertible {
+    /// The failure classes of SPEC section 3, one per errno.
+    public enum Kind: String, Sendable {
+        case invalidRequest = "EINVAL"
+        case tooLarge = "EFBIG"
+        case accessDenied = "EACCES"
+        case notFound = "ENOENT"
+        case busy = "EBUSY"
+        case timedOut = "ETIMEDOUT"
+        case offline = "ENETUNREACH"
+        case io = "EIO"
+        case noSpace = "ENOSPC"
+    }
+
+    public var kind: Kind
+    /// What went wrong, for the `errors` file: never holds a credential.
+    public var message: String
+    /// The upstream's HTTP status, when one answered.
+    public var status: Int?
+
+    public init(_ kind: Kind, _ message: String, status: Int? = nil) {
+        self.kind = kind
+        self.message = message
+        self.status = status
+    }
+
+    /// The errno value handed to the kernel.
+    public var errno: Int32 {
+        switch kind {
+        case .invalidRequest: return EINVAL
+        case .tooLarge: return EFBIG
+        case .accessDenied: return EACCES
+        case .notFound: return ENOENT
+        case .busy: return EBUSY
+        case .timedOut: return ETIMEDOUT
+        case .offline: return ENETUNREACH
+        case .io: return EIO
+        case .noSpace: return ENOSPC
+        }
+    }
+
+    /// The errno's symbolic name, as the `errors` file writes it.
+    public var errnoName: String { kind.rawValue }
+
+    public var description: String { "\(kind.rawValue): \(message)" }
+
+    /// Maps an upstream HTTP error status to the failure class SPEC section 3 gives it.
+    public static func forStatus(_ status: Int, _ message: String) -> CacheError {
+        let kind: Kind
+        switch status {
+        case 400, 422: kind = .invalidRequest
+        case 401, 403: kind = .accessDenied
+        case 404: kind = .notFound
+        case 408, 504: kind = .timedOut
+        case 413: kind = .tooLarge
+        case 429, 503, 529: kind = .busy
+        default: kind = .io
+        }
+        return CacheError(kind, message, status: status)
+    }
+}
