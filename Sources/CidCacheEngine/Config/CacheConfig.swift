@@ -1,0 +1,158 @@
+import CidCacheCore
+import Foundation
+
+/// Everything a mount can be configured with, read from the JSON config file.
+/// Every field is optional; absent fields keep the defaults documented in the README.
+public struct CacheConfig: Sendable {
+    /// Answer from the cache only: a miss fails with ENETUNREACH.
+    public var offline = false
+    /// Seconds an upstream call may take before it fails with ETIMEDOUT.
+    public var upstreamTimeoutSeconds = 300.0
+    /// The largest request a query file accepts (EFBIG past it).
+    public var requestLimitBytes = 8 * 1024 * 1024
+    /// The largest upstream answer the cache takes in.
+    public var responseLimitBytes = 256 * 1024 * 1024
+    /// How long after expiry an entry may still be served when the upstream fails.
+    public var staleWindowSeconds = 86_400
+    /// Size at which `errors` and `log` are rotated.
+    public var logRotateBytes = 16 * 1024 * 1024
+    /// Let other users see the mount (FUSE allow_other).
+    public var allowOther = false
+    /// TTL overrides: namespace → operation → seconds.
+    public var ttlOverrides: [String: [String: Int]] = [:]
+    /// Namespaces added or changed by the config file.
+    public var namespaces: [String: NamespaceSettings] = [:]
+    /// Model prices in USD per million tokens.
+    public var prices: [String: ModelPrice] = [:]
+    /// Operations that pass through uncached ("ns" or "ns.op" is not used: namespace → ops, "*" for all).
+    public var privateOperations: [String: Set<String>] = [:]
+
+    public init() {}
+
+    /// A namespace as the config file describes it.
+    public struct NamespaceSettings: Sendable {
+        /// The upstream family that serves it ("openai", ...).
+        public var family: String
+        public var url: String?
+        /// Name of the environment variable that holds its key.
+        public var keyEnvironmentVariable: String?
+        public init(family: String, url: String? = nil, keyEnvironmentVariable: String? = nil) {
+            self.family = family
+            self.url = url
+            self.keyEnvironmentVariable = keyEnvironmentVariable
+        }
+    }
+
+    /// Reads a config file; a missing path gives the defaults.
+    public static func load(path: String?) throws -> CacheConfig {
+        guard let path else { return CacheConfig() }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CacheError(.invalidRequest, "cannot read config file \(path)")
+        }
+        return try parse([UInt8](data), source: path)
+    }
+
+    /// Parses the config document.
+    public static func parse(_ bytes: [UInt8], source: String = "config") throws -> CacheConfig {
+        let root: JSONObject
+        do {
+            guard let object = try CanonicalJSON.parse(bytes).objectValue else {
+                throw CacheError(.invalidRequest, "\(source): the config must be a JSON object")
+            }
+            root = object
+        } catch let error as CacheError {
+            throw CacheError(.invalidRequest, "\(source): \(error.message)")
+        }
+        var config = CacheConfig()
+        let reader = ConfigReader(source: source)
+        for (key, value) in root.members {
+            switch key {
+            case "offline": config.offline = try reader.bool(value, key)
+            case "upstream_timeout_s": config.upstreamTimeoutSeconds = try reader.positiveNumber(value, key)
+            case "request_limit_bytes": config.requestLimitBytes = try reader.positiveInt(value, key)
+            case "response_limit_bytes": config.responseLimitBytes = try reader.positiveInt(value, key)
+            case "stale_window_s": config.staleWindowSeconds = try reader.nonNegativeInt(value, key)
+            case "log_rotate_bytes": config.logRotateBytes = try reader.positiveInt(value, key)
+            case "allow_other": config.allowOther = try reader.bool(value, key)
+            case "ttl":
+                for (namespace, ops) in try reader.object(value, key).members {
+                    var table: [String: Int] = [:]
+                    for (op, seconds) in try reader.object(ops, "ttl.\(namespace)").members {
+                        table[op] = try reader.nonNegativeInt(seconds, "ttl.\(namespace).\(op)")
+                    }
+                    config.ttlOverrides[namespace] = table
+                }
+            case "namespaces":
+                for (name, spec) in try reader.object(value, key).members {
+                    let object = try reader.object(spec, "namespaces.\(name)")
+                    guard let family = object["family"]?.stringValue else {
+                        throw CacheError(.invalidRequest, "\(source): namespaces.\(name).family is required")
+                    }
+                    var settings = NamespaceSettings(family: family)
+                    settings.url = object["url"]?.stringValue
+                    settings.keyEnvironmentVariable = object["key_env"]?.stringValue
+                    if let ttl = object["ttl"] {
+                        var table = config.ttlOverrides[name] ?? [:]
+                        for (op, seconds) in try reader.object(ttl, "namespaces.\(name).ttl").members {
+                            table[op] = try reader.nonNegativeInt(seconds, "namespaces.\(name).ttl.\(op)")
+                        }
+                        config.ttlOverrides[name] = table
+                    }
+                    config.namespaces[name] = settings
+                }
+            case "prices":
+                for (model, spec) in try reader.object(value, key).members {
+                    let object = try reader.object(spec, "prices.\(model)")
+                    config.prices[model] = ModelPrice(
+                        inputPerMillion: object["input_per_mtok"]?.doubleValue ?? 0,
+                        outputPerMillion: object["output_per_mtok"]?.doubleValue ?? 0)
+                }
+            case "private":
+                for (namespace, ops) in try reader.object(value, key).members {
+                    guard case .array(let list) = ops else {
+                        throw CacheError(.invalidRequest, "\(source): private.\(namespace) must be a list of operations")
+                    }
+                    config.privateOperations[namespace] = Set(list.compactMap(\.stringValue))
+                }
+            default:
+                throw CacheError(.invalidRequest, "\(source): unknown setting \"\(key)\"")
+            }
+        }
+        return config
+    }
+
+    /// Whether the config marks this operation private (passed through uncached).
+    public func isPrivate(namespace: String, op: String) -> Bool {
+        guard let ops = privateOperations[namespace] else { return false }
+        return ops.contains(op) || ops.contains("*")
+    }
+}
+
+/// Typed access to config values with errors that name the setting.
+private struct ConfigReader {
+    let source: String
+
+    func fail(_ key: String, _ what: String) -> CacheError {
+        CacheError(.invalidRequest, "\(source): \(key) must be \(what)")
+    }
+    func bool(_ value: JSON, _ key: String) throws -> Bool {
+        guard let b = value.boolValue else { throw fail(key, "true or false") }
+        return b
+    }
+    func object(_ value: JSON, _ key: String) throws -> JSONObject {
+        guard let o = value.objectValue else { throw fail(key, "an object") }
+        return o
+    }
+    func positiveNumber(_ value: JSON, _ key: String) throws -> Double {
+        guard let d = value.doubleValue, d > 0 else { throw fail(key, "a positive number") }
+        return d
+    }
+    func positiveInt(_ value: JSON, _ key: String) throws -> Int {
+        guard let i = value.intValue, i > 0 else { throw fail(key, "a positive integer") }
+        return i
+    }
+    func nonNegativeInt(_ value: JSON, _ key: String) throws -> Int {
+        guard let i = value.intValue, i >= 0 else { throw fail(key, "a non-negative integer") }
+        return i
+    }
+}

@@ -1,0 +1,93 @@
+import CidCacheCore
+
+/// A namespace ready to serve: its family, endpoint and upstream identity.
+public struct Namespace: Sendable {
+    public let name: String
+    public let family: any UpstreamFamily
+    public let endpoint: Endpoint
+    /// Short digest of the upstream identity (SPEC section 1); half of every index key.
+    public let upstream: String
+}
+
+/// Builds the namespaces of a mount from the built-in table, the config file
+/// and the environment (the ecosystem's variables, then `CIDCACHE_<NS>_URL/KEY`).
+public enum NamespaceResolver {
+    struct BuiltIn {
+        let family: String
+        let defaultURL: String
+        let urlVariables: [String]
+        let keyVariables: [String]
+    }
+
+    static let builtIns: [String: BuiltIn] = [
+        "openai": BuiltIn(family: "openai", defaultURL: "https://api.openai.com/v1",
+                          urlVariables: ["OPENAI_BASE_URL"], keyVariables: ["OPENAI_API_KEY"]),
+        "groq": BuiltIn(family: "openai", defaultURL: "https://api.groq.com/openai/v1",
+                        urlVariables: [], keyVariables: ["GROQ_API_KEY"]),
+        "vllm": BuiltIn(family: "openai", defaultURL: "http://127.0.0.1:8000/v1",
+                        urlVariables: [], keyVariables: ["VLLM_API_KEY"]),
+    ]
+
+    /// The variable prefix of a namespace: upper-cased, dots and dashes as `_`.
+    public static func variablePrefix(_ namespace: String) -> String {
+        "CIDCACHE_" + String(namespace.uppercased().map { $0 == "." || $0 == "-" ? "_" : $0 })
+    }
+
+    /// Every namespace of the mount, sorted by name.
+    public static func resolve(config: CacheConfig, environment: [String: String], secret: [UInt8]) throws -> [Namespace] {
+        var specs: [String: (family: String, url: String, keyVariables: [String])] = [:]
+        for (name, builtIn) in builtIns {
+            let url = builtIn.urlVariables.compactMap { environment[$0] }.first { !$0.isEmpty } ?? builtIn.defaultURL
+            specs[name] = (builtIn.family, url, builtIn.keyVariables)
+        }
+        for (name, settings) in config.namespaces {
+            let existing = specs[name]
+            let url = settings.url ?? existing?.url
+            guard let url else {
+                throw CacheError(.invalidRequest, "namespace \(name) needs a url")
+            }
+            let keys = settings.keyEnvironmentVariable.map { [$0] } ?? existing?.keyVariables ?? []
+            specs[name] = (settings.family, url, keys)
+        }
+        return try specs.keys.sorted().map { name in
+            let spec = specs[name]!
+            guard let family = FamilyRegistry.family(named: spec.family) else {
+                throw CacheError(.invalidRequest, "namespace \(name): unknown family \"\(spec.family)\"")
+            }
+            let prefix = variablePrefix(name)
+            let url = environment[prefix + "_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? spec.url
+            let key = environment[prefix + "_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? spec.keyVariables.compactMap { environment[$0] }.first { !$0.isEmpty }
+            let endpoint = Endpoint(baseURL: url, credential: key)
+            return Namespace(name: name, family: family, endpoint: endpoint,
+                             upstream: upstreamIdentity(family: family, endpoint: endpoint, secret: secret))
+        }
+    }
+
+    /// SPEC section 1: family, normalized base URL, version headers and, for
+    /// credential-scoped families, a keyed hash of the credential; digested short.
+    static func upstreamIdentity(family: any UpstreamFamily, endpoint: Endpoint, secret: [UInt8]) -> String {
+        var parts = [family.name, normalizedURL(endpoint.baseURL)]
+        parts += family.versionHeaders.map { "\($0.name.lowercased())=\($0.value)" }
+        if family.isCredentialScoped {
+            let scope = endpoint.credential.map { Hex.encode(HMACSHA256.authenticate(message: Array($0.utf8), key: secret)) }
+            parts.append("scope=" + (scope ?? "anonymous"))
+        }
+        let digest = SHA256.hash(Array(parts.joined(separator: "\n").utf8))
+        return String(Hex.encode(digest).prefix(16))
+    }
+
+    /// Scheme and host lower-cased, default port and trailing slashes removed.
+    static func normalizedURL(_ url: String) -> String {
+        guard let schemeEnd = url.range(of: "://") else { return url }
+        let scheme = url[..<schemeEnd.lowerBound].lowercased()
+        let rest = url[schemeEnd.upperBound...]
+        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+        var authority = rest[..<authorityEnd].lowercased()
+        var path = String(rest[authorityEnd...])
+        let defaultPort = scheme == "https" ? ":443" : scheme == "http" ? ":80" : nil
+        if let defaultPort, authority.hasSuffix(defaultPort) { authority.removeLast(defaultPort.count) }
+        while path.hasSuffix("/") { path.removeLast() }
+        return "\(scheme)://\(authority)\(path)"
+    }
+}

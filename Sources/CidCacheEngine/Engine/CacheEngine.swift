@@ -1,0 +1,381 @@
+import CidCacheCore
+import CidCacheStore
+import Foundation
+import Synchronization
+
+/// The cache: answers queries from the store or the upstream (one call for any
+/// number of identical concurrent misses), keeps statistics and the `errors`
+/// and `log` files, and invalidates. It knows nothing of FUSE; every front
+/// (the mount, the CLI) drives it through this type.
+public final class CacheEngine: Sendable {
+    public let config: CacheConfig
+    public let store: Store
+    /// Namespaces by name.
+    public let namespaces: [String: Namespace]
+    /// The `errors` file: one JSON line per failure.
+    public let errorLog: EventLog
+    /// The `log` file: one JSON line per transaction.
+    public let transactionLog: EventLog
+
+    let client: UpstreamClient
+    let statistics: Statistics
+    let prices: PriceTable
+    private let flights = Mutex<[String: Task<FlightResult, Error>]>([:])
+    private let pendingAccesses = Mutex<[Int64: (hits: Int64, lastAccess: Int64)]>([:])
+    private let removalObserver = Mutex<(@Sendable (EntryRecord) -> Void)?>(nil)
+
+    /// Opens the engine on a data directory.
+    /// - Parameter truncateLogs: start `errors` and `log` empty (a new mount).
+    public init(dataDirectory: String, config: CacheConfig, environment: [String: String],
+                truncateLogs: Bool) throws {
+        self.config = config
+        store = try Store(directory: dataDirectory)
+        let list = try NamespaceResolver.resolve(config: config, environment: environment, secret: try store.secret())
+        namespaces = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
+        errorLog = EventLog(path: dataDirectory + "/errors.jsonl", rotateBytes: config.logRotateBytes, truncate: truncateLogs)
+        transactionLog = EventLog(path: dataDirectory + "/log.jsonl", rotateBytes: config.logRotateBytes, truncate: truncateLogs)
+        client = UpstreamClient(timeoutSeconds: config.upstreamTimeoutSeconds, responseLimitBytes: config.responseLimitBytes)
+        statistics = Statistics(persisted: try store.loadState("stats"))
+        prices = PriceTable(overrides: config.prices)
+    }
+
+    /// Namespace names, sorted.
+    public var namespaceNames: [String] { namespaces.keys.sorted() }
+
+    /// Whether a namespace serves an operation.
+    public func hasOperation(namespace: String, op: String) -> Bool {
+        namespaces[namespace]?.family.operations.contains(op) ?? false
+    }
+
+    /// Called with every entry removed other than by a direct unlink through
+    /// the front (expiry sweeps, `ctl`, content removal), so the front can tell its clients.
+    public func setRemovalObserver(_ observer: @escaping @Sendable (EntryRecord) -> Void) {
+        removalObserver.withLock { $0 = observer }
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    // MARK: Keying
+
+    /// Parses, normalizes and keys a request (SPEC section 1).
+    public func prepare(namespace name: String, op: String, body: [UInt8]) throws -> PreparedQuery {
+        guard let namespace = namespaces[name] else { throw CacheError(.notFound, "unknown namespace \"\(name)\"") }
+        guard namespace.family.operations.contains(op) else {
+            throw CacheError(.notFound, "namespace \(name) has no operation \"\(op)\"")
+        }
+        if body.count > config.requestLimitBytes {
+            throw CacheError(.tooLarge, "request larger than \(config.requestLimitBytes) bytes")
+        }
+        let document = try CanonicalJSON.parseDocument(body)
+        guard let object = document.value.objectValue else {
+            throw CacheError(.invalidRequest, "the request must be a JSON object")
+        }
+        let control = try QueryControl(object[QueryControl.key])
+        let dropped = namespace.family.droppedFields(op: op).union([QueryControl.key])
+        let request = object.removing(keys: dropped)
+        try namespace.family.validate(op: op, request: request)
+        let keyDocument = KeyDocument.canonicalBytes(namespace: name, op: op, request: .object(request))
+        return PreparedQuery(
+            namespace: namespace, op: op, request: request,
+            upstreamBody: document.removingTopLevelMembers(dropped),
+            keyDocument: keyDocument, requestCID: CID.forKeyDocument(keyDocument), control: control)
+    }
+
+    // MARK: Answering
+
+    /// Answers a request, logging the transaction and any failure.
+    /// - Parameter pid: the caller's process, for the log lines.
+    public func query(namespace: String, op: String, body: [UInt8], pid: Int32) async throws -> Answer {
+        let started = Date()
+        var prepared: PreparedQuery?
+        do {
+            let query = try prepare(namespace: namespace, op: op, body: body)
+            prepared = query
+            let answer = try await answer(query)
+            logTransaction(namespace: namespace, op: op, requestCID: answer.requestCID.string,
+                           cid: answer.contentCID.string, outcome: answer.outcome,
+                           started: started, bytes: answer.body.count, pid: pid)
+            return answer
+        } catch let error as CacheError {
+            recordError(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: error, pid: pid)
+            logTransaction(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, cid: nil,
+                           outcome: .error, started: started, bytes: 0, pid: pid)
+            throw error
+        }
+    }
+
+    /// Answers a prepared request from a live entry, a flight in progress, or the upstream.
+    public func answer(_ query: PreparedQuery) async throws -> Answer {
+        let ns = query.namespace
+        if query.control.noStore || config.isPrivate(namespace: ns.name, op: query.op) {
+            guard !config.offline else { throw offlineError() }
+            let fetched = try await fetch(query, store: false)
+            statistics.update(ns.name) { $0.bypassed += 1 }
+            return Answer(requestCID: query.requestCID, contentCID: CID.forContent(fetched.body),
+                          body: fetched.body, outcome: .bypassed, entry: nil)
+        }
+        if !query.control.refresh, let entry = try liveEntry(namespace: ns, requestCID: query.requestCID.string) {
+            let body = try store.readBlob(entry.contentCID)
+            recordHit(entry)
+            return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID) ?? CID.forContent(body),
+                          body: body, outcome: .hit, entry: entry)
+        }
+        guard !config.offline else { throw offlineError() }
+
+        let key = ns.upstream + "/" + query.requestCID.string
+        let (task, joined) = flights.withLock { flights -> (Task<FlightResult, Error>, Bool) in
+            if let existing = flights[key] { return (existing, true) }
+            let task = Task { try await self.fly(query, key: key) }
+            flights[key] = task
+            return (task, false)
+        }
+        let result = try await task.value
+        let outcome: Outcome = result.stale ? .stale : (joined ? .coalesced : .miss)
+        if outcome != .miss {
+            statistics.update(ns.name) {
+                if outcome == .stale { $0.staleServed += 1 } else { $0.coalesced += 1 }
+                $0.bytesServed += Int64(result.body.count)
+            }
+        }
+        return Answer(requestCID: query.requestCID, contentCID: CID.forContent(result.body),
+                      body: result.body, outcome: outcome, entry: result.entry)
+    }
+
+    struct FlightResult: Sendable {
+        let body: [UInt8]
+        let entry: EntryRecord?
+        let stale: Bool
+    }
+
+    /// One upstream call shared by every identical concurrent miss; stores the
+    /// answer, or serves a recently expired entry when the upstream fails.
+    private func fly(_ query: PreparedQuery, key: String) async throws -> FlightResult {
+        defer { _ = flights.withLock { $0.removeValue(forKey: key) } }
+        do {
+            let fetched = try await fetch(query, store: true)
+            return FlightResult(body: fetched.body, entry: fetched.entry, stale: false)
+        } catch let error as CacheError where [.busy, .timedOut, .io].contains(error.kind) {
+            if let stale = try? staleEntry(namespace: query.namespace, requestCID: query.requestCID.string),
+               let body = try? store.readBlob(stale.contentCID) {
+                return FlightResult(body: body, entry: stale, stale: true)
+            }
+            throw error
+        }
+    }
+
+    struct Fetched {
+        let body: [UInt8]
+        let entry: EntryRecord?
+    }
+
+    /// Calls the upstream; stores a successful answer when asked. Errors are never stored.
+    private func fetch(_ query: PreparedQuery, store shouldStore: Bool) async throws -> Fetched {
+        let ns = query.namespace
+        if ns.family.requiresCredential && ns.endpoint.credential == nil {
+            throw CacheError(.accessDenied, "no credential configured for namespace \(ns.name)")
+        }
+        let request = try ns.family.httpRequest(op: query.op, request: query.request,
+                                                body: query.upstreamBody, endpoint: ns.endpoint)
+        let sent = Date()
+        let response: UpstreamHTTPResponse
+        do {
+            response = try await client.send(request)
+        } catch let error as CacheError {
+            statistics.update(ns.name) { $0.upstreamErrors += 1 }
+            throw CacheError(error.kind, scrub(error.message, endpoint: ns.endpoint), status: error.status)
+        }
+        guard (200..<300).contains(response.status) else {
+            statistics.update(ns.name) { $0.upstreamErrors += 1 }
+            throw CacheError.forStatus(response.status, "upstream answered \(response.status): "
+                + scrub(Self.errorMessage(response.body), endpoint: ns.endpoint))
+        }
+        let elapsedMs = Int64(Date().timeIntervalSince(sent) * 1000)
+        guard shouldStore else { return Fetched(body: response.body, entry: nil) }
+
+        let contentCID = CID.forContent(response.body)
+        try store.putBlob(cid: contentCID.string, bytes: response.body)
+        try store.putBlob(cid: query.requestCID.string, bytes: query.keyDocument)
+        let usage = ns.family.usage(op: query.op, request: query.request, response: response.body)
+        let ttl = query.control.ttl ?? ttlFor(query)
+        let fetched = Int64(sent.timeIntervalSince1970)
+        let replaced = try store.entry(requestCID: query.requestCID.string, upstream: ns.upstream)
+        let entry = try store.upsertEntry(NewEntry(
+            requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
+            contentCID: contentCID.string, size: Int64(response.body.count),
+            fetched: fetched, expires: fetched + Int64(ttl), ttl: Int64(ttl),
+            tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs))
+        statistics.update(ns.name) { $0.misses += 1 }
+        if let replaced { notifyRemoved([replaced]) }
+        return Fetched(body: response.body, entry: entry)
+    }
+
+    /// The TTL of a query: the config's override for its operation, else the family's rule.
+    func ttlFor(_ query: PreparedQuery) -> Int {
+        config.ttlOverrides[query.namespace.name]?[query.op]
+            ?? query.namespace.family.defaultTTL(op: query.op, request: query.request)
+    }
+
+    private func offlineError() -> CacheError {
+        CacheError(.offline, "offline mode and no live entry")
+    }
+
+    /// The most useful text of an upstream error body: its `error.message` when JSON, else a prefix.
+    static func errorMessage(_ body: [UInt8]) -> String {
+        if let object = (try? CanonicalJSON.parse(body))?.objectValue {
+            if let message = object["error"]?.objectValue?["message"]?.stringValue { return message }
+            if let message = object["error"]?.stringValue ?? object["message"]?.stringValue { return message }
+        }
+        let text = String(decoding: body.prefix(300), as: UTF8.self)
+        return text.isEmpty ? "(empty body)" : text
+    }
+
+    /// Removes credentials and credential-looking fragments an upstream echoed.
+    func scrub(_ message: String, endpoint: Endpoint) -> String {
+        var text = message
+        if let key = endpoint.credential, !key.isEmpty {
+            text = text.replacingOccurrences(of: key, with: "[redacted]")
+        }
+        let patterns = [#"(sk|pk|rk|gsk|hf|ghp|gho|ghs|github_pat|xai|AIza)[-_][A-Za-z0-9_\-\*\.]{4,}"#,
+                        #"(?i)bearer\s+\S+"#, #"AKIA[0-9A-Z]{8,}"#]
+        for pattern in patterns {
+            text = text.replacingOccurrences(of: pattern, with: "[redacted]", options: .regularExpression)
+        }
+        return text
+    }
+
+    // MARK: Entries
+
+    /// The live entry of a request under the namespace's current upstream identity.
+    public func liveEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
+        guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream),
+              entry.expires > Self.now() else { return nil }
+        return entry
+    }
+
+    /// The live entry at `api/<namespace>/<op>/<requestCID>`, if any.
+    public func liveEntry(namespace name: String, op: String, requestCID: String) -> EntryRecord? {
+        guard let namespace = namespaces[name],
+              let entry = try? liveEntry(namespace: namespace, requestCID: requestCID),
+              entry.op == op else { return nil }
+        return entry
+    }
+
+    /// An entry that expired no longer ago than the stale window.
+    func staleEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
+        guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream),
+              entry.expires + Int64(config.staleWindowSeconds) > Self.now() else { return nil }
+        return entry
+    }
+
+    /// Counts an answer from a live entry: a query hit or an open of the entry's file.
+    public func recordHit(_ entry: EntryRecord) {
+        let latency = entry.fetchMs, tokens = entry.tokens, cost = entry.costUSD, size = entry.size
+        statistics.update(entry.namespace) {
+            $0.hits += 1
+            $0.bytesServed += size
+            $0.latencySavedMs += latency
+            $0.tokensSaved += tokens
+            $0.costSavedUSD += cost
+        }
+        let now = Self.now()
+        pendingAccesses.withLock { pending in
+            let current = pending[entry.id] ?? (0, now)
+            pending[entry.id] = (current.hits + 1, now)
+        }
+    }
+
+    /// The hit count of an entry, including hits not yet written to the index.
+    public func hits(of entry: EntryRecord) -> Int64 {
+        entry.hits + pendingAccesses.withLock { $0[entry.id]?.hits ?? 0 }
+    }
+
+    /// A page of live entries of one operation, ordered by id, for directory listings.
+    public func liveEntries(namespace name: String, op: String, afterID: Int64, upToID: Int64, limit: Int) -> [EntryRecord] {
+        guard let namespace = namespaces[name] else { return [] }
+        return (try? store.entries(namespace: name, op: op, upstream: namespace.upstream, liveAt: Self.now(),
+                                   afterID: afterID, upToID: upToID, limit: limit)) ?? []
+    }
+
+    // MARK: Invalidation
+
+    /// Drops one entry (`rm api/<ns>/<op>/<cid>`). The caller's front saw the unlink itself.
+    @discardableResult
+    public func invalidate(namespace name: String, op: String, requestCID: String) -> Bool {
+        guard let namespace = namespaces[name],
+              let entry = try? store.entry(requestCID: requestCID, upstream: namespace.upstream),
+              entry.op == op else { return false }
+        return (try? store.removeEntry(requestCID: requestCID, upstream: namespace.upstream)) != nil
+    }
+
+    /// Drops stored bytes and every entry that points at them (`rm cid/<cid>`).
+    @discardableResult
+    public func removeContent(cid: String) -> Bool {
+        guard (try? store.blobSize(cid)) != nil else { return false }
+        guard let removed = try? store.removeBlob(cid) else { return false }
+        notifyRemoved(removed)
+        return true
+    }
+
+    func notifyRemoved(_ entries: [EntryRecord]) {
+        guard let observer = removalObserver.withLock({ $0 }) else { return }
+        entries.forEach(observer)
+    }
+
+    // MARK: Maintenance
+
+    /// Writes batched hit counts and statistics to the store.
+    public func flush() {
+        let accesses = pendingAccesses.withLock { pending -> [(id: Int64, hits: Int64, lastAccess: Int64)] in
+            defer { pending.removeAll() }
+            return pending.map { (id: $0.key, hits: $0.value.hits, lastAccess: $0.value.lastAccess) }
+        }
+        if !accesses.isEmpty { try? store.recordAccesses(accesses) }
+        if let snapshot = statistics.takeDirtySnapshot() { try? store.saveState("stats", snapshot) }
+    }
+
+    /// Flushes once a second until cancelled, then once more.
+    public func runMaintenance() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: 1_000_000_000)
+            flush()
+        }
+        flush()
+    }
+
+    /// Flushes and stops the HTTP client.
+    public func shutdown() async {
+        flush()
+        await client.shutdown()
+    }
+
+    // MARK: errors and log
+
+    /// Appends a failure to `errors` (SPEC section 3).
+    public func recordError(namespace: String?, op: String?, requestCID: String?, error: CacheError, pid: Int32) {
+        errorLog.append([
+            ("time", .string(EventLog.timestamp())),
+            ("namespace", namespace.map(JSON.string) ?? .null),
+            ("op", op.map(JSON.string) ?? .null),
+            ("request_cid", requestCID.map(JSON.string) ?? .null),
+            ("errno", .string(error.errnoName)),
+            ("status", error.status.map { .number(Double($0)) } ?? .null),
+            ("message", .string(error.message)),
+            ("pid", .number(Double(pid))),
+        ])
+    }
+
+    func logTransaction(namespace: String, op: String, requestCID: String?, cid: String?, outcome: Outcome,
+                        started: Date, bytes: Int, pid: Int32) {
+        transactionLog.append([
+            ("time", .string(EventLog.timestamp(started))),
+            ("namespace", .string(namespace)),
+            ("op", .string(op)),
+            ("request_cid", requestCID.map(JSON.string) ?? .null),
+            ("cid", cid.map(JSON.string) ?? .null),
+            ("outcome", .string(outcome.rawValue)),
+            ("ms", .number((Date().timeIntervalSince(started) * 1000).rounded())),
+            ("bytes", .number(Double(bytes))),
+            ("pid", .number(Double(pid))),
+        ])
+    }
+}

@@ -1,0 +1,70 @@
+import CidCacheCore
+import Foundation
+import Synchronization
+
+/// The counters of one namespace (SPEC section 3, stats/).
+public struct Counters: Codable, Sendable, Equatable {
+    public var hits: Int64 = 0
+    public var misses: Int64 = 0
+    public var coalesced: Int64 = 0
+    public var staleServed: Int64 = 0
+    public var bypassed: Int64 = 0
+    public var upstreamErrors: Int64 = 0
+    public var evictions: Int64 = 0
+    public var bytesServed: Int64 = 0
+    public var latencySavedMs: Int64 = 0
+    public var tokensSaved: Int64 = 0
+    public var costSavedUSD: Double = 0
+
+    public init() {}
+
+    public var apiCallsSaved: Int64 { hits + coalesced + staleServed }
+    public var hitRate: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
+
+    static func + (a: Counters, b: Counters) -> Counters {
+        var sum = a
+        sum.hits += b.hits; sum.misses += b.misses; sum.coalesced += b.coalesced
+        sum.staleServed += b.staleServed; sum.bypassed += b.bypassed
+        sum.upstreamErrors += b.upstreamErrors; sum.evictions += b.evictions
+        sum.bytesServed += b.bytesServed; sum.latencySavedMs += b.latencySavedMs
+        sum.tokensSaved += b.tokensSaved; sum.costSavedUSD += b.costSavedUSD
+        return sum
+    }
+}
+
+/// Per-namespace counters, updated lock-protected in memory and persisted in
+/// the store by the engine's maintenance loop, so figures survive restarts.
+final class Statistics: Sendable {
+    private let state: Mutex<(counters: [String: Counters], dirty: Bool)>
+
+    init(persisted: [UInt8]?) {
+        let counters = persisted.flatMap { try? JSONDecoder().decode([String: Counters].self, from: Data($0)) } ?? [:]
+        state = Mutex((counters, false))
+    }
+
+    /// Applies a change to one namespace's counters.
+    func update(_ namespace: String, _ change: (inout Counters) -> Void) {
+        state.withLock { state in
+            change(&state.counters[namespace, default: Counters()])
+            state.dirty = true
+        }
+    }
+
+    func counters(_ namespace: String) -> Counters {
+        state.withLock { $0.counters[namespace] ?? Counters() }
+    }
+
+    func total() -> Counters {
+        state.withLock { $0.counters.values.reduce(Counters(), +) }
+    }
+
+    /// The counters to persist, or nil when nothing changed since the last call.
+    func takeDirtySnapshot() -> [UInt8]? {
+        let counters: [String: Counters]? = state.withLock { state in
+            guard state.dirty else { return nil }
+            state.dirty = false
+            return state.counters
+        }
+        return counters.flatMap { try? JSONEncoder().encode($0) }.map { [UInt8]($0) }
+    }
+}

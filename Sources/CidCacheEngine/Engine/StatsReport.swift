@@ -1,0 +1,70 @@
+import CidCacheCore
+
+extension CacheEngine {
+    /// The figures of one namespace, or of all together (`stats/all.json`, `stats/<ns>.json`).
+    public func statsDocument(namespace: String?) -> JSON {
+        let counters = namespace.map(statistics.counters) ?? statistics.total()
+        let stored = (try? store.entryCounts()) ?? [:]
+        let entries = namespace.map { stored[$0] } ?? stored.values.reduce((entries: Int64(0), bytes: Int64(0))) {
+            (entries: $0.entries + $1.entries, bytes: $0.bytes + $1.bytes)
+        }
+        let blobs = (try? store.blobStats()) ?? (count: 0, bytes: 0)
+        var fields: [(key: String, value: JSON)] = []
+        if let namespace { fields.append((key: "namespace", value: .string(namespace))) }
+        let integer = { (value: Int64) in JSON.number(Double(value)) }
+        fields += [
+            (key: "hits", value: integer(counters.hits)),
+            (key: "misses", value: integer(counters.misses)),
+            (key: "coalesced", value: integer(counters.coalesced)),
+            (key: "stale_served", value: integer(counters.staleServed)),
+            (key: "bypassed", value: integer(counters.bypassed)),
+            (key: "upstream_errors", value: integer(counters.upstreamErrors)),
+            (key: "evictions", value: integer(counters.evictions)),
+            (key: "api_calls_saved", value: integer(counters.apiCallsSaved)),
+            (key: "entries", value: integer(entries?.entries ?? 0)),
+            (key: "bytes_stored", value: integer(entries?.bytes ?? 0)),
+            (key: "bytes_served", value: integer(counters.bytesServed)),
+            (key: "latency_saved_ms", value: integer(counters.latencySavedMs)),
+            (key: "tokens_saved", value: integer(counters.tokensSaved)),
+            (key: "hit_rate", value: .number(counters.hitRate)),
+            (key: "cost_saved_usd", value: .number(counters.costSavedUSD)),
+            (key: "cid_index", value: .object(JSONObject([
+                (key: "total_cids", value: integer(blobs.count)),
+                (key: "total_bytes", value: integer(blobs.bytes)),
+            ]))),
+        ]
+        return .object(JSONObject(fields))
+    }
+
+    /// `stats/all.json` or `stats/<ns>.json` as bytes (JCS, one line).
+    public func statsFile(namespace: String?) -> [UInt8] {
+        CanonicalJSON.serialize(statsDocument(namespace: namespace)) + [0x0A]
+    }
+
+    /// `stats/metrics.prom`: the same figures in Prometheus text format.
+    public func metricsFile() -> [UInt8] {
+        let counterNames = ["hits", "misses", "coalesced", "stale_served", "bypassed", "upstream_errors",
+                            "evictions", "api_calls_saved", "bytes_served", "latency_saved_ms", "tokens_saved",
+                            "cost_saved_usd"]
+        let gaugeNames = ["entries", "bytes_stored", "hit_rate"]
+        let documents = namespaceNames.map { ($0, statsDocument(namespace: $0).objectValue!) }
+        var text = ""
+        func render(_ name: String, kind: String, metric: String) {
+            text += "# TYPE \(metric) \(kind)\n"
+            for (namespace, document) in documents {
+                text += "\(metric){namespace=\"\(namespace)\"} \(Self.promNumber(document[name]))\n"
+            }
+        }
+        for name in counterNames { render(name, kind: "counter", metric: "cidcache_\(name)_total") }
+        for name in gaugeNames { render(name, kind: "gauge", metric: "cidcache_\(name)") }
+        let index = statsDocument(namespace: nil).objectValue?["cid_index"]?.objectValue
+        text += "# TYPE cidcache_cid_index_total_cids gauge\ncidcache_cid_index_total_cids \(Self.promNumber(index?["total_cids"]))\n"
+        text += "# TYPE cidcache_cid_index_total_bytes gauge\ncidcache_cid_index_total_bytes \(Self.promNumber(index?["total_bytes"]))\n"
+        return Array(text.utf8)
+    }
+
+    private static func promNumber(_ value: JSON?) -> String {
+        guard let d = value?.doubleValue else { return "0" }
+        return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+    }
+}

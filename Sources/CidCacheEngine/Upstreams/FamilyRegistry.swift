@@ -1,0 +1,8 @@
+/// The upstream families the engine knows, by the name a config file uses.
+public enum FamilyRegistry {
+    public static let all: [any UpstreamFamily] = [OpenAIFamily()]
+
+    public static func family(named name: String) -> (any UpstreamFamily)? {
+        all.first { $0.name == name }
+    }
+}

@@ -1,0 +1,398 @@
+import CFuse
+import CidCacheCore
+import CidCacheEngine
+import CidCacheStore
+import Foundation
+import Glibc
+
+/// The mount's file operations, each translated into engine calls (SPEC section 3).
+/// Handlers that only touch local state reply at once; reads that wait for an
+/// upstream are answered from tasks so no kernel thread is held.
+final class FileSystem: @unchecked Sendable {
+    let engine: CacheEngine
+    let nodes: NodeTable
+    let notifier = KernelNotifier()
+    private let readme: [UInt8]
+    private let mountTime = timespec(tv_sec: time(nil), tv_nsec: 0)
+    private let owner = (uid: getuid(), gid: getgid())
+
+    /// Kernel cache time for what never changes: folders, README, cid/ files.
+    static let immutableTimeout = 86_400.0
+    /// Cap on an entry's kernel cache time; it is also never past the entry's expiry.
+    static let entryTimeoutCap = 3600.0
+    static let rootNames = ["README", "cid", "api", "stats", "ctl", "errors", "log"]
+
+    init(engine: CacheEngine) {
+        self.engine = engine
+        readme = MountReadme.text(for: engine)
+        var statics: [Node] = [.root, .readme, .cidDirectory, .apiDirectory, .statsDirectory, .control, .errors, .log]
+        for namespace in engine.namespaceNames {
+            statics.append(.namespaceDirectory(namespace))
+            for op in engine.namespaces[namespace]!.family.operations {
+                statics += [.operationDirectory(namespace: namespace, op: op), .query(namespace: namespace, op: op)]
+            }
+        }
+        statics += statsNames(engine).map { Node.stats(name: $0) }
+        nodes = NodeTable(staticNodes: statics)
+        engine.setRemovalObserver { [nodes, notifier] entry in
+            guard let parent = nodes.inode(ofStatic: .operationDirectory(namespace: entry.namespace, op: entry.op)) else { return }
+            notifier.invalidate(parent: parent, name: entry.requestCID)
+        }
+    }
+
+    // MARK: Names
+
+    private func child(of parent: Node, named name: String) -> Node? {
+        switch parent {
+        case .root:
+            switch name {
+            case "README": return .readme
+            case "cid": return .cidDirectory
+            case "api": return .apiDirectory
+            case "stats": return .statsDirectory
+            case "ctl": return .control
+            case "errors": return .errors
+            case "log": return .log
+            default: return nil
+            }
+        case .cidDirectory:
+            guard CID(name) != nil, (try? engine.store.blobSize(name)) ?? nil != nil else { return nil }
+            return .content(cid: name)
+        case .apiDirectory:
+            return engine.namespaces[name] != nil ? .namespaceDirectory(name) : nil
+        case .namespaceDirectory(let namespace):
+            return engine.hasOperation(namespace: namespace, op: name) ? .operationDirectory(namespace: namespace, op: name) : nil
+        case .operationDirectory(let namespace, let op):
+            if name == "query" { return .query(namespace: namespace, op: op) }
+            guard CID(name) != nil, let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: name) else { return nil }
+            return .entry(namespace: namespace, op: op, requestCID: name, id: entry.id)
+        case .statsDirectory:
+            return statsNames(engine).contains(name) ? .stats(name: name) : nil
+        default:
+            return nil
+        }
+    }
+
+    private func children(of node: Node) -> [(name: String, node: Node)] {
+        switch node {
+        case .root:
+            return Self.rootNames.compactMap { name in child(of: .root, named: name).map { (name, $0) } }
+        case .apiDirectory:
+            return engine.namespaceNames.map { ($0, .namespaceDirectory($0)) }
+        case .namespaceDirectory(let namespace):
+            return engine.namespaces[namespace]!.family.operations.map { ($0, .operationDirectory(namespace: namespace, op: $0)) }
+        case .statsDirectory:
+            return statsNames(engine).map { ($0, .stats(name: $0)) }
+        default:
+            return []
+        }
+    }
+
+    // MARK: Attributes
+
+    /// A node's attributes and how long the kernel may keep them; nil when it is gone.
+    private func attributes(_ node: Node, inode: UInt64) -> (stat: stat, timeout: Double)? {
+        var st = stat()
+        st.st_ino = UInt(inode)
+        st.st_uid = owner.uid
+        st.st_gid = owner.gid
+        st.st_nlink = 1
+        st.st_blksize = 4096
+        st.st_mtim = mountTime
+        st.st_ctim = mountTime
+        st.st_atim = mountTime
+        var timeout = 0.0
+        func file(_ mode: Int32, size: Int64) {
+            st.st_mode = mode_t(FileType.regular | mode)
+            st.st_size = Int(size)
+            st.st_blocks = Int((size + 511) / 512)
+        }
+        switch node {
+        case .root, .cidDirectory, .apiDirectory, .namespaceDirectory, .operationDirectory, .statsDirectory:
+            st.st_mode = mode_t(FileType.directory | 0o555)
+            st.st_nlink = 2
+            st.st_size = 4096
+            timeout = Self.immutableTimeout
+        case .readme:
+            file(0o444, size: Int64(readme.count))
+            timeout = Self.immutableTimeout
+        case .content(let cid):
+            guard let size = (try? engine.store.blobSize(cid)) ?? nil else { return nil }
+            file(0o444, size: size)
+            timeout = Self.immutableTimeout
+        case .entry(let namespace, let op, let requestCID, let id):
+            guard let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return nil }
+            file(0o444, size: entry.size)
+            let fetched = timespec(tv_sec: Int(entry.fetched), tv_nsec: 0)
+            st.st_mtim = fetched
+            st.st_ctim = fetched
+            timeout = min(Self.entryTimeoutCap, Double(entry.expires) - Date().timeIntervalSince1970)
+        case .query:
+            file(0o600, size: 0)
+        case .stats(let name):
+            file(0o444, size: Int64(statsBytes(name).count))
+        case .control:
+            file(0o200, size: 0)
+        case .errors:
+            file(0o444, size: engine.errorLog.size)
+        case .log:
+            file(0o444, size: engine.transactionLog.size)
+        }
+        return (st, max(0, timeout))
+    }
+
+    private func statsBytes(_ name: String) -> [UInt8] {
+        if name == "metrics.prom" { return engine.metricsFile() }
+        if name == "all.json" { return engine.statsFile(namespace: nil) }
+        return engine.statsFile(namespace: String(name.dropLast(".json".count)))
+    }
+
+    // MARK: Handlers
+
+    func lookup(_ request: Request, parent: UInt64, name: String) {
+        guard let parentNode = nodes.node(parent), let node = child(of: parentNode, named: name) else {
+            return request.error(ENOENT)
+        }
+        let inode = nodes.lookUp(node)
+        guard let (st, timeout) = attributes(node, inode: inode) else {
+            nodes.forget(inode, count: 1)
+            return request.error(ENOENT)
+        }
+        // Files whose content changes keep their name cached but never their attributes.
+        let entryTimeout = node.isDynamic || node.isDirectory || node == .readme ? timeout : Self.immutableTimeout
+        var param = fuse_entry_param()
+        param.ino = inode
+        param.attr = st
+        param.attr_timeout = timeout
+        param.entry_timeout = entryTimeout
+        fuse_reply_entry(request.raw, &param)
+    }
+
+    func forget(_ inode: UInt64, count: UInt64) {
+        nodes.forget(inode, count: count)
+    }
+
+    func getattr(_ request: Request, inode: UInt64) {
+        guard let node = nodes.node(inode), let (st, timeout) = attributes(node, inode: inode) else {
+            return request.error(ENOENT)
+        }
+        request.attributes(st, timeout: timeout)
+    }
+
+    /// Only truncation of the write targets is allowed (what `>` in a shell asks for).
+    func setattr(_ request: Request, inode: UInt64, toSet: Int32, size: Int) {
+        guard let node = nodes.node(inode) else { return request.error(ENOENT) }
+        let truncation = toSet & ~Int32(FUSE_SET_ATTR_SIZE) == 0 && size == 0
+        if truncation && (node == .control || { if case .query = node { return true }; return false }()) {
+            getattr(request, inode: inode)
+        } else {
+            request.error(EACCES)
+        }
+    }
+
+    func open(_ request: Request, inode: UInt64, flags: Int32) {
+        guard let node = nodes.node(inode) else { return request.error(ENOENT) }
+        let access = flags & O_ACCMODE
+        switch node {
+        case .query(let namespace, let op):
+            guard access == O_RDWR else { return request.error(EINVAL) }
+            let transaction = QueryTransaction(namespace: namespace, op: op, engine: engine)
+            request.open(handle: OpenHandle(.query(transaction)).retainedHandle(), directIO: true, keepCache: false, nonSeekable: true)
+        case .control:
+            guard access == O_WRONLY else { return request.error(EACCES) }
+            request.open(handle: OpenHandle(.control(ControlWriter(engine: engine))).retainedHandle(), directIO: true, keepCache: false)
+        case _ where access != O_RDONLY:
+            request.error(node.isDirectory ? EISDIR : EACCES)
+        case .readme:
+            request.open(handle: OpenHandle(.snapshot(readme)).retainedHandle(), directIO: false, keepCache: true, noFlush: true)
+        case .stats(let name):
+            request.open(handle: OpenHandle(.snapshot(statsBytes(name))).retainedHandle(), directIO: true, keepCache: false)
+        case .errors, .log:
+            let path = node == .errors ? engine.errorLog.path : engine.transactionLog.path
+            openFile(request, path: path, directIO: true)
+        case .content(let cid):
+            openFile(request, path: engine.store.blobPath(cid), directIO: false)
+        case .entry(let namespace, let op, let requestCID, let id):
+            guard let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else {
+                return request.error(ENOENT)
+            }
+            engine.recordHit(entry)
+            openFile(request, path: engine.store.blobPath(entry.contentCID), directIO: false)
+        default:
+            request.error(EISDIR)
+        }
+    }
+
+    private func openFile(_ request: Request, path: String, directIO: Bool) {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return request.error(errno == ENOENT ? ENOENT : EIO) }
+        // Bodies never change under a name: keep them in the page cache, skip FLUSH.
+        request.open(handle: OpenHandle(.file(fd: fd)).retainedHandle(), directIO: directIO, keepCache: !directIO, noFlush: !directIO)
+    }
+
+    func read(_ request: Request, handle: UInt64, size: Int, offset: Int64) {
+        guard let open = OpenHandle.borrow(handle) else { return request.error(EBADF) }
+        switch open.kind {
+        case .file(let fd):
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+            defer { buffer.deallocate() }
+            let count = pread(fd, buffer.baseAddress, size, off_t(offset))
+            if count < 0 { return request.error(EIO) }
+            request.bytes(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+        case .snapshot(let bytes):
+            let start = min(Int(offset), bytes.count), end = min(start + size, bytes.count)
+            bytes.withUnsafeBytes { request.bytes(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
+        case .query(let transaction):
+            transaction.read(request, size: size)
+        case .control:
+            request.error(EBADF)
+        }
+    }
+
+    func write(_ request: Request, handle: UInt64, bytes: UnsafeRawBufferPointer) {
+        guard let open = OpenHandle.borrow(handle) else { return request.error(EBADF) }
+        switch open.kind {
+        case .query(let transaction):
+            transaction.write(request, bytes: bytes)
+        case .control(let writer):
+            if let errno = writer.write(bytes, pid: request.pid) { request.error(errno) } else { request.written(bytes.count) }
+        default:
+            request.error(EBADF)
+        }
+    }
+
+    func release(_ request: Request, handle: UInt64) {
+        if let open = OpenHandle.release(handle), case .control(let writer) = open.kind {
+            writer.close(pid: request.pid)
+        }
+        request.error(0)
+    }
+
+    // MARK: Folders
+
+    /// Paged folders remember the newest row at opendir: the listing is a stable snapshot.
+    func opendir(_ request: Request, inode: UInt64) {
+        guard let node = nodes.node(inode), node.isDirectory else { return request.error(ENOTDIR) }
+        var snapshot: Int64 = 0
+        switch node {
+        case .cidDirectory: snapshot = (try? engine.store.maxBlobID()) ?? 0
+        case .operationDirectory: snapshot = (try? engine.store.maxEntryID()) ?? 0
+        default: break
+        }
+        request.open(handle: UInt64(snapshot), directIO: false, keepCache: false)
+    }
+
+    /// Offsets: 1 and 2 are `.` and `..`; static children follow in order; paged
+    /// children (entries, stored bytes) sit at 3 + their row id (`query` at 3 before them).
+    func readdir(_ request: Request, inode: UInt64, size: Int, offset: Int64, snapshot: Int64) {
+        guard let node = nodes.node(inode) else { return request.error(ENOENT) }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        defer { buffer.deallocate() }
+        var used = 0
+        func add(_ name: String, inode: UInt64, directory: Bool, next: Int64) -> Bool {
+            var st = stat()
+            st.st_ino = UInt(inode)
+            st.st_mode = mode_t(directory ? FileType.directory : FileType.regular)
+            let needed = fuse_add_direntry(request.raw, nil, 0, name, nil, 0)
+            guard used + needed <= size else { return false }
+            _ = fuse_add_direntry(request.raw, buffer.advanced(by: used).assumingMemoryBound(to: CChar.self),
+                                  size - used, name, &st, off_t(next))
+            used += needed
+            return true
+        }
+        var fixed: [(name: String, inode: UInt64, directory: Bool)] = [(".", inode, true), ("..", NodeTable.rootInode, true)]
+        var pagedFrom: Int64? = nil
+        switch node {
+        case .operationDirectory(let namespace, let op):
+            fixed.append(("query", nodes.inode(ofStatic: .query(namespace: namespace, op: op)) ?? 0, false))
+            pagedFrom = Int64(fixed.count)
+        case .cidDirectory:
+            pagedFrom = Int64(fixed.count)
+        default:
+            for child in children(of: node) {
+                fixed.append((child.name, nodes.inode(ofStatic: child.node) ?? 0, child.node.isDirectory))
+            }
+        }
+        var full = false
+        for (index, item) in fixed.enumerated() where Int64(index) >= offset {
+            if !add(item.name, inode: item.inode, directory: item.directory, next: Int64(index) + 1) { full = true; break }
+        }
+        if !full, let base = pagedFrom {
+            var after = max(0, offset - base)
+            pages: while true {
+                let page = self.page(of: node, after: after, upTo: snapshot)
+                if page.isEmpty { break }
+                for (id, name) in page {
+                    // Inode numbers of listed names are informative; lookup assigns the real one.
+                    if !add(name, inode: UInt64(1 << 40) + UInt64(id), directory: false, next: base + id) { break pages }
+                    after = id
+                }
+            }
+        }
+        request.bytes(UnsafeRawBufferPointer(start: buffer, count: used))
+    }
+
+    private func page(of node: Node, after: Int64, upTo: Int64) -> [(id: Int64, name: String)] {
+        switch node {
+        case .operationDirectory(let namespace, let op):
+            return engine.liveEntries(namespace: namespace, op: op, afterID: after, upToID: upTo, limit: 128)
+                .map { (id: $0.id, name: $0.requestCID) }
+        case .cidDirectory:
+            return ((try? engine.store.blobs(afterID: after, upToID: upTo, limit: 128)) ?? []).map { (id: $0.id, name: $0.cid) }
+        default:
+            return []
+        }
+    }
+
+    // MARK: Removal
+
+    func unlink(_ request: Request, parent: UInt64, name: String) {
+        guard let node = nodes.node(parent) else { return request.error(ENOENT) }
+        switch node {
+        case .operationDirectory(let namespace, let op):
+            request.error(engine.invalidate(namespace: namespace, op: op, requestCID: name) ? 0 : ENOENT)
+        case .cidDirectory:
+            request.error(CID(name) != nil && engine.removeContent(cid: name) ? 0 : ENOENT)
+        default:
+            request.error(child(of: node, named: name) == nil ? ENOENT : EACCES)
+        }
+    }
+
+    // MARK: Extended attributes
+
+    func getxattr(_ request: Request, inode: UInt64, name: String, size: Int) {
+        guard let value = xattrs(inode).first(where: { $0.name == name })?.value else { return request.error(ENODATA) }
+        request.xattr(Array(value.utf8), size: size)
+    }
+
+    func listxattr(_ request: Request, inode: UInt64, size: Int) {
+        var names: [UInt8] = []
+        for attribute in xattrs(inode) { names += Array(attribute.name.utf8) + [0] }
+        request.xattr(names, size: size)
+    }
+
+    /// The `user.cidcache.*` attributes of an entry (SPEC section 3); other files have none.
+    private func xattrs(_ inode: UInt64) -> [(name: String, value: String)] {
+        guard case .entry(let namespace, let op, let requestCID, let id)? = nodes.node(inode),
+              let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return [] }
+        return [
+            ("user.cidcache.cid", entry.contentCID),
+            ("user.cidcache.request", entry.requestCID),
+            ("user.cidcache.upstream", entry.upstream),
+            ("user.cidcache.expires", String(entry.expires)),
+            ("user.cidcache.ttl", String(entry.ttl)),
+            ("user.cidcache.hits", String(engine.hits(of: entry))),
+        ]
+    }
+}
+
+/// File type bits of st_mode (Glibc's and libfuse's headers both export S_IF*).
+enum FileType {
+    static let directory: Int32 = 0o040000
+    static let regular: Int32 = 0o100000
+}
+
+/// The files of `stats/`: one per namespace, all.json and metrics.prom.
+func statsNames(_ engine: CacheEngine) -> [String] {
+    ["all.json"] + engine.namespaceNames.map { $0 + ".json" } + ["metrics.prom"]
+}

@@ -1,0 +1,25 @@
+import CFuse
+import Dispatch
+import Synchronization
+
+/// Tells the kernel about removals it did not see as an unlink, from its own
+/// queue after the reply: notifying from inside a handler of the same folder deadlocks.
+final class KernelNotifier: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "cidcache.kernel-notifier")
+    private let session = Mutex<OpaquePointer?>(nil)
+
+    /// Starts notifying once the session is mounted; nil stops it before the session ends.
+    func attach(_ session: OpaquePointer?) {
+        queue.sync { self.session.withLock { $0 = session } }
+    }
+
+    /// Drops the kernel's cached name `name` in folder `parent`.
+    func invalidate(parent: UInt64, name: String) {
+        queue.async {
+            self.session.withLock { session in
+                guard let session else { return }
+                _ = name.withCString { fuse_lowlevel_notify_inval_entry(session, parent, $0, name.utf8.count) }
+            }
+        }
+    }
+}

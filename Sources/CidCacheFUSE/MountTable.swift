@@ -1,0 +1,47 @@
+import CidCacheCore
+import Foundation
+import Glibc
+import Logging
+
+/// What the kernel's mount table says about a mountpoint, and the two ways
+/// cidcache takes a mount away: detaching its own, clearing a dead one.
+public enum MountTable {
+    /// Whether `path` is a mountpoint now (per /proc/self/mountinfo).
+    public static func isMounted(_ path: String) -> Bool {
+        let target = URL(fileURLWithPath: path).standardizedFileURL.path
+        guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return false }
+        return table.split(separator: "\n").contains { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 4 && unescape(String(fields[4])) == target
+        }
+    }
+
+    private static func unescape(_ field: String) -> String {
+        field.replacingOccurrences(of: "\\040", with: " ").replacingOccurrences(of: "\\011", with: "\t")
+            .replacingOccurrences(of: "\\012", with: "\n").replacingOccurrences(of: "\\134", with: "\\")
+    }
+
+    /// A mount whose daemon died answers ENOTCONN: detach it so the folder can be mounted again.
+    static func clearStale(_ path: String, logger: Logger) throws {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            if isMounted(path) { throw CacheError(.busy, "\(path) is already mounted") }
+            return
+        }
+        guard errno == ENOTCONN || errno == ECONNABORTED else {
+            throw CacheError(.notFound, "mountpoint \(path): \(String(cString: strerror(errno)))")
+        }
+        logger.notice("clearing a stale mount left by a daemon that died", metadata: ["mountpoint": "\(path)"])
+        detach(path)
+    }
+
+    /// Lazily unmounts `path`: as root directly, otherwise through fusermount3.
+    public static func detach(_ path: String) {
+        if getuid() == 0, umount2(path, Int32(MNT_DETACH)) == 0 { return }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
+        process.arguments = ["-u", "-z", "-q", path]
+        try? process.run()
+        process.waitUntilExit()
+    }
+}

@@ -1,0 +1,37 @@
+import Glibc
+
+/// What an open file of the mount holds between open and release, carried in
+/// the kernel's file handle.
+final class OpenHandle: @unchecked Sendable {
+    enum Kind {
+        /// Bytes on disk read at the kernel's offsets: bodies, key documents, errors, log.
+        case file(fd: Int32)
+        /// Bytes fixed at open (README, stats), read at the kernel's offsets.
+        case snapshot([UInt8])
+        case query(QueryTransaction)
+        case control(ControlWriter)
+    }
+
+    let kind: Kind
+
+    init(_ kind: Kind) { self.kind = kind }
+
+    deinit {
+        if case .file(let fd) = kind { Glibc.close(fd) }
+    }
+
+    /// Hands the handle to the kernel; balanced by `release(_:)`.
+    func retainedHandle() -> UInt64 {
+        UInt64(UInt(bitPattern: Unmanaged.passRetained(self).toOpaque()))
+    }
+
+    static func borrow(_ handle: UInt64) -> OpenHandle? {
+        guard handle != 0, let pointer = UnsafeRawPointer(bitPattern: UInt(handle)) else { return nil }
+        return Unmanaged<OpenHandle>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    static func release(_ handle: UInt64) -> OpenHandle? {
+        guard handle != 0, let pointer = UnsafeRawPointer(bitPattern: UInt(handle)) else { return nil }
+        return Unmanaged<OpenHandle>.fromOpaque(pointer).takeRetainedValue()
+    }
+}

@@ -1,0 +1,61 @@
+import CFuse
+import Glibc
+
+/// A kernel request awaiting its one reply. libfuse's `fuse_req_t` stays valid
+/// on any thread until replied to, so it may travel into a Swift task.
+struct Request: @unchecked Sendable {
+    let raw: fuse_req_t
+
+    /// The calling process, for the `errors` and `log` lines.
+    var pid: Int32 { fuse_req_ctx(raw).pointee.pid }
+
+    func error(_ errno: Int32) { fuse_reply_err(raw, errno) }
+
+    func bytes(_ bytes: UnsafeRawBufferPointer) {
+        fuse_reply_buf(raw, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
+    }
+
+    func bytes(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { self.bytes($0) }
+    }
+
+    func written(_ count: Int) { fuse_reply_write(raw, count) }
+
+    func attributes(_ st: stat, timeout: Double) {
+        var st = st
+        fuse_reply_attr(raw, &st, timeout)
+    }
+
+    func entry(inode: UInt64, attributes: stat, timeout: Double) {
+        var param = fuse_entry_param()
+        param.ino = inode
+        param.generation = 0
+        param.attr = attributes
+        param.attr_timeout = timeout
+        param.entry_timeout = timeout
+        fuse_reply_entry(raw, &param)
+    }
+
+    func open(handle: UInt64, directIO: Bool, keepCache: Bool, nonSeekable: Bool = false, noFlush: Bool = false) {
+        var info = fuse_file_info()
+        info.fh = handle
+        cidcache_fi_set_direct_io(&info, directIO ? 1 : 0)
+        cidcache_fi_set_keep_cache(&info, keepCache ? 1 : 0)
+        cidcache_fi_set_nonseekable(&info, nonSeekable ? 1 : 0)
+        cidcache_fi_set_noflush(&info, noFlush ? 1 : 0)
+        fuse_reply_open(raw, &info)
+    }
+
+    /// Answers an xattr query: the size when asked for 0 bytes, ERANGE when too small.
+    func xattr(_ value: [UInt8], size: Int) {
+        if size == 0 {
+            fuse_reply_xattr(raw, value.count)
+        } else if size < value.count {
+            fuse_reply_err(raw, ERANGE)
+        } else {
+            bytes(value)
+        }
+    }
+
+    func none() { fuse_reply_none(raw) }
+}

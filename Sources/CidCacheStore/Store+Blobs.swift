@@ -1,0 +1,107 @@
+import CidCacheCore
+import Foundation
+import GRDB
+import Glibc
+
+extension Store {
+    /// Where the bytes of a CID live: `blobs/<two digest characters>/<cid>`
+    /// (the ones before the last, which carries only a few bits).
+    public func blobPath(_ cid: String) -> String {
+        let fanout = cid.dropLast().suffix(2)
+        return "\(directory)/blobs/\(fanout)/\(cid)"
+    }
+
+    /// Stores bytes under their CID once: identical bodies share one file.
+    /// - Parameter kind: "body" or "key" (a key document).
+    public func putBlob(cid: String, bytes: [UInt8], kind: String = "body") throws {
+        let path = blobPath(cid)
+        if access(path, F_OK) != 0 {
+            try Self.makePrivateDirectory((path as NSString).deletingLastPathComponent)
+            try writeAtomically(bytes, to: path)
+        }
+        try write { db in
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO blobs (cid, size, kind, created) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [cid, bytes.count, kind, Int64(Date().timeIntervalSince1970)])
+        }
+    }
+
+    /// Writes to a unique file in tmp/, syncs it, and renames it into place.
+    private func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let temporary = "\(directory)/tmp/\(UUID().uuidString)"
+        let fd = open(temporary, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Self.fileError(errno, temporary) }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                close(fd)
+                unlink(temporary)
+                throw Self.fileError(code, path)
+            }
+            written += n
+        }
+        let synced = fsync(fd) == 0
+        let code = errno
+        close(fd)
+        guard synced, rename(temporary, path) == 0 else {
+            let failure = synced ? errno : code
+            unlink(temporary)
+            throw Self.fileError(failure, path)
+        }
+    }
+
+    static func fileError(_ code: Int32, _ path: String) -> CacheError {
+        if code == ENOSPC || code == EDQUOT { return CacheError(.noSpace, "the disk is full (writing \(path))") }
+        return CacheError(.io, "cannot write \(path): \(String(cString: strerror(code)))")
+    }
+
+    public func readBlob(_ cid: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: blobPath(cid)) else {
+            throw CacheError(.io, "stored bytes of \(cid) are missing")
+        }
+        return [UInt8](data)
+    }
+
+    /// The size of stored bytes, or nil when the CID is not stored.
+    public func blobSize(_ cid: String) throws -> Int64? {
+        try read { db in
+            try Int64.fetchOne(db.cachedStatement(sql: "SELECT size FROM blobs WHERE cid = ?"), arguments: [cid])
+        }
+    }
+
+    /// A page of stored CIDs ordered by row id: after `afterID`, up to `upToID`.
+    public func blobs(afterID: Int64, upToID: Int64, limit: Int) throws -> [BlobRecord] {
+        try read { db in
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT id, cid, size FROM blobs WHERE id > ? AND id <= ? ORDER BY id LIMIT ?"),
+                             arguments: [afterID, upToID, limit])
+                .map { BlobRecord(id: $0["id"], cid: $0["cid"], size: $0["size"]) }
+        }
+    }
+
+    public func maxBlobID() throws -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM blobs") ?? 0 }
+    }
+
+    public func blobStats() throws -> (count: Int64, bytes: Int64) {
+        try read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM blobs")
+            return (row?["n"] ?? 0, row?["bytes"] ?? 0)
+        }
+    }
+
+    /// Drops stored bytes and every entry that answers with them or is keyed by them.
+    /// - Returns: the entries removed.
+    public func removeBlob(_ cid: String) throws -> [EntryRecord] {
+        let removed: [EntryRecord] = try write { db in
+            let entries = try Row.fetchAll(db, sql: "SELECT * FROM entries WHERE content_cid = ? OR request_cid = ?",
+                                           arguments: [cid, cid]).map(EntryRecord.init(row:))
+            try db.execute(sql: "DELETE FROM entries WHERE content_cid = ? OR request_cid = ?", arguments: [cid, cid])
+            try db.execute(sql: "DELETE FROM blobs WHERE cid = ?", arguments: [cid])
+            return entries
+        }
+        unlink(blobPath(cid))
+        return removed
+    }
+}

@@ -1,0 +1,116 @@
+import CidCacheCore
+import GRDB
+
+extension EntryRecord {
+    init(row: Row) {
+        self.init(id: row["id"], requestCID: row["request_cid"], upstream: row["upstream"],
+                  namespace: row["namespace"], op: row["op"], contentCID: row["content_cid"], size: row["size"],
+                  fetched: row["fetched"], expires: row["expires"], ttl: row["ttl"], hits: row["hits"],
+                  lastAccess: row["last_access"], tokens: row["tokens"], costUSD: row["cost_usd"], fetchMs: row["fetch_ms"])
+    }
+}
+
+extension Store {
+    /// Indexes a fresh answer, replacing an earlier fetch of the same request:
+    /// the replacement gets a new id and starts with no hits.
+    public func upsertEntry(_ entry: NewEntry) throws -> EntryRecord {
+        try write { db in
+            try db.cachedStatement(sql: "DELETE FROM entries WHERE request_cid = ? AND upstream = ?")
+                .execute(arguments: [entry.requestCID, entry.upstream])
+            try db.cachedStatement(sql: """
+                INSERT INTO entries (request_cid, upstream, namespace, op, content_cid, size, fetched, expires, ttl,
+                                     hits, last_access, tokens, cost_usd, fetch_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)
+                """).execute(arguments: [
+                    entry.requestCID, entry.upstream, entry.namespace, entry.op, entry.contentCID, entry.size,
+                    entry.fetched, entry.expires, entry.ttl, entry.fetched, entry.tokens, entry.costUSD, entry.fetchMs,
+                ])
+            return EntryRecord(id: db.lastInsertedRowID, requestCID: entry.requestCID, upstream: entry.upstream,
+                               namespace: entry.namespace, op: entry.op, contentCID: entry.contentCID, size: entry.size,
+                               fetched: entry.fetched, expires: entry.expires, ttl: entry.ttl, hits: 0,
+                               lastAccess: entry.fetched, tokens: entry.tokens, costUSD: entry.costUSD, fetchMs: entry.fetchMs)
+        }
+    }
+
+    /// The entry of a request under an upstream identity, live or not.
+    public func entry(requestCID: String, upstream: String) throws -> EntryRecord? {
+        try read { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM entries WHERE request_cid = ? AND upstream = ?"),
+                             arguments: [requestCID, upstream]).map(EntryRecord.init(row:))
+        }
+    }
+
+    public func entry(id: Int64) throws -> EntryRecord? {
+        try read { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM entries WHERE id = ?"), arguments: [id]).map(EntryRecord.init(row:))
+        }
+    }
+
+    /// A page of live entries of one operation ordered by id: after `afterID`, up to `upToID`.
+    public func entries(namespace: String, op: String, upstream: String, liveAt now: Int64,
+                        afterID: Int64, upToID: Int64, limit: Int) throws -> [EntryRecord] {
+        try read { db in
+            try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT * FROM entries WHERE namespace = ? AND op = ? AND upstream = ? AND id > ? AND id <= ? AND expires > ?
+                ORDER BY id LIMIT ?
+                """), arguments: [namespace, op, upstream, afterID, upToID, now, limit]).map(EntryRecord.init(row:))
+        }
+    }
+
+    /// Every entry of a namespace (and operation) under an upstream identity, for invalidation.
+    public func entries(namespace: String, op: String?, upstream: String) throws -> [EntryRecord] {
+        try read { db in
+            if let op {
+                return try Row.fetchAll(db, sql: "SELECT * FROM entries WHERE namespace = ? AND op = ? AND upstream = ?",
+                                        arguments: [namespace, op, upstream]).map(EntryRecord.init(row:))
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM entries WHERE namespace = ? AND upstream = ?",
+                                    arguments: [namespace, upstream]).map(EntryRecord.init(row:))
+        }
+    }
+
+    public func maxEntryID() throws -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM entries") ?? 0 }
+    }
+
+    /// Removes one entry; returns it, or nil when there was none.
+    @discardableResult
+    public func removeEntry(requestCID: String, upstream: String) throws -> EntryRecord? {
+        try write { db in
+            let entry = try Row.fetchOne(db, sql: "SELECT * FROM entries WHERE request_cid = ? AND upstream = ?",
+                                         arguments: [requestCID, upstream]).map(EntryRecord.init(row:))
+            if entry != nil {
+                try db.execute(sql: "DELETE FROM entries WHERE request_cid = ? AND upstream = ?", arguments: [requestCID, upstream])
+            }
+            return entry
+        }
+    }
+
+    public func removeEntries(ids: [Int64]) throws {
+        guard !ids.isEmpty else { return }
+        try write { db in
+            let statement = try db.cachedStatement(sql: "DELETE FROM entries WHERE id = ?")
+            for id in ids { try statement.execute(arguments: [id]) }
+        }
+    }
+
+    /// Adds batched hit counts and sets last access times, in one transaction.
+    public func recordAccesses(_ accesses: [(id: Int64, hits: Int64, lastAccess: Int64)]) throws {
+        guard !accesses.isEmpty else { return }
+        try write { db in
+            let statement = try db.cachedStatement(sql: "UPDATE entries SET hits = hits + ?, last_access = MAX(last_access, ?) WHERE id = ?")
+            for access in accesses { try statement.execute(arguments: [access.hits, access.lastAccess, access.id]) }
+        }
+    }
+
+    /// Entries and their bytes by namespace, live and expired alike.
+    public func entryCounts() throws -> [String: (entries: Int64, bytes: Int64)] {
+        try read { db in
+            var counts: [String: (entries: Int64, bytes: Int64)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT namespace, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM entries GROUP BY namespace") {
+                counts[row["namespace"]] = (row["n"], row["bytes"])
+            }
+            return counts
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import CidCacheCore
+@testable import CidCacheEngine
+import XCTest
+
+final class ConfigTests: XCTestCase {
+    private func parse(_ text: String) throws -> CacheConfig {
+        try CacheConfig.parse(Array(text.utf8))
+    }
+
+    func testDefaults() throws {
+        let config = try parse("{}")
+        XCTAssertFalse(config.offline)
+        XCTAssertEqual(config.upstreamTimeoutSeconds, 300)
+        XCTAssertEqual(config.requestLimitBytes, 8 * 1024 * 1024)
+        XCTAssertEqual(config.staleWindowSeconds, 86_400)
+    }
+
+    func testEverySetting() throws {
+        let config = try parse("""
+        {"offline": true, "upstream_timeout_s": 2.5, "request_limit_bytes": 1024, "stale_window_s": 0,
+         "ttl": {"openai": {"embeddings": 60}},
+         "namespaces": {"local": {"family": "openai", "url": "http://127.0.0.1:9/v1", "key_env": "LOCAL_KEY", "ttl": {"completions": 5}}},
+         "prices": {"m": {"input_per_mtok": 1, "output_per_mtok": 2}},
+         "private": {"openai": ["completions"]}}
+        """)
+        XCTAssertTrue(config.offline)
+        XCTAssertEqual(config.upstreamTimeoutSeconds, 2.5)
+        XCTAssertEqual(config.requestLimitBytes, 1024)
+        XCTAssertEqual(config.ttlOverrides["openai"]?["embeddings"], 60)
+        XCTAssertEqual(config.ttlOverrides["local"]?["completions"], 5)
+        XCTAssertEqual(config.namespaces["local"]?.keyEnvironmentVariable, "LOCAL_KEY")
+        XCTAssertEqual(config.prices["m"], ModelPrice(inputPerMillion: 1, outputPerMillion: 2))
+        XCTAssertTrue(config.isPrivate(namespace: "openai", op: "completions"))
+        XCTAssertFalse(config.isPrivate(namespace: "openai", op: "embeddings"))
+    }
+
+    func testBadSettingsAreRefusedByName() {
+        for (text, fragment) in [
+            (#"{"upstream_timeout_s": -1}"#, "upstream_timeout_s"),
+            (#"{"offline": "yes"}"#, "offline"),
+            (#"{"bogus": 1}"#, "bogus"),
+            (#"{"namespaces": {"x": {"url": "http://h"}}}"#, "family"),
+            ("[]", "object"),
+            ("{", "config"),
+        ] {
+            XCTAssertThrowsError(try parse(text), text) { error in
+                XCTAssertTrue("\(error)".contains(fragment), "\(error) should name \(fragment)")
+            }
+        }
+    }
+}

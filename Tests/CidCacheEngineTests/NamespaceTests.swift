@@ -1,0 +1,54 @@
+import CidCacheCore
+@testable import CidCacheEngine
+import XCTest
+
+final class NamespaceTests: XCTestCase {
+    private let secret = [UInt8](repeating: 7, count: 32)
+
+    private func resolve(_ environment: [String: String], config: CacheConfig = CacheConfig()) throws -> [String: Namespace] {
+        let list = try NamespaceResolver.resolve(config: config, environment: environment, secret: secret)
+        return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
+    }
+
+    func testBuiltInDefaults() throws {
+        let namespaces = try resolve([:])
+        XCTAssertEqual(namespaces["openai"]?.endpoint.baseURL, "https://api.openai.com/v1")
+        XCTAssertEqual(namespaces["groq"]?.endpoint.baseURL, "https://api.groq.com/openai/v1")
+        XCTAssertEqual(namespaces["vllm"]?.endpoint.baseURL, "http://127.0.0.1:8000/v1")
+        XCTAssertNil(namespaces["openai"]?.endpoint.credential)
+    }
+
+    func testEcosystemVariablesThenCidcacheVariables() throws {
+        var environment = ["OPENAI_BASE_URL": "http://a/v1", "OPENAI_API_KEY": "k1"]
+        XCTAssertEqual(try resolve(environment)["openai"]?.endpoint.baseURL, "http://a/v1")
+        XCTAssertEqual(try resolve(environment)["openai"]?.endpoint.credential, "k1")
+        environment["CIDCACHE_OPENAI_URL"] = "http://b/v1"
+        environment["CIDCACHE_OPENAI_KEY"] = "k2"
+        XCTAssertEqual(try resolve(environment)["openai"]?.endpoint.baseURL, "http://b/v1")
+        XCTAssertEqual(try resolve(environment)["openai"]?.endpoint.credential, "k2")
+    }
+
+    func testConfigAddsCompatibleNamespaces() throws {
+        var config = CacheConfig()
+        config.namespaces["my-local.v2"] = .init(family: "openai", url: "http://c/v1", keyEnvironmentVariable: "MY_KEY")
+        let namespace = try XCTUnwrap(try resolve(["MY_KEY": "k3"], config: config)["my-local.v2"])
+        XCTAssertEqual(namespace.endpoint.credential, "k3")
+        XCTAssertEqual(NamespaceResolver.variablePrefix("my-local.v2"), "CIDCACHE_MY_LOCAL_V2")
+    }
+
+    func testUpstreamIdentityFollowsTheNormalizedURL() throws {
+        let a = try resolve(["CIDCACHE_OPENAI_URL": "HTTP://Example.COM:80/v1/"])["openai"]!.upstream
+        let b = try resolve(["CIDCACHE_OPENAI_URL": "http://example.com/v1"])["openai"]!.upstream
+        let c = try resolve(["CIDCACHE_OPENAI_URL": "http://example.com:8080/v1"])["openai"]!.upstream
+        XCTAssertEqual(a, b)
+        XCTAssertNotEqual(a, c)
+        XCTAssertEqual(a.count, 16)
+        XCTAssertEqual(NamespaceResolver.normalizedURL("HTTPS://Host:443/V1//"), "https://host/V1")
+    }
+
+    func testLLMIdentityIgnoresTheKey() throws {
+        let a = try resolve(["CIDCACHE_OPENAI_KEY": "one"])["openai"]!.upstream
+        let b = try resolve(["CIDCACHE_OPENAI_KEY": "two"])["openai"]!.upstream
+        XCTAssertEqual(a, b)
+    }
+}
