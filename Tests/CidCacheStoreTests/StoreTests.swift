@@ -1,0 +1,128 @@
+import CidCacheCore
+@testable import CidCacheStore
+import Foundation
+import XCTest
+
+final class StoreTests: XCTestCase {
+    private var directory: String!
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "cidcache-store-\(UUID().uuidString)"
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func entry(_ request: String, op: String = "chat.completions", content: String = "c1",
+                       expires: Int64 = Int64(Date().timeIntervalSince1970) + 600) -> NewEntry {
+        NewEntry(requestCID: request, upstream: "u1", namespace: "openai", op: op, contentCID: content, size: 3,
+                 fetched: expires - 600, expires: expires, ttl: 600, tokens: 12, costUSD: 0.5, fetchMs: 40)
+    }
+
+    private func mode(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as! NSNumber).intValue
+    }
+
+    func testIdenticalBodiesAreStoredOnce() throws {
+        let store = try Store(directory: directory)
+        let cid = CID.forContent(Array("hello world".utf8)).string
+        try store.putBlob(cid: cid, bytes: Array("hello world".utf8))
+        try store.putBlob(cid: cid, bytes: Array("hello world".utf8))
+        XCTAssertEqual(try store.blobStats().count, 1)
+        XCTAssertEqual(try store.readBlob(cid), Array("hello world".utf8))
+        XCTAssertEqual(try store.blobSize(cid), 11)
+        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: directory + "/tmp").isEmpty)
+    }
+
+    func testPrivatePermissions() throws {
+        let store = try Store(directory: directory)
+        try store.putBlob(cid: "bafkreiabc", bytes: [1, 2, 3])
+        XCTAssertEqual(try mode(directory), 0o700)
+        XCTAssertEqual(try mode(directory + "/index.sqlite"), 0o600)
+        XCTAssertEqual(try mode(store.blobPath("bafkreiabc")), 0o600)
+        _ = try store.secret()
+        XCTAssertEqual(try mode(directory + "/secret"), 0o600)
+    }
+
+    func testLeftoverTemporaryFilesAreClearedAtOpen() throws {
+        _ = try Store(directory: directory)
+        FileManager.default.createFile(atPath: directory + "/tmp/half-written", contents: Data([1]))
+        _ = try Store(directory: directory)
+        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: directory + "/tmp").isEmpty)
+    }
+
+    func testRefetchGetsANewID() throws {
+        let store = try Store(directory: directory)
+        let first = try store.upsertEntry(entry("r1"))
+        try store.recordAccesses([(id: first.id, hits: 3, lastAccess: first.fetched + 5)])
+        XCTAssertEqual(try store.entry(requestCID: "r1", upstream: "u1")?.hits, 3)
+        let second = try store.upsertEntry(entry("r1", content: "c2"))
+        XCTAssertNotEqual(first.id, second.id)
+        XCTAssertEqual(try store.entry(requestCID: "r1", upstream: "u1")?.contentCID, "c2")
+        XCTAssertEqual(try store.entry(requestCID: "r1", upstream: "u1")?.hits, 0)
+        XCTAssertNil(try store.entry(requestCID: "r1", upstream: "other"))
+    }
+
+    func testPagedListingIsASnapshotOfLiveEntries() throws {
+        let store = try Store(directory: directory)
+        let now = Int64(Date().timeIntervalSince1970)
+        for i in 0..<5 { _ = try store.upsertEntry(entry("r\(i)")) }
+        _ = try store.upsertEntry(entry("expired", expires: now - 1))
+        _ = try store.upsertEntry(entry("other-op", op: "embeddings"))
+        let snapshot = try store.maxEntryID()
+        _ = try store.upsertEntry(entry("after-snapshot"))
+        let firstPage = try store.entries(namespace: "openai", op: "chat.completions", upstream: "u1", liveAt: now,
+                                          afterID: 0, upToID: snapshot, limit: 3)
+        XCTAssertEqual(firstPage.map(\.requestCID), ["r0", "r1", "r2"])
+        let secondPage = try store.entries(namespace: "openai", op: "chat.completions", upstream: "u1", liveAt: now,
+                                           afterID: firstPage.last!.id, upToID: snapshot, limit: 3)
+        XCTAssertEqual(secondPage.map(\.requestCID), ["r3", "r4"])
+    }
+
+    func testRemovingBytesRemovesTheEntriesThatNeedThem() throws {
+        let store = try Store(directory: directory)
+        try store.putBlob(cid: "c1", bytes: [1])
+        _ = try store.upsertEntry(entry("r1", content: "c1"))
+        _ = try store.upsertEntry(entry("r2", content: "c1"))
+        _ = try store.upsertEntry(entry("r3", content: "c3"))
+        let removed = try store.removeBlob("c1")
+        XCTAssertEqual(Set(removed.map(\.requestCID)), ["r1", "r2"])
+        XCTAssertNil(try store.blobSize("c1"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: store.blobPath("c1")))
+        XCTAssertNotNil(try store.entry(requestCID: "r3", upstream: "u1"))
+    }
+
+    func testRemoveEntriesAndCounts() throws {
+        let store = try Store(directory: directory)
+        let a = try store.upsertEntry(entry("r1"))
+        _ = try store.upsertEntry(entry("r2"))
+        XCTAssertEqual(try store.entryCounts()["openai"]?.entries, 2)
+        try store.removeEntries(ids: [a.id])
+        XCTAssertEqual(try store.removeEntry(requestCID: "r2", upstream: "u1")?.requestCID, "r2")
+        XCTAssertNil(try store.removeEntry(requestCID: "r2", upstream: "u1"))
+        XCTAssertNil(try store.entryCounts()["openai"])
+    }
+
+    func testStateAndSecretSurviveReopening() throws {
+        var store: Store? = try Store(directory: directory)
+        try store!.saveState("stats", [1, 2, 3])
+        let secret = try store!.secret()
+        store = nil
+        let reopened = try Store(directory: directory)
+        XCTAssertEqual(try reopened.loadState("stats"), [1, 2, 3])
+        XCTAssertEqual(try reopened.secret(), secret)
+        XCTAssertEqual(secret.count, 32)
+        XCTAssertTrue(try reopened.integrityCheck())
+    }
+
+    func testLockIsExclusive() throws {
+        _ = try Store(directory: directory)
+        let lock = try Store.lockDirectory(directory)
+        XCTAssertThrowsError(try Store.lockDirectory(directory)) { error in
+            XCTAssertEqual((error as? CacheError)?.kind, .busy)
+        }
+        lock.release()
+        XCTAssertNoThrow(try Store.lockDirectory(directory))
+    }
+}
