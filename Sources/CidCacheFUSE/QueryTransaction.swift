@@ -19,13 +19,17 @@ final class QueryTransaction: @unchecked Sendable {
         /// A write went past the limit; the request is gone and every read fails.
         case tooLarge
         case waiting
-        case answered(Result<[UInt8], CacheError>)
+        case answered(ResponseBody)
+        case failed(CacheError)
     }
 
     private struct State {
         var phase: Phase = .writing([])
+        /// How far the reader has read: offsets from the kernel are ignored, like a pipe.
         var cursor = 0
+        /// Reads in arrival order; one at a time is served from the body.
         var waiters: [PendingRead] = []
+        var serving = false
         /// Every read ever parked, kept alive while libfuse may still call its interrupt hook.
         var parked: [PendingRead] = []
     }
@@ -39,33 +43,26 @@ final class QueryTransaction: @unchecked Sendable {
     }
 
     func write(_ request: Request, bytes: UnsafeRawBufferPointer) {
-        let outcome: Int32? = state.withLock { state in
+        let refusal: CacheError? = state.withLock { state in
             switch state.phase {
             case .writing(var buffer):
                 if buffer.count + bytes.count > limit {
                     state.phase = .tooLarge
-                    return EFBIG
+                    return CacheError(.tooLarge, "request larger than \(limit) bytes")
                 }
-                state.phase = .writing([])  // drop the reference so the append doesn't copy
+                state.phase = .waiting  // drop the reference so the append doesn't copy
                 buffer.append(contentsOf: bytes)
                 state.phase = .writing(buffer)
                 return nil
-            case .tooLarge: return EFBIG
-            case .waiting, .answered: return EINVAL
+            case .tooLarge:
+                return CacheError(.tooLarge, "request larger than \(limit) bytes")
+            case .waiting, .answered, .failed:
+                return CacheError(.invalidRequest, "write after the request was sent (one transaction per open)")
             }
         }
-        switch outcome {
-        case nil: request.written(bytes.count)
-        case EFBIG?:
-            engine.recordError(namespace: namespace, op: op, requestCID: nil,
-                               error: CacheError(.tooLarge, "request larger than \(limit) bytes"), pid: request.pid)
-            request.error(EFBIG)
-        case let errno?:
-            engine.recordError(namespace: namespace, op: op, requestCID: nil,
-                               error: CacheError(.invalidRequest, "write after the request was sent (one transaction per open)"),
-                               pid: request.pid)
-            request.error(errno)
-        }
+        guard let refusal else { return request.written(bytes.count) }
+        engine.recordError(namespace: namespace, op: op, requestCID: nil, error: refusal, pid: request.pid)
+        request.error(refusal.errno)
     }
 
     func read(_ request: Request, size: Int) {
@@ -76,8 +73,7 @@ final class QueryTransaction: @unchecked Sendable {
             Unmanaged<PendingRead>.fromOpaque(data).takeUnretainedValue().interrupt()
         }, Unmanaged.passUnretained(pending).toOpaque())
 
-        let pid = request.pid
-        let start: [UInt8]? = state.withLock { state in
+        let requestBody: [UInt8]? = state.withLock { state in
             state.parked.append(pending)
             switch state.phase {
             case .writing(let body):
@@ -86,49 +82,73 @@ final class QueryTransaction: @unchecked Sendable {
                 return body
             case .tooLarge:
                 if pending.claim() { request.error(EFBIG) }
-            case .waiting:
+            case .waiting, .answered, .failed:
                 state.waiters.append(pending)
-            case .answered(let result):
-                serve(pending, result, &state)
             }
             return nil
         }
-        guard let body = start else { return }
+        if let requestBody { send(requestBody, pid: request.pid) }
+        serveNext()
+    }
+
+    /// Sends the request. The task is not the reader's: an interrupted or
+    /// departed reader still fills the cache.
+    private func send(_ body: [UInt8], pid: Int32) {
         let engine = self.engine, namespace = self.namespace, op = self.op
-        // Not tied to the reader: an interrupted or departed reader still fills the cache.
         Task.detached {
-            let result: Result<[UInt8], CacheError>
+            let phase: Phase
             do {
-                result = .success(try await engine.query(namespace: namespace, op: op, body: body, pid: pid).body)
+                phase = .answered(try await engine.query(namespace: namespace, op: op, body: body, pid: pid).body)
             } catch let error as CacheError {
-                result = .failure(error)
+                phase = .failed(error)
             } catch {
-                result = .failure(CacheError(.io, "\(error)"))
+                phase = .failed(CacheError(.io, "\(error)"))
             }
-            self.finish(result)
+            self.state.withLock { $0.phase = phase }
+            self.serveNext()
         }
     }
 
-    private func finish(_ result: Result<[UInt8], CacheError>) {
-        state.withLock { state in
-            state.phase = .answered(result)
-            let waiters = state.waiters
-            state.waiters = []
-            for pending in waiters { serve(pending, result, &state) }
+    /// Serves the oldest waiting read once the answer has begun, one read at a time.
+    private func serveNext() {
+        enum Source { case body(ResponseBody, offset: Int), failure(CacheError) }
+        let next: (PendingRead, Source)? = state.withLock { state in
+            guard !state.serving else { return nil }
+            state.waiters.removeAll { $0.isClaimed }
+            guard let pending = state.waiters.first else { return nil }
+            switch state.phase {
+            case .answered(let body):
+                state.serving = true
+                state.waiters.removeFirst()
+                return (pending, .body(body, offset: state.cursor))
+            case .failed(let error):
+                state.waiters.removeFirst()
+                return (pending, .failure(error))
+            default:
+                return nil
+            }
         }
-    }
-
-    /// Replies to one read from the answer, advancing the cursor only for a read that is answered.
-    private func serve(_ pending: PendingRead, _ result: Result<[UInt8], CacheError>, _ state: inout State) {
-        guard pending.claim() else { return }
-        switch result {
+        guard let (pending, source) = next else { return }
+        switch source {
         case .failure(let error):
-            pending.request.error(error.errno)
-        case .success(let body):
-            let start = min(state.cursor, body.count)
-            let end = min(start + pending.size, body.count)
-            state.cursor = end
-            body.withUnsafeBytes { pending.request.bytes(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
+            if pending.claim() { pending.request.error(error.errno) }
+            serveNext()
+        case .body(let body, let offset):
+            body.read(at: offset, limit: pending.size) { chunk in
+                let claimed = pending.claim()
+                self.state.withLock { state in
+                    if claimed, case .bytes(let slice) = chunk { state.cursor = offset + slice.count }
+                    state.serving = false
+                }
+                if claimed {
+                    switch chunk {
+                    case .bytes(let slice): slice.withUnsafeBytes { pending.request.bytes($0) }
+                    case .end: pending.request.bytes([])
+                    case .failed(let error): pending.request.error(error.errno)
+                    }
+                }
+                self.serveNext()
+            }
         }
     }
 }
@@ -144,6 +164,9 @@ final class PendingRead: @unchecked Sendable {
         self.request = request
         self.size = size
     }
+
+    /// Whether someone has replied (or is replying) to this read.
+    var isClaimed: Bool { claimed.load(ordering: .acquiring) }
 
     /// Takes the right to reply; true for exactly one caller.
     func claim() -> Bool {

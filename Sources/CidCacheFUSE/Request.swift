@@ -1,4 +1,5 @@
 import CFuse
+import Foundation
 import Glibc
 
 /// A kernel request awaiting its one reply. libfuse's `fuse_req_t` stays valid
@@ -6,8 +7,22 @@ import Glibc
 struct Request: @unchecked Sendable {
     let raw: fuse_req_t
 
-    /// The calling process, for the `errors` and `log` lines.
-    var pid: Int32 { fuse_req_ctx(raw).pointee.pid }
+    /// The calling process, for the `errors` and `log` lines. The kernel
+    /// sends the calling thread's id; its thread group is the process.
+    var pid: Int32 { Self.processID(ofThread: fuse_req_ctx(raw).pointee.pid) }
+
+    static func processID(ofThread tid: pid_t) -> pid_t {
+        let fd = Glibc.open("/proc/\(tid)/status", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return tid }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = Glibc.read(fd, &buffer, buffer.count)
+        guard count > 0 else { return tid }
+        let text = String(decoding: buffer[0..<count], as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Tgid:") }),
+              let tgid = pid_t(String(line.dropFirst(5)).trimmingCharacters(in: .whitespaces)) else { return tid }
+        return tgid
+    }
 
     func error(_ errno: Int32) { fuse_reply_err(raw, errno) }
 

@@ -56,7 +56,8 @@ struct QueryCommand: AsyncParsableCommand {
 
     /// The mount's `log` names what this process's transaction did.
     private func printMeta(fromLogAt path: String) {
-        guard meta, let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        guard meta, let bytes = readWholeFile(path) else { return }
+        let text = String(decoding: bytes, as: UTF8.self)
         let pid = Double(getpid())
         let line = text.split(separator: "\n").reversed().lazy
             .compactMap { (try? CanonicalJSON.parse(Array($0.utf8)))?.objectValue }
@@ -85,9 +86,11 @@ struct QueryCommand: AsyncParsableCommand {
         defer { lock.release() }
         do {
             let answer = try await engine.query(namespace: namespace, op: op, body: body, pid: getpid())
-            FileHandle.standardOutput.write(Data(answer.body))
+            let bytes = try await answer.body.collect()
+            FileHandle.standardOutput.write(Data(bytes))
             if meta {
-                writeMeta(requestCID: answer.requestCID.string, cid: answer.contentCID.string, outcome: answer.outcome.rawValue)
+                writeMeta(requestCID: answer.requestCID.string, cid: (answer.contentCID ?? CID.forContent(bytes)).string,
+                          outcome: answer.outcome.rawValue)
             }
             await engine.shutdown()
         } catch let error as CacheError {

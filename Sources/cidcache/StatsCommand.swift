@@ -21,7 +21,7 @@ struct StatsCommand: AsyncParsableCommand {
         func document(_ namespace: String?) -> JSONObject? {
             if let mountpoint {
                 let path = "\(mountpoint)/stats/\(namespace.map { $0 + ".json" } ?? "all.json")"
-                return FileManager.default.contents(atPath: path).flatMap { try? CanonicalJSON.parse([UInt8]($0)) }?.objectValue
+                return readWholeFile(path).flatMap { try? CanonicalJSON.parse($0) }?.objectValue
             }
             return engine.statsDocument(namespace: namespace).objectValue
         }

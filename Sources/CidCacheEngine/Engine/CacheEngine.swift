@@ -83,7 +83,9 @@ public final class CacheEngine: Sendable {
 
     // MARK: Answering
 
-    /// Answers a request, logging the transaction and any failure.
+    /// Answers a request: returns as soon as the answer's bytes start to be
+    /// available (its body may still be arriving). Logs the transaction when
+    /// the body ends, and every failure.
     /// - Parameter pid: the caller's process, for the log lines.
     public func query(namespace: String, op: String, body: [UInt8], pid: Int32) async throws -> Answer {
         let started = Date()
@@ -92,84 +94,100 @@ public final class CacheEngine: Sendable {
             let query = try prepare(namespace: namespace, op: op, body: body)
             prepared = query
             let answer = try await answer(query)
-            logTransaction(namespace: namespace, op: op, requestCID: answer.requestCID.string,
-                           cid: answer.contentCID.string, outcome: answer.outcome,
-                           started: started, bytes: answer.body.count, pid: pid)
+            answer.body.whenComplete { result in
+                switch result {
+                case .success(let bytes):
+                    self.logTransaction(namespace: namespace, op: op, requestCID: query.requestCID.string,
+                                        cid: (answer.contentCID ?? CID.forContent(bytes)).string,
+                                        outcome: answer.outcome, started: started, bytes: bytes.count, pid: pid)
+                case .failure(let error):
+                    self.fail(namespace: namespace, op: op, requestCID: query.requestCID.string,
+                              error: error, started: started, pid: pid)
+                }
+            }
             return answer
         } catch let error as CacheError {
-            recordError(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: error, pid: pid)
-            logTransaction(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, cid: nil,
-                           outcome: .error, started: started, bytes: 0, pid: pid)
+            fail(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: error, started: started, pid: pid)
             throw error
         }
     }
 
-    /// Answers a prepared request from a live entry, a flight in progress, or the upstream.
+    private func fail(namespace: String, op: String, requestCID: String?, error: CacheError, started: Date, pid: Int32) {
+        recordError(namespace: namespace, op: op, requestCID: requestCID, error: error, pid: pid)
+        logTransaction(namespace: namespace, op: op, requestCID: requestCID, cid: nil,
+                       outcome: .error, started: started, bytes: 0, pid: pid)
+    }
+
+    /// Answers a prepared request from a live entry, a fetch in progress, or the upstream.
     public func answer(_ query: PreparedQuery) async throws -> Answer {
         let ns = query.namespace
         if query.control.noStore || config.isPrivate(namespace: ns.name, op: query.op) {
             guard !config.offline else { throw offlineError() }
-            let fetched = try await fetch(query, store: false)
+            let body = try await fetch(query, store: false)
             statistics.update(ns.name) { $0.bypassed += 1 }
-            return Answer(requestCID: query.requestCID, contentCID: CID.forContent(fetched.body),
-                          body: fetched.body, outcome: .bypassed, entry: nil)
+            return Answer(requestCID: query.requestCID, contentCID: nil, body: body, outcome: .bypassed, entry: nil)
         }
         if !query.control.refresh, let entry = try liveEntry(namespace: ns, requestCID: query.requestCID.string) {
-            let body = try store.readBlob(entry.contentCID)
+            let bytes = try store.readBlob(entry.contentCID)
             recordHit(entry)
-            return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID) ?? CID.forContent(body),
-                          body: body, outcome: .hit, entry: entry)
+            return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID),
+                          body: ResponseBody(complete: bytes), outcome: .hit, entry: entry)
         }
         guard !config.offline else { throw offlineError() }
 
         let key = ns.upstream + "/" + query.requestCID.string
-        let (task, joined) = flights.withLock { flights -> (Task<FlightResult, Error>, Bool) in
+        let (flight, joined) = flights.withLock { flights -> (Task<FlightResult, Error>, Bool) in
             if let existing = flights[key] { return (existing, true) }
             let task = Task { try await self.fly(query, key: key) }
             flights[key] = task
             return (task, false)
         }
-        let result = try await task.value
+        let result = try await flight.value
         let outcome: Outcome = result.stale ? .stale : (joined ? .coalesced : .miss)
         if outcome != .miss {
-            statistics.update(ns.name) {
-                if outcome == .stale { $0.staleServed += 1 } else { $0.coalesced += 1 }
-                $0.bytesServed += Int64(result.body.count)
+            statistics.update(ns.name) { if outcome == .stale { $0.staleServed += 1 } else { $0.coalesced += 1 } }
+            result.body.whenComplete { result in
+                guard case .success(let bytes) = result else { return }
+                self.statistics.update(ns.name) { $0.bytesServed += Int64(bytes.count) }
             }
         }
-        return Answer(requestCID: query.requestCID, contentCID: CID.forContent(result.body),
+        return Answer(requestCID: query.requestCID, contentCID: result.entry.flatMap { CID($0.contentCID) },
                       body: result.body, outcome: outcome, entry: result.entry)
     }
 
     struct FlightResult: Sendable {
-        let body: [UInt8]
+        let body: ResponseBody
+        /// The entry served, for a stale answer.
         let entry: EntryRecord?
         let stale: Bool
     }
 
-    /// One upstream call shared by every identical concurrent miss; stores the
-    /// answer, or serves a recently expired entry when the upstream fails.
+    /// One upstream call shared by every identical concurrent miss. It resolves
+    /// when the answer starts (or a recently expired entry stands in for a
+    /// failed upstream) and stays joinable until the answer is stored.
     private func fly(_ query: PreparedQuery, key: String) async throws -> FlightResult {
-        defer { _ = flights.withLock { $0.removeValue(forKey: key) } }
+        let land = { _ = self.flights.withLock { $0.removeValue(forKey: key) } }
         do {
-            let fetched = try await fetch(query, store: true)
-            return FlightResult(body: fetched.body, entry: fetched.entry, stale: false)
+            let body = try await fetch(query, store: true)
+            body.whenComplete { _ in land() }
+            return FlightResult(body: body, entry: nil, stale: false)
         } catch let error as CacheError where [.busy, .timedOut, .io].contains(error.kind) {
+            land()
             if let stale = try? staleEntry(namespace: query.namespace, requestCID: query.requestCID.string),
-               let body = try? store.readBlob(stale.contentCID) {
-                return FlightResult(body: body, entry: stale, stale: true)
+               let bytes = try? store.readBlob(stale.contentCID) {
+                return FlightResult(body: ResponseBody(complete: bytes), entry: stale, stale: true)
             }
+            throw error
+        } catch {
+            land()
             throw error
         }
     }
 
-    struct Fetched {
-        let body: [UInt8]
-        let entry: EntryRecord?
-    }
-
-    /// Calls the upstream; stores a successful answer when asked. Errors are never stored.
-    private func fetch(_ query: PreparedQuery, store shouldStore: Bool) async throws -> Fetched {
+    /// Calls the upstream and returns once its answer starts; the body then
+    /// fills in the background and, when asked, is stored once whole. Error
+    /// answers are never stored.
+    private func fetch(_ query: PreparedQuery, store shouldStore: Bool) async throws -> ResponseBody {
         let ns = query.namespace
         if ns.family.requiresCredential && ns.endpoint.credential == nil {
             throw CacheError(.accessDenied, "no credential configured for namespace \(ns.name)")
@@ -177,36 +195,55 @@ public final class CacheEngine: Sendable {
         let request = try ns.family.httpRequest(op: query.op, request: query.request,
                                                 body: query.upstreamBody, endpoint: ns.endpoint)
         let sent = Date()
-        let response: UpstreamHTTPResponse
+        let response: UpstreamResponse
         do {
             response = try await client.send(request)
+            guard (200..<300).contains(response.status) else {
+                let text = Self.errorMessage((try? await response.collect()) ?? [])
+                throw CacheError.forStatus(response.status, "upstream answered \(response.status): \(text)")
+            }
         } catch let error as CacheError {
             statistics.update(ns.name) { $0.upstreamErrors += 1 }
             throw CacheError(error.kind, scrub(error.message, endpoint: ns.endpoint), status: error.status)
         }
-        guard (200..<300).contains(response.status) else {
-            statistics.update(ns.name) { $0.upstreamErrors += 1 }
-            throw CacheError.forStatus(response.status, "upstream answered \(response.status): "
-                + scrub(Self.errorMessage(response.body), endpoint: ns.endpoint))
+        let body = ResponseBody()
+        Task {
+            do {
+                try await response.stream { body.append($0.readableBytesView) }
+            } catch let error as CacheError {
+                statistics.update(ns.name) { $0.upstreamErrors += 1 }
+                return body.fail(CacheError(error.kind, scrub(error.message, endpoint: ns.endpoint)))
+            }
+            guard shouldStore else { return body.finish() }
+            self.statistics.update(ns.name) { $0.misses += 1 }
+            do {
+                try self.store(query, bytes: body.received, sent: sent)
+            } catch let error as CacheError {
+                // The caller still gets its answer; only the cache missed out.
+                self.recordError(namespace: ns.name, op: query.op, requestCID: query.requestCID.string, error: error, pid: getpid())
+            }
+            body.finish()
         }
-        let elapsedMs = Int64(Date().timeIntervalSince(sent) * 1000)
-        guard shouldStore else { return Fetched(body: response.body, entry: nil) }
+        return body
+    }
 
-        let contentCID = CID.forContent(response.body)
-        try store.putBlob(cid: contentCID.string, bytes: response.body)
-        try store.putBlob(cid: query.requestCID.string, bytes: query.keyDocument)
-        let usage = ns.family.usage(op: query.op, request: query.request, response: response.body)
+    /// Stores a whole answer: its bytes, its key document and its entry.
+    private func store(_ query: PreparedQuery, bytes: [UInt8], sent: Date) throws {
+        let ns = query.namespace
+        let elapsedMs = Int64(Date().timeIntervalSince(sent) * 1000)
+        let contentCID = CID.forContent(bytes)
+        try store.putBlob(cid: contentCID.string, bytes: bytes)
+        try store.putBlob(cid: query.requestCID.string, bytes: query.keyDocument, kind: "key")
+        let usage = ns.family.usage(op: query.op, request: query.request, response: bytes)
         let ttl = query.control.ttl ?? ttlFor(query)
         let fetched = Int64(sent.timeIntervalSince1970)
         let replaced = try store.entry(requestCID: query.requestCID.string, upstream: ns.upstream)
-        let entry = try store.upsertEntry(NewEntry(
+        _ = try store.upsertEntry(NewEntry(
             requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
-            contentCID: contentCID.string, size: Int64(response.body.count),
+            contentCID: contentCID.string, size: Int64(bytes.count),
             fetched: fetched, expires: fetched + Int64(ttl), ttl: Int64(ttl),
             tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs))
-        statistics.update(ns.name) { $0.misses += 1 }
         if let replaced { notifyRemoved([replaced]) }
-        return Fetched(body: response.body, entry: entry)
     }
 
     /// The TTL of a query: the config's override for its operation, else the family's rule.

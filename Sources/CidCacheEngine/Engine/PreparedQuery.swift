@@ -58,8 +58,10 @@ public enum Outcome: String, Sendable {
 /// The answer to one query.
 public struct Answer: Sendable {
     public let requestCID: CID
-    public let contentCID: CID
-    public let body: [UInt8]
+    /// The content CID, when known before the body ends (hits, stale answers).
+    public let contentCID: CID?
+    /// The bytes, possibly still arriving.
+    public let body: ResponseBody
     public let outcome: Outcome
     /// The stored entry, unless the answer was not stored.
     public let entry: EntryRecord?

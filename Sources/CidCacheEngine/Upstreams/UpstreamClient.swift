@@ -3,14 +3,42 @@ import CidCacheCore
 import NIOCore
 import NIOHTTP1
 
-/// An upstream's answer as it came over the wire.
-public struct UpstreamHTTPResponse: Sendable {
-    public var status: Int
-    public var headers: [(name: String, value: String)]
-    public var body: [UInt8]
+/// An upstream's answer: the head at once, the body as it arrives.
+public struct UpstreamResponse: Sendable {
+    public let status: Int
+    public let headers: [(name: String, value: String)]
+    fileprivate let body: HTTPClientResponse.Body
+    fileprivate let limit: Int
+    fileprivate let timeout: Double
 
     public func header(_ name: String) -> String? {
         headers.first { $0.name.lowercased() == name.lowercased() }?.value
+    }
+
+    /// Hands each piece of the body to `consume` as it arrives. Fails with EIO
+    /// when the connection breaks or the body passes the size limit.
+    public func stream(_ consume: (ByteBuffer) throws -> Void) async throws {
+        var received = 0
+        do {
+            for try await buffer in body {
+                received += buffer.readableBytes
+                guard received <= limit else { throw CacheError(.io, "upstream answer larger than \(limit) bytes") }
+                try consume(buffer)
+            }
+        } catch let error as CacheError {
+            throw error
+        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            throw CacheError(.timedOut, "upstream did not finish within \(UpstreamClient.format(timeout)) s")
+        } catch {
+            throw CacheError(.io, "upstream answer cut short: \(error)")
+        }
+    }
+
+    /// The whole body.
+    public func collect() async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        try await stream { bytes.append(contentsOf: $0.readableBytesView) }
+        return bytes
     }
 }
 
@@ -30,10 +58,11 @@ public final class UpstreamClient: Sendable {
         responseLimit = responseLimitBytes
     }
 
-    /// Sends one request and collects the whole answer, whatever its status.
-    public func send(_ request: UpstreamHTTPRequest) async throws -> UpstreamHTTPResponse {
+    /// Sends one request and returns once the answer's head has arrived,
+    /// whatever its status. The whole call, body included, ends by the timeout.
+    public func send(_ request: UpstreamHTTPRequest) async throws -> UpstreamResponse {
         let timeout = self.timeout
-        return try await withThrowingTaskGroup(of: UpstreamHTTPResponse?.self) { group in
+        return try await withThrowingTaskGroup(of: UpstreamResponse?.self) { group in
             group.addTask { try await self.perform(request) }
             group.addTask {
                 try await Task.sleep(nanoseconds: UInt64(timeout * 1_000_000_000))
@@ -47,34 +76,28 @@ public final class UpstreamClient: Sendable {
         }
     }
 
-    private func perform(_ request: UpstreamHTTPRequest) async throws -> UpstreamHTTPResponse {
+    private func perform(_ request: UpstreamHTTPRequest) async throws -> UpstreamResponse {
         var http = HTTPClientRequest(url: request.url)
         http.method = HTTPMethod(rawValue: request.method)
         for header in request.headers { http.headers.add(name: header.name, value: header.value) }
         if let body = request.body { http.body = .bytes(ByteBuffer(bytes: body)) }
         do {
-            let response = try await client.execute(http, timeout: .milliseconds(Int64(timeout * 1000) + 1000))
-            let buffer = try await response.body.collect(upTo: responseLimit)
-            return UpstreamHTTPResponse(
-                status: Int(response.status.code),
-                headers: response.headers.map { (name: $0.name, value: $0.value) },
-                body: Array(buffer.readableBytesView))
-        } catch let error as CacheError {
-            throw error
+            let response = try await client.execute(http, deadline: .now() + .milliseconds(Int64(timeout * 1000)))
+            return UpstreamResponse(status: Int(response.status.code),
+                                    headers: response.headers.map { (name: $0.name, value: $0.value) },
+                                    body: response.body, limit: responseLimit, timeout: timeout)
         } catch is CancellationError {
             throw CancellationError()
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw CacheError(.timedOut, "upstream did not answer within \(Self.format(timeout)) s")
         } catch let error as HTTPClientError where error == .connectTimeout {
             throw CacheError(.timedOut, "upstream connection timed out")
-        } catch is NIOTooManyBytesError {
-            throw CacheError(.io, "upstream answer larger than \(responseLimit) bytes")
         } catch {
             throw CacheError(.io, "upstream unreachable: \(error)")
         }
     }
 
-    private static func format(_ seconds: Double) -> String {
+    static func format(_ seconds: Double) -> String {
         seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
     }
 

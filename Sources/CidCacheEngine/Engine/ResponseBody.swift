@@ -1,0 +1,126 @@
+import CidCacheCore
+import Synchronization
+
+/// The bytes of one answer as they become available: complete at once for a
+/// hit, growing while the upstream sends them for a miss. Every caller of a
+/// shared fetch reads the same body, each at its own offset, so a reader sees
+/// the first bytes before the upstream has finished.
+public final class ResponseBody: Sendable {
+    /// What a read at some offset gets: bytes, the end, or the failure that cut the answer short.
+    public enum Chunk: Sendable {
+        case bytes(ArraySlice<UInt8>)
+        case end
+        case failed(CacheError)
+    }
+
+    private struct State {
+        var bytes: [UInt8] = []
+        var ending: Result<Void, CacheError>?
+        var waiters: [(offset: Int, callback: @Sendable (Chunk) -> Void)] = []
+        var completions: [@Sendable (Result<[UInt8], CacheError>) -> Void] = []
+    }
+    private let state: Mutex<State>
+
+    /// A body still to be filled by `append` and ended by `finish` or `fail`.
+    public init() {
+        state = Mutex(State())
+    }
+
+    /// A body that is already whole.
+    public init(complete bytes: [UInt8]) {
+        state = Mutex(State(bytes: bytes, ending: .success(())))
+    }
+
+    /// Adds bytes and wakes the readers waiting for them.
+    public func append(_ more: some Collection<UInt8>) {
+        guard !more.isEmpty else { return }
+        let woken = state.withLock { state -> [(@Sendable (Chunk) -> Void, Chunk)] in
+            state.bytes.append(contentsOf: more)
+            return Self.drain(&state)
+        }
+        woken.forEach { $0.0($0.1) }
+    }
+
+    /// Marks the body whole.
+    public func finish() { end(.success(())) }
+
+    /// Cuts the body short: readers get the bytes already there, then the error.
+    public func fail(_ error: CacheError) { end(.failure(error)) }
+
+    private func end(_ ending: Result<Void, CacheError>) {
+        let (woken, completions, result) = state.withLock { state -> ([(@Sendable (Chunk) -> Void, Chunk)], [@Sendable (Result<[UInt8], CacheError>) -> Void], Result<[UInt8], CacheError>) in
+            guard state.ending == nil else { return ([], [], .success([])) }
+            state.ending = ending
+            let completions = state.completions
+            state.completions = []
+            return (Self.drain(&state), completions, ending.map { state.bytes })
+        }
+        // Bookkeeping (the log line, statistics) first: a reader that sees the end may look at them.
+        completions.forEach { $0(result) }
+        woken.forEach { $0.0($0.1) }
+    }
+
+    private static func drain(_ state: inout State) -> [(@Sendable (Chunk) -> Void, Chunk)] {
+        var ready: [(@Sendable (Chunk) -> Void, Chunk)] = []
+        var waiting: [(offset: Int, callback: @Sendable (Chunk) -> Void)] = []
+        for waiter in state.waiters {
+            if let chunk = chunk(at: waiter.offset, limit: .max, state) {
+                ready.append((waiter.callback, chunk))
+            } else {
+                waiting.append(waiter)
+            }
+        }
+        state.waiters = waiting
+        return ready
+    }
+
+    private static func chunk(at offset: Int, limit: Int, _ state: State) -> Chunk? {
+        if offset < state.bytes.count {
+            return .bytes(state.bytes[offset..<min(state.bytes.count, offset + limit)])
+        }
+        switch state.ending {
+        case nil: return nil
+        case .success?: return .end
+        case .failure(let error)?: return .failed(error)
+        }
+    }
+
+    /// Calls back with what lies at `offset` (at most `limit` bytes) as soon as
+    /// there is something: at once when available, else on the next append or end.
+    public func read(at offset: Int, limit: Int, _ callback: @escaping @Sendable (Chunk) -> Void) {
+        let ready: Chunk? = state.withLock { state in
+            if let chunk = Self.chunk(at: offset, limit: limit, state) { return chunk }
+            state.waiters.append((offset, { chunk in
+                if case .bytes(let slice) = chunk {
+                    callback(.bytes(slice.prefix(limit)))
+                } else {
+                    callback(chunk)
+                }
+            }))
+            return nil
+        }
+        if let ready { callback(ready) }
+    }
+
+    /// Calls back once the body has ended, with all of it or the failure.
+    public func whenComplete(_ callback: @escaping @Sendable (Result<[UInt8], CacheError>) -> Void) {
+        let result: Result<[UInt8], CacheError>? = state.withLock { state in
+            guard let ending = state.ending else {
+                state.completions.append(callback)
+                return nil
+            }
+            return ending.map { state.bytes }
+        }
+        if let result { callback(result) }
+    }
+
+    /// The whole body, once it has ended.
+    public func collect() async throws -> [UInt8] {
+        try await withCheckedThrowingContinuation { continuation in
+            whenComplete { continuation.resume(with: $0) }
+        }
+    }
+
+    /// The bytes received so far.
+    public var received: [UInt8] { state.withLock { $0.bytes } }
+}
