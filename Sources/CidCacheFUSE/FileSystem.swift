@@ -255,7 +255,8 @@ final class FileSystem: @unchecked Sendable {
         case .query(let transaction):
             transaction.write(request, bytes: bytes)
         case .control(let writer):
-            if let errno = writer.write(bytes, pid: request.pid) { request.error(errno) } else { request.written(bytes.count) }
+            let failure = writer.write(bytes, pid: request.pid), count = bytes.count
+            notifier.afterPending { if let failure { request.error(failure) } else { request.written(count) } }
         default:
             request.error(EBADF)
         }
@@ -352,7 +353,8 @@ final class FileSystem: @unchecked Sendable {
         case .operationDirectory(let namespace, let op):
             request.error(engine.invalidate(namespace: namespace, op: op, requestCID: name) ? 0 : ENOENT)
         case .cidDirectory:
-            request.error(CID(name) != nil && engine.removeContent(cid: name) ? 0 : ENOENT)
+            let removed = CID(name) != nil && engine.removeContent(cid: name)
+            notifier.afterPending { request.error(removed ? 0 : ENOENT) }
         default:
             request.error(child(of: node, named: name) == nil ? ENOENT : EACCES)
         }

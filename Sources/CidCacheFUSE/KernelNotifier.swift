@@ -13,6 +13,13 @@ final class KernelNotifier: @unchecked Sendable {
         queue.sync { self.session.withLock { $0 = session } }
     }
 
+    /// Runs `body` once every notification queued so far has been sent: a
+    /// handler that removed entries replies through here, so its caller sees
+    /// the removal at once.
+    func afterPending(_ body: @escaping @Sendable () -> Void) {
+        queue.async(execute: body)
+    }
+
     /// Drops the kernel's cached name `name` in folder `parent`.
     func invalidate(parent: UInt64, name: String) {
         queue.async {

@@ -26,6 +26,23 @@ public enum NamespaceResolver {
                         urlVariables: [], keyVariables: ["GROQ_API_KEY"]),
         "vllm": BuiltIn(family: "openai", defaultURL: "http://127.0.0.1:8000/v1",
                         urlVariables: [], keyVariables: ["VLLM_API_KEY"]),
+        "anthropic": BuiltIn(family: "anthropic", defaultURL: "https://api.anthropic.com",
+                             urlVariables: ["ANTHROPIC_BASE_URL"], keyVariables: ["ANTHROPIC_API_KEY"]),
+        // Google's SDKs prefer GOOGLE_API_KEY when both are set.
+        "gemini": BuiltIn(family: "gemini", defaultURL: "https://generativelanguage.googleapis.com",
+                          urlVariables: [], keyVariables: ["GOOGLE_API_KEY", "GEMINI_API_KEY"]),
+        // OLLAMA_HOST may be a bare host[:port]; the family completes it.
+        "ollama": BuiltIn(family: "ollama", defaultURL: "http://127.0.0.1:11434",
+                          urlVariables: ["OLLAMA_HOST"], keyVariables: []),
+        "tgi": BuiltIn(family: "tgi", defaultURL: "http://127.0.0.1:8080",
+                       urlVariables: [], keyVariables: ["HF_TOKEN"]),
+        "tei": BuiltIn(family: "tei", defaultURL: "http://127.0.0.1:8080",
+                       urlVariables: [], keyVariables: []),
+        // OVMS's documented REST port (--rest_port 8000; 9000 is its gRPC port).
+        "ovms": BuiltIn(family: "ovms", defaultURL: "http://127.0.0.1:8000",
+                        urlVariables: [], keyVariables: []),
+        "opea": BuiltIn(family: "opea", defaultURL: "http://127.0.0.1:8888",
+                        urlVariables: [], keyVariables: []),
     ]
 
     /// The variable prefix of a namespace: upper-cased, dots and dashes as `_`.

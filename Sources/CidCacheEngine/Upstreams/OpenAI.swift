@@ -46,12 +46,19 @@ public struct OpenAIFamily: UpstreamFamily {
         return UpstreamHTTPRequest(method: "POST", url: endpoint.url(path), headers: headers, body: body)
     }
 
-    /// Reads `usage.prompt_tokens` and `usage.completion_tokens`.
+    /// Reads `usage.prompt_tokens` and `usage.completion_tokens`; of a streamed
+    /// answer, the last `usage` a chunk carried (`stream_options.include_usage`).
     public func usage(op: String, request: JSONObject, response: [UInt8]) -> TokenUsage? {
-        guard let usage = (try? CanonicalJSON.parse(response))?.objectValue?["usage"]?.objectValue else { return nil }
-        return TokenUsage(
-            model: request["model"]?.stringValue,
-            inputTokens: usage["prompt_tokens"]?.intValue ?? 0,
-            outputTokens: usage["completion_tokens"]?.intValue ?? 0)
+        WireFormat.openAIUsage(response: response, model: request["model"]?.stringValue)
+    }
+
+    /// Chat and completions stream server-sent events on `"stream": true`.
+    public func streams(op: String, request: JSONObject) -> Bool {
+        op != "embeddings" && WireFormat.asksForStream(request)
+    }
+
+    /// A stream is complete once `data: [DONE]` arrived.
+    public func isCompleteStream(op: String, body: [UInt8]) -> Bool {
+        op == "embeddings" || WireFormat.isCompleteOpenAIStream(body)
     }
 }

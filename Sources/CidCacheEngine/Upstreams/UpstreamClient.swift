@@ -53,6 +53,9 @@ public final class UpstreamClient: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .follow(max: 5, allowCycles: false)
         configuration.timeout.connect = .seconds(10)
+        // A refused connection is an answer (EIO), not something to retry until the timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         timeout = timeoutSeconds
         responseLimit = responseLimitBytes

@@ -23,8 +23,24 @@ public protocol UpstreamFamily: Sendable {
     func defaultTTL(op: String, request: JSONObject) -> Int
     /// The HTTP call for a request; `body` is the caller's bytes minus dropped fields.
     func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest
-    /// The usage an answer reports (tokens and model), when it reports any.
+    /// The usage an answer reports (tokens and model), when it reports any;
+    /// streamed answers included (server-sent events, NDJSON).
     func usage(op: String, request: JSONObject, response: [UInt8]) -> TokenUsage?
+
+    /// Whether `op` is one of the family's operations. Defaults to membership in
+    /// `operations`; a family whose operations are open-ended (OPEA's routes)
+    /// accepts a pattern and lists only its well-known names in `operations`.
+    func acceptsOperation(_ op: String) -> Bool
+    /// Whether the upstream will stream its answer to this request (server-sent
+    /// events or NDJSON), so the answer is stored only when `isCompleteStream`.
+    func streams(op: String, request: JSONObject) -> Bool
+    /// Whether a streamed answer ended with the family's terminal event
+    /// (`data: [DONE]`, Anthropic's `message_stop`, Ollama's `"done": true`);
+    /// an answer cut short before it is never stored or served as a hit.
+    func isCompleteStream(op: String, body: [UInt8]) -> Bool
+    /// The base URL calls go to, from the one configured. Defaults to it
+    /// unchanged; Ollama completes an `OLLAMA_HOST`-style `host[:port]`.
+    func effectiveBaseURL(_ configured: String) -> String
 }
 
 extension UpstreamFamily {
@@ -32,6 +48,10 @@ extension UpstreamFamily {
     public var requiresCredential: Bool { false }
     public var versionHeaders: [(name: String, value: String)] { [] }
     public func usage(op: String, request: JSONObject, response: [UInt8]) -> TokenUsage? { nil }
+    public func acceptsOperation(_ op: String) -> Bool { operations.contains(op) }
+    public func streams(op: String, request: JSONObject) -> Bool { false }
+    public func isCompleteStream(op: String, body: [UInt8]) -> Bool { true }
+    public func effectiveBaseURL(_ configured: String) -> String { configured }
 }
 
 /// Where a namespace's upstream lives and the credential it is called with.

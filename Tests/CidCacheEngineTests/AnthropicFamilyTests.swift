@@ -1,0 +1,150 @@
+import CidCacheCore
+@testable import CidCacheEngine
+import Foundation
+import XCTest
+
+private func object(_ text: String) throws -> JSONObject {
+    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
+}
+
+private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
+    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
+}
+
+private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
+    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
+                                             secret: [UInt8](repeating: 3, count: 32))
+    return try XCTUnwrap(list.first { $0.name == name })
+}
+
+final class AnthropicFamilyTests: XCTestCase {
+    private let family = AnthropicFamily()
+    private let sample = #"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}],"temperature":0}"#
+
+    func testRequestGoesToMessagesWithKeyAndVersionHeaders() throws {
+        let ns = try namespace("anthropic", ["ANTHROPIC_API_KEY": "sk-ant-test"])
+        let body = Array(sample.utf8)
+        let request = try family.httpRequest(op: "messages", request: try object(sample), body: body, endpoint: ns.endpoint)
+        XCTAssertEqual(request.method, "POST")
+        XCTAssertEqual(request.url, "https://api.anthropic.com/v1/messages")
+        XCTAssertEqual(header(request, "x-api-key"), "sk-ant-test")
+        XCTAssertEqual(header(request, "anthropic-version"), "2023-06-01")
+        XCTAssertEqual(header(request, "content-type"), "application/json")
+        XCTAssertNil(header(request, "authorization"))
+        XCTAssertEqual(request.body, body)
+    }
+
+    func testNoKeyHeaderWithoutCredentialAndTheCredentialIsRequired() throws {
+        let request = try family.httpRequest(op: "messages", request: try object(sample), body: Array(sample.utf8),
+                                             endpoint: Endpoint(baseURL: "http://127.0.0.1:9/", credential: nil))
+        XCTAssertEqual(request.url, "http://127.0.0.1:9/v1/messages")
+        XCTAssertNil(header(request, "x-api-key"))
+        XCTAssertTrue(family.requiresCredential)
+        XCTAssertFalse(family.isCredentialScoped)
+        XCTAssertEqual(family.versionHeaders.map(\.name), ["anthropic-version"])
+    }
+
+    func testDropsMetadataOnlyThroughTheEngine() throws {
+        let directory = NSTemporaryDirectory() + "cidcache-anthropic-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let engine = try CacheEngine(dataDirectory: directory, config: CacheConfig(),
+                                     environment: ["ANTHROPIC_API_KEY": "k"], truncateLogs: true)
+        let plain = try engine.prepare(namespace: "anthropic", op: "messages", body: Array(sample.utf8))
+        let labelled = try engine.prepare(namespace: "anthropic", op: "messages", body: Array(
+            #"{"metadata":{"user_id":"u-1"},"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}],"temperature":0}"#.utf8))
+        XCTAssertEqual(plain.requestCID, labelled.requestCID)
+        XCTAssertEqual(String(decoding: labelled.upstreamBody, as: UTF8.self), sample)
+        XCTAssertEqual(family.droppedFields(op: "messages"), ["metadata"])
+        let other = try engine.prepare(namespace: "anthropic", op: "messages", body: Array(
+            #"{"model":"claude-sonnet-4-5","max_tokens":65,"messages":[{"role":"user","content":"hi"}],"temperature":0}"#.utf8))
+        XCTAssertNotEqual(plain.requestCID, other.requestCID)
+        for field in ["stream", "top_k", "system", "stop_sequences"] {
+            XCTAssertFalse(family.droppedFields(op: "messages").contains(field))
+        }
+    }
+
+    func testTemperatureRule() throws {
+        XCTAssertEqual(family.defaultTTL(op: "messages", request: try object(#"{"temperature":0}"#)), 3600)
+        XCTAssertEqual(family.defaultTTL(op: "messages", request: try object(#"{"temperature":0.5}"#)), 1800)
+        XCTAssertEqual(family.defaultTTL(op: "messages", request: try object("{}")), 1800)
+    }
+
+    func testValidation() throws {
+        XCTAssertNoThrow(try family.validate(op: "messages", request: try object(sample)))
+        for bad in [#"{"max_tokens":1,"messages":[]}"#, #"{"model":"m","messages":[]}"#, #"{"model":"m","max_tokens":1}"#,
+                    #"{"model":1,"max_tokens":1,"messages":[]}"#, #"{"model":"m","max_tokens":"1","messages":[]}"#] {
+            XCTAssertThrowsError(try family.validate(op: "messages", request: try object(bad)), bad) {
+                XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
+            }
+        }
+    }
+
+    func testUsageOfAWholeAnswer() throws {
+        let answer = #"{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Hello"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":6}}"#
+        XCTAssertEqual(family.usage(op: "messages", request: try object(sample), response: Array(answer.utf8)),
+                       TokenUsage(model: "claude-sonnet-4-5", inputTokens: 12, outputTokens: 6))
+    }
+
+    static let stream = """
+        event: message_start
+        data: {"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"output_tokens":1}}}
+
+        event: content_block_start
+        data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
+
+        event: ping
+        data: {"type": "ping"}
+
+        event: content_block_delta
+        data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}
+
+        event: content_block_stop
+        data: {"type":"content_block_stop","index":0}
+
+        event: message_delta
+        data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}
+
+        event: message_stop
+        data: {"type":"message_stop"}
+
+
+        """
+
+    func testUsageOfAStream() throws {
+        XCTAssertEqual(family.usage(op: "messages", request: try object(sample), response: Array(Self.stream.utf8)),
+                       TokenUsage(model: "claude-sonnet-4-5", inputTokens: 25, outputTokens: 15))
+    }
+
+    func testStreamsOnlyWhenAsked() throws {
+        XCTAssertTrue(family.streams(op: "messages", request: try object(#"{"stream":true}"#)))
+        XCTAssertFalse(family.streams(op: "messages", request: try object(#"{"stream":false}"#)))
+        XCTAssertFalse(family.streams(op: "messages", request: try object(sample)))
+    }
+
+    func testCompleteAndTruncatedStreams() throws {
+        let bytes = Array(Self.stream.utf8)
+        XCTAssertTrue(family.isCompleteStream(op: "messages", body: bytes))
+        let crlf = Array(Self.stream.replacingOccurrences(of: "\n", with: "\r\n").utf8)
+        XCTAssertTrue(family.isCompleteStream(op: "messages", body: crlf))
+        let cut = Self.stream.range(of: "event: message_stop")!.lowerBound
+        XCTAssertFalse(family.isCompleteStream(op: "messages", body: Array(Self.stream[..<cut].utf8)))
+        let eventOnly = Self.stream.range(of: "data: {\"type\":\"message_stop\"}")!.lowerBound
+        XCTAssertFalse(family.isCompleteStream(op: "messages", body: Array(Self.stream[..<eventOnly].utf8)))
+        XCTAssertFalse(family.isCompleteStream(op: "messages", body: Array(bytes.dropLast(8))))
+        XCTAssertFalse(family.isCompleteStream(op: "messages", body: []))
+        let failed = Self.stream[..<cut] + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"
+        XCTAssertFalse(family.isCompleteStream(op: "messages", body: Array(failed.utf8)))
+    }
+
+    func testNamespaceDefaultsAndVariables() throws {
+        XCTAssertEqual(try namespace("anthropic").endpoint.baseURL, "https://api.anthropic.com")
+        XCTAssertNil(try namespace("anthropic").endpoint.credential)
+        let env = ["ANTHROPIC_BASE_URL": "http://proxy:1", "ANTHROPIC_API_KEY": "a"]
+        XCTAssertEqual(try namespace("anthropic", env).endpoint.baseURL, "http://proxy:1")
+        XCTAssertEqual(try namespace("anthropic", env).endpoint.credential, "a")
+        let overridden = env.merging(["CIDCACHE_ANTHROPIC_URL": "http://fake:2", "CIDCACHE_ANTHROPIC_KEY": "b"]) { $1 }
+        XCTAssertEqual(try namespace("anthropic", overridden).endpoint.baseURL, "http://fake:2")
+        XCTAssertEqual(try namespace("anthropic", overridden).endpoint.credential, "b")
+        XCTAssertTrue(try namespace("anthropic").family is AnthropicFamily)
+    }
+}

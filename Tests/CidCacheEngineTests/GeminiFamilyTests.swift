@@ -1,0 +1,105 @@
+import CidCacheCore
+@testable import CidCacheEngine
+import Foundation
+import XCTest
+
+private func object(_ text: String) throws -> JSONObject {
+    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
+}
+
+private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
+    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
+}
+
+private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
+    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
+                                             secret: [UInt8](repeating: 3, count: 32))
+    return try XCTUnwrap(list.first { $0.name == name })
+}
+
+final class GeminiFamilyTests: XCTestCase {
+    private let family = GeminiFamily()
+    private let generate = #"{"model":"models/gemini-2.0-flash", "contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"temperature":0}}"#
+
+    func testGenerateContentPathHeadersAndBodyWithoutTheModel() throws {
+        let ns = try namespace("gemini", ["GEMINI_API_KEY": "AIza-test"])
+        let request = try family.httpRequest(op: "generateContent", request: try object(generate),
+                                             body: Array(generate.utf8), endpoint: ns.endpoint)
+        XCTAssertEqual(request.method, "POST")
+        XCTAssertEqual(request.url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent")
+        XCTAssertEqual(header(request, "x-goog-api-key"), "AIza-test")
+        XCTAssertEqual(header(request, "content-type"), "application/json")
+        XCTAssertNil(header(request, "authorization"))
+        XCTAssertFalse(request.url.contains("key="))
+        XCTAssertEqual(String(decoding: request.body ?? [], as: UTF8.self),
+                       #"{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"temperature":0}}"#)
+    }
+
+    func testEmbedContentWithABareModelName() throws {
+        let text = #"{"content":{"parts":[{"text":"hello"}]},"model":"text-embedding-004","taskType":"RETRIEVAL_QUERY"}"#
+        let request = try family.httpRequest(op: "embedContent", request: try object(text), body: Array(text.utf8),
+                                             endpoint: Endpoint(baseURL: "http://127.0.0.1:7/", credential: nil))
+        XCTAssertEqual(request.url, "http://127.0.0.1:7/v1beta/models/text-embedding-004:embedContent")
+        XCTAssertNil(header(request, "x-goog-api-key"))
+        XCTAssertEqual(String(decoding: request.body ?? [], as: UTF8.self),
+                       #"{"content":{"parts":[{"text":"hello"}]},"taskType":"RETRIEVAL_QUERY"}"#)
+    }
+
+    func testTheModelStaysInTheKeyAndNothingIsDropped() throws {
+        let directory = NSTemporaryDirectory() + "cidcache-gemini-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let engine = try CacheEngine(dataDirectory: directory, config: CacheConfig(), environment: [:], truncateLogs: true)
+        let a = try engine.prepare(namespace: "gemini", op: "generateContent", body: Array(generate.utf8))
+        let b = try engine.prepare(namespace: "gemini", op: "generateContent",
+                                   body: Array(generate.replacingOccurrences(of: "2.0-flash", with: "2.5-pro").utf8))
+        XCTAssertNotEqual(a.requestCID, b.requestCID)
+        XCTAssertEqual(a.request["model"]?.stringValue, "models/gemini-2.0-flash")
+        XCTAssertEqual(family.droppedFields(op: "generateContent"), [])
+        XCTAssertEqual(family.droppedFields(op: "embedContent"), [])
+    }
+
+    func testTTLs() throws {
+        XCTAssertEqual(family.defaultTTL(op: "generateContent", request: try object(generate)), 3600)
+        XCTAssertEqual(family.defaultTTL(op: "generateContent", request: try object(#"{"generationConfig":{"temperature":1}}"#)), 1800)
+        XCTAssertEqual(family.defaultTTL(op: "generateContent", request: try object(#"{"temperature":0}"#)), 1800)
+        XCTAssertEqual(family.defaultTTL(op: "embedContent", request: try object("{}")), 86_400)
+    }
+
+    func testValidation() throws {
+        XCTAssertNoThrow(try family.validate(op: "generateContent", request: try object(generate)))
+        let cases: [(String, String)] = [
+            ("generateContent", #"{"contents":[]}"#),
+            ("generateContent", #"{"model":"gemini-2.0-flash"}"#),
+            ("generateContent", #"{"model":7,"contents":[]}"#),
+            ("generateContent", #"{"model":"models/","contents":[]}"#),
+            ("embedContent", #"{"model":"text-embedding-004"}"#),
+        ]
+        for (op, text) in cases {
+            XCTAssertThrowsError(try family.validate(op: op, request: try object(text)), text) {
+                XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
+            }
+        }
+        XCTAssertTrue(family.requiresCredential)
+        XCTAssertFalse(family.streams(op: "generateContent", request: try object(#"{"stream":true}"#)))
+    }
+
+    func testUsage() throws {
+        let answer = #"{"candidates":[{"content":{"parts":[{"text":"Hello"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":9,"totalTokenCount":13},"modelVersion":"gemini-2.0-flash"}"#
+        XCTAssertEqual(family.usage(op: "generateContent", request: try object(generate), response: Array(answer.utf8)),
+                       TokenUsage(model: "gemini-2.0-flash", inputTokens: 4, outputTokens: 9))
+        let thinking = #"{"candidates":[],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":9,"thoughtsTokenCount":20,"totalTokenCount":33}}"#
+        XCTAssertEqual(family.usage(op: "generateContent", request: try object(generate), response: Array(thinking.utf8))?.outputTokens, 29)
+        XCTAssertNil(family.usage(op: "embedContent", request: try object(generate), response: Array(#"{"embedding":{"values":[0.1,0.2]}}"#.utf8)))
+    }
+
+    func testNamespaceDefaultsAndKeyVariables() throws {
+        XCTAssertEqual(try namespace("gemini").endpoint.baseURL, "https://generativelanguage.googleapis.com")
+        XCTAssertEqual(try namespace("gemini", ["GEMINI_API_KEY": "g"]).endpoint.credential, "g")
+        XCTAssertEqual(try namespace("gemini", ["GOOGLE_API_KEY": "o"]).endpoint.credential, "o")
+        XCTAssertEqual(try namespace("gemini", ["GEMINI_API_KEY": "g", "GOOGLE_API_KEY": "o"]).endpoint.credential, "o")
+        let overridden = ["GEMINI_API_KEY": "g", "CIDCACHE_GEMINI_KEY": "c", "CIDCACHE_GEMINI_URL": "http://fake:3"]
+        XCTAssertEqual(try namespace("gemini", overridden).endpoint.credential, "c")
+        XCTAssertEqual(try namespace("gemini", overridden).endpoint.baseURL, "http://fake:3")
+        XCTAssertTrue(try namespace("gemini").family is GeminiFamily)
+    }
+}

@@ -1,0 +1,77 @@
+import CidCacheCore
+@testable import CidCacheEngine
+import XCTest
+
+private func object(_ text: String) throws -> JSONObject {
+    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
+}
+
+private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
+    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
+}
+
+private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
+    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
+                                             secret: [UInt8](repeating: 3, count: 32))
+    return try XCTUnwrap(list.first { $0.name == name })
+}
+
+final class OPEAFamilyTests: XCTestCase {
+    private let family = OPEAFamily()
+    private let chatqna = #"{"messages":"What is the revenue of Nike in 2023?","stream":false}"#
+
+    func testOperationNamesArePatterns() {
+        for op in ["chatqna", "codegen", "docsum", "translation", "searchqna", "audioqna", "faqgen", "visualqna",
+                   "searchqa", "audioqa", "my_route-2", "a", String(repeating: "a", count: 64)] {
+            XCTAssertTrue(family.acceptsOperation(op), op)
+        }
+        for op in ["", "ChatQnA", "1chat", "chat/completions", "chat.qna", "-x", "_x", "chat qna", "é",
+                   String(repeating: "a", count: 65)] {
+            XCTAssertFalse(family.acceptsOperation(op), op)
+        }
+        XCTAssertTrue(family.operations.contains("chatqna"))
+        XCTAssertTrue(family.operations.allSatisfy(family.acceptsOperation))
+        XCTAssertTrue(OpenAIFamily().acceptsOperation("embeddings"))
+        XCTAssertFalse(OpenAIFamily().acceptsOperation("chatqna"))
+    }
+
+    func testRequestRoutes() throws {
+        let ns = try namespace("opea")
+        XCTAssertEqual(ns.endpoint.baseURL, "http://127.0.0.1:8888")
+        XCTAssertTrue(ns.family is OPEAFamily)
+        let request = try family.httpRequest(op: "chatqna", request: try object(chatqna), body: Array(chatqna.utf8), endpoint: ns.endpoint)
+        XCTAssertEqual(request.method, "POST")
+        XCTAssertEqual(request.url, "http://127.0.0.1:8888/v1/chatqna")
+        XCTAssertEqual(header(request, "content-type"), "application/json")
+        XCTAssertNil(header(request, "authorization"))
+        XCTAssertEqual(request.body, Array(chatqna.utf8))
+        let custom = try namespace("opea", ["CIDCACHE_OPEA_URL": "http://mega:9999/", "CIDCACHE_OPEA_KEY": "o"])
+        let routed = try family.httpRequest(op: "my_route", request: try object("{}"), body: [], endpoint: custom.endpoint)
+        XCTAssertEqual(routed.url, "http://mega:9999/v1/my_route")
+        XCTAssertEqual(header(routed, "authorization"), "Bearer o")
+        XCTAssertThrowsError(try family.httpRequest(op: "../x", request: try object("{}"), body: [], endpoint: custom.endpoint)) {
+            XCTAssertEqual(($0 as? CacheError)?.kind, .notFound)
+        }
+    }
+
+    func testTTLDroppedFieldsAndValidation() throws {
+        XCTAssertEqual(family.defaultTTL(op: "chatqna", request: try object(#"{"temperature":0}"#)), 1800)
+        XCTAssertEqual(family.defaultTTL(op: "docsum", request: try object("{}")), 1800)
+        XCTAssertEqual(family.droppedFields(op: "chatqna"), [])
+        XCTAssertNoThrow(try family.validate(op: "anything", request: try object("{}")))
+    }
+
+    static let stream = "data: b'The'\n\ndata: b' revenue'\n\ndata: [DONE]\n\n"
+
+    func testStreamsByDefaultAndCompleteness() throws {
+        XCTAssertTrue(family.streams(op: "chatqna", request: try object(#"{"messages":"hi"}"#)))
+        XCTAssertTrue(family.streams(op: "chatqna", request: try object(#"{"messages":"hi","stream":true}"#)))
+        XCTAssertFalse(family.streams(op: "chatqna", request: try object(chatqna)))
+        XCTAssertTrue(family.isCompleteStream(op: "chatqna", body: Array(Self.stream.utf8)))
+        XCTAssertFalse(family.isCompleteStream(op: "chatqna", body: Array(Self.stream.utf8.dropLast(16))))
+        let whole = #"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"chatqna","choices":[{"index":0,"message":{"role":"assistant","content":"x"},"finish_reason":"stop"}],"usage":{"prompt_tokens":0,"total_tokens":0,"completion_tokens":0}}"#
+        XCTAssertTrue(family.isCompleteStream(op: "chatqna", body: Array(whole.utf8)))
+        XCTAssertEqual(family.usage(op: "chatqna", request: try object("{}"), response: Array(whole.utf8)),
+                       TokenUsage(model: nil, inputTokens: 0, outputTokens: 0))
+    }
+}

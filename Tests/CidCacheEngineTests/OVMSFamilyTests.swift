@@ -1,0 +1,66 @@
+import CidCacheCore
+@testable import CidCacheEngine
+import XCTest
+
+private func object(_ text: String) throws -> JSONObject {
+    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
+}
+
+private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
+    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
+}
+
+private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
+    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
+                                             secret: [UInt8](repeating: 3, count: 32))
+    return try XCTUnwrap(list.first { $0.name == name })
+}
+
+final class OVMSFamilyTests: XCTestCase {
+    private let family = OVMSFamily()
+    private let infer = #"{"model":"resnet","id":"r1","inputs":[{"name":"0","shape":[1,3],"datatype":"FP32","data":[0.1,0.2,0.3]}]}"#
+
+    func testRequestPathAndBodyWithoutTheModel() throws {
+        let ns = try namespace("ovms")
+        XCTAssertEqual(ns.endpoint.baseURL, "http://127.0.0.1:8000")
+        XCTAssertTrue(ns.family is OVMSFamily)
+        let request = try family.httpRequest(op: "infer", request: try object(infer), body: Array(infer.utf8), endpoint: ns.endpoint)
+        XCTAssertEqual(request.method, "POST")
+        XCTAssertEqual(request.url, "http://127.0.0.1:8000/v2/models/resnet/infer")
+        XCTAssertEqual(header(request, "content-type"), "application/json")
+        XCTAssertNil(header(request, "authorization"))
+        XCTAssertEqual(String(decoding: request.body ?? [], as: UTF8.self),
+                       #"{"id":"r1","inputs":[{"name":"0","shape":[1,3],"datatype":"FP32","data":[0.1,0.2,0.3]}]}"#)
+    }
+
+    func testVersionsLeaveTheBodyToo() throws {
+        let endpoint = Endpoint(baseURL: "http://ovms:9001/", credential: "tok")
+        let numbered = #"{"inputs":[], "model_version":2,"model":"face detect"}"#
+        let request = try family.httpRequest(op: "infer", request: try object(numbered), body: Array(numbered.utf8), endpoint: endpoint)
+        XCTAssertEqual(request.url, "http://ovms:9001/v2/models/face%20detect/versions/2/infer")
+        XCTAssertEqual(String(decoding: request.body ?? [], as: UTF8.self), #"{"inputs":[]}"#)
+        XCTAssertEqual(header(request, "authorization"), "Bearer tok")
+        let named = #"{"model":"m","model_version":"v1","inputs":[]}"#
+        XCTAssertEqual(try family.httpRequest(op: "infer", request: try object(named), body: Array(named.utf8), endpoint: endpoint).url,
+                       "http://ovms:9001/v2/models/m/versions/v1/infer")
+    }
+
+    func testTTLDroppedFieldsAndValidation() throws {
+        XCTAssertEqual(family.defaultTTL(op: "infer", request: try object(infer)), 1800)
+        XCTAssertEqual(family.droppedFields(op: "infer"), [])
+        XCTAssertNoThrow(try family.validate(op: "infer", request: try object(infer)))
+        for bad in [#"{"inputs":[]}"#, #"{"model":"m"}"#, #"{"model":"m","inputs":{}}"#, #"{"model":"","inputs":[]}"#,
+                    #"{"model":"..","inputs":[]}"#, #"{"model":"m","model_version":-1,"inputs":[]}"#,
+                    #"{"model":"m","model_version":1.5,"inputs":[]}"#, #"{"model":"m","model_version":true,"inputs":[]}"#] {
+            XCTAssertThrowsError(try family.validate(op: "infer", request: try object(bad)), bad) {
+                XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
+            }
+        }
+        XCTAssertFalse(family.requiresCredential)
+    }
+
+    func testOverride() throws {
+        XCTAssertEqual(try namespace("ovms", ["CIDCACHE_OVMS_URL": "http://x:1"]).endpoint.baseURL, "http://x:1")
+        XCTAssertNil(try namespace("ovms").endpoint.credential)
+    }
+}

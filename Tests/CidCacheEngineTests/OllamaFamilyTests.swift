@@ -1,0 +1,137 @@
+import CidCacheCore
+@testable import CidCacheEngine
+import XCTest
+
+private func object(_ text: String) throws -> JSONObject {
+    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
+}
+
+private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
+    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
+}
+
+private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
+    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
+                                             secret: [UInt8](repeating: 3, count: 32))
+    return try XCTUnwrap(list.first { $0.name == name })
+}
+
+final class OllamaFamilyTests: XCTestCase {
+    private let family = OllamaFamily()
+    private let chat = #"{"model":"llama3.2","messages":[{"role":"user","content":"why is the sky blue?"}],"options":{"temperature":0}}"#
+
+    func testHostNormalization() {
+        let cases = [
+            "": "http://127.0.0.1:11434",
+            "  ": "http://127.0.0.1:11434",
+            "0.0.0.0": "http://0.0.0.0:11434",
+            "127.0.0.1:11434": "http://127.0.0.1:11434",
+            "example.com:8080": "http://example.com:8080",
+            "example.com": "http://example.com:11434",
+            "example.com/ollama/": "http://example.com:11434/ollama",
+            ":9999": "http://127.0.0.1:9999",
+            "[::1]": "http://[::1]:11434",
+            "[::1]:1234": "http://[::1]:1234",
+            "::1": "http://[::1]:11434",
+            "host:notaport": "http://host:11434",
+            "http://127.0.0.1:11434": "http://127.0.0.1:11434",
+            "https://ollama.example.com": "https://ollama.example.com",
+        ]
+        for (input, expected) in cases {
+            XCTAssertEqual(OllamaFamily.normalizeHost(input), expected, input)
+            XCTAssertEqual(family.effectiveBaseURL(input), expected, input)
+        }
+    }
+
+    func testRequestsAtOllamaHost() throws {
+        let ns = try namespace("ollama", ["OLLAMA_HOST": "0.0.0.0"])
+        XCTAssertEqual(ns.endpoint.baseURL, "0.0.0.0")
+        let request = try family.httpRequest(op: "chat", request: try object(chat), body: Array(chat.utf8), endpoint: ns.endpoint)
+        XCTAssertEqual(request.method, "POST")
+        XCTAssertEqual(request.url, "http://0.0.0.0:11434/api/chat")
+        XCTAssertEqual(header(request, "content-type"), "application/json")
+        XCTAssertNil(header(request, "authorization"))
+        XCTAssertEqual(request.body, Array(chat.utf8))
+        let endpoint = try namespace("ollama").endpoint
+        for (op, path) in [("generate", "/api/generate"), ("embed", "/api/embed")] {
+            XCTAssertEqual(try family.httpRequest(op: op, request: try object("{}"), body: [], endpoint: endpoint).url,
+                           "http://127.0.0.1:11434" + path)
+        }
+        let keyed = try namespace("ollama", ["CIDCACHE_OLLAMA_KEY": "proxy-token", "CIDCACHE_OLLAMA_URL": "http://gpu:11434/"])
+        let proxied = try family.httpRequest(op: "chat", request: try object(chat), body: [], endpoint: keyed.endpoint)
+        XCTAssertEqual(proxied.url, "http://gpu:11434/api/chat")
+        XCTAssertEqual(header(proxied, "authorization"), "Bearer proxy-token")
+    }
+
+    func testNamespaceDefaults() throws {
+        let ns = try namespace("ollama")
+        XCTAssertEqual(ns.endpoint.baseURL, "http://127.0.0.1:11434")
+        XCTAssertNil(ns.endpoint.credential)
+        XCTAssertFalse(ns.family.requiresCredential)
+        XCTAssertTrue(ns.family is OllamaFamily)
+        XCTAssertEqual(try namespace("ollama", ["OLLAMA_HOST": "a:1", "CIDCACHE_OLLAMA_URL": "http://b:2"]).endpoint.baseURL, "http://b:2")
+    }
+
+    func testTTLsAndNothingDropped() throws {
+        XCTAssertEqual(family.defaultTTL(op: "chat", request: try object(chat)), 3600)
+        XCTAssertEqual(family.defaultTTL(op: "generate", request: try object(#"{"options":{"temperature":0.8}}"#)), 1800)
+        XCTAssertEqual(family.defaultTTL(op: "chat", request: try object(#"{"temperature":0}"#)), 1800)
+        XCTAssertEqual(family.defaultTTL(op: "embed", request: try object("{}")), 86_400)
+        for op in family.operations { XCTAssertEqual(family.droppedFields(op: op), []) }
+    }
+
+    func testValidation() throws {
+        XCTAssertNoThrow(try family.validate(op: "chat", request: try object(chat)))
+        XCTAssertNoThrow(try family.validate(op: "generate", request: try object(#"{"model":"m","prompt":"p"}"#)))
+        XCTAssertNoThrow(try family.validate(op: "embed", request: try object(#"{"model":"m","input":["a"]}"#)))
+        for (op, text) in [("chat", #"{"model":"m"}"#), ("generate", #"{"model":"m"}"#), ("embed", #"{"model":"m"}"#),
+                           ("chat", #"{"messages":[]}"#), ("generate", #"{"model":null,"prompt":"p"}"#)] {
+            XCTAssertThrowsError(try family.validate(op: op, request: try object(text)), text) {
+                XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
+            }
+        }
+    }
+
+    func testStreamsUnlessStreamIsFalse() throws {
+        XCTAssertTrue(family.streams(op: "chat", request: try object(chat)))
+        XCTAssertTrue(family.streams(op: "generate", request: try object(#"{"stream":true}"#)))
+        XCTAssertTrue(family.streams(op: "generate", request: try object(#"{"stream":null}"#)))
+        XCTAssertFalse(family.streams(op: "chat", request: try object(#"{"stream":false}"#)))
+        XCTAssertFalse(family.streams(op: "embed", request: try object("{}")))
+    }
+
+    static let stream = """
+        {"model":"llama3.2","created_at":"2025-01-01T00:00:00.1Z","message":{"role":"assistant","content":"The"},"done":false}
+        {"model":"llama3.2","created_at":"2025-01-01T00:00:00.2Z","message":{"role":"assistant","content":" sky"},"done":false}
+        {"model":"llama3.2","created_at":"2025-01-01T00:00:00.3Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":26,"prompt_eval_duration":342546000,"eval_count":282,"eval_duration":4535599000}
+
+        """
+
+    func testCompleteAndTruncatedStreams() throws {
+        let bytes = Array(Self.stream.utf8)
+        XCTAssertTrue(family.isCompleteStream(op: "chat", body: bytes))
+        XCTAssertTrue(family.isCompleteStream(op: "chat", body: Array(bytes.dropLast())))
+        XCTAssertFalse(family.isCompleteStream(op: "chat", body: Array(bytes.dropLast(10))))
+        let firstTwo = Self.stream.split(separator: "\n").prefix(2).joined(separator: "\n") + "\n"
+        XCTAssertFalse(family.isCompleteStream(op: "chat", body: Array(firstTwo.utf8)))
+        let failed = firstTwo + #"{"error":"model runner has unexpectedly stopped"}"# + "\n"
+        XCTAssertFalse(family.isCompleteStream(op: "chat", body: Array(failed.utf8)))
+        XCTAssertFalse(family.isCompleteStream(op: "generate", body: []))
+        let whole = #"{"model":"llama3.2","created_at":"2025-01-01T00:00:00Z","response":"Blue.","done":true,"done_reason":"stop","prompt_eval_count":5,"eval_count":2}"#
+        XCTAssertTrue(family.isCompleteStream(op: "generate", body: Array(whole.utf8)))
+        XCTAssertTrue(family.isCompleteStream(op: "embed", body: []))
+    }
+
+    func testUsage() throws {
+        XCTAssertEqual(family.usage(op: "chat", request: try object(chat), response: Array(Self.stream.utf8)),
+                       TokenUsage(model: "llama3.2", inputTokens: 26, outputTokens: 282))
+        let whole = #"{"model":"llama3.2","response":"Blue.","done":true,"prompt_eval_count":5,"eval_count":2}"#
+        XCTAssertEqual(family.usage(op: "generate", request: try object(#"{"model":"llama3.2"}"#), response: Array(whole.utf8)),
+                       TokenUsage(model: "llama3.2", inputTokens: 5, outputTokens: 2))
+        let embed = #"{"model":"all-minilm","embeddings":[[0.01,-0.02]],"total_duration":14143917,"load_duration":1019500,"prompt_eval_count":8}"#
+        XCTAssertEqual(family.usage(op: "embed", request: try object(#"{"model":"all-minilm"}"#), response: Array(embed.utf8)),
+                       TokenUsage(model: "all-minilm", inputTokens: 8, outputTokens: 0))
+        let firstLine = String(Self.stream.split(separator: "\n")[0])
+        XCTAssertNil(family.usage(op: "chat", request: try object(chat), response: Array(firstLine.utf8)))
+    }
+}

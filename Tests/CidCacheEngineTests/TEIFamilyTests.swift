@@ -1,0 +1,54 @@
+import CidCacheCore
+@testable import CidCacheEngine
+import XCTest
+
+private func object(_ text: String) throws -> JSONObject {
+    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
+}
+
+private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
+    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
+}
+
+private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
+    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
+                                             secret: [UInt8](repeating: 3, count: 32))
+    return try XCTUnwrap(list.first { $0.name == name })
+}
+
+final class TEIFamilyTests: XCTestCase {
+    private let family = TEIFamily()
+    private let embed = #"{"inputs":["What is Deep Learning?"],"normalize":true,"truncate":false}"#
+
+    func testRequest() throws {
+        let ns = try namespace("tei")
+        XCTAssertEqual(ns.endpoint.baseURL, "http://127.0.0.1:8080")
+        XCTAssertNil(ns.endpoint.credential)
+        XCTAssertTrue(ns.family is TEIFamily)
+        let request = try family.httpRequest(op: "embed", request: try object(embed), body: Array(embed.utf8), endpoint: ns.endpoint)
+        XCTAssertEqual(request.method, "POST")
+        XCTAssertEqual(request.url, "http://127.0.0.1:8080/embed")
+        XCTAssertEqual(header(request, "content-type"), "application/json")
+        XCTAssertNil(header(request, "authorization"))
+        XCTAssertEqual(request.body, Array(embed.utf8))
+    }
+
+    func testOverridesAndOptionalBearer() throws {
+        let ns = try namespace("tei", ["CIDCACHE_TEI_URL": "http://emb:80", "CIDCACHE_TEI_KEY": "t", "HF_TOKEN": "hf"])
+        let request = try family.httpRequest(op: "embed", request: try object(embed), body: [], endpoint: ns.endpoint)
+        XCTAssertEqual(request.url, "http://emb:80/embed")
+        XCTAssertEqual(header(request, "authorization"), "Bearer t")
+        XCTAssertNil(try namespace("tei", ["HF_TOKEN": "hf"]).endpoint.credential)
+    }
+
+    func testTTLDroppedFieldsAndValidation() throws {
+        XCTAssertEqual(family.defaultTTL(op: "embed", request: try object(embed)), 86_400)
+        XCTAssertEqual(family.droppedFields(op: "embed"), [])
+        XCTAssertNoThrow(try family.validate(op: "embed", request: try object(#"{"inputs":"x"}"#)))
+        XCTAssertThrowsError(try family.validate(op: "embed", request: try object(#"{"input":"x"}"#))) {
+            XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
+        }
+        XCTAssertFalse(family.streams(op: "embed", request: try object(#"{"stream":true}"#)))
+        XCTAssertNil(family.usage(op: "embed", request: try object(embed), response: Array("[[0.1,0.2]]".utf8)))
+    }
+}

@@ -1,0 +1,106 @@
+import CidCacheCore
+@testable import CidCacheEngine
+import XCTest
+
+private func object(_ text: String) throws -> JSONObject {
+    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
+}
+
+private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
+    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
+}
+
+private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
+    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
+                                             secret: [UInt8](repeating: 3, count: 32))
+    return try XCTUnwrap(list.first { $0.name == name })
+}
+
+final class TGIFamilyTests: XCTestCase {
+    private let family = TGIFamily()
+    private let generate = #"{"inputs":"What is Deep Learning?","parameters":{"max_new_tokens":20,"details":true}}"#
+    private let chat = #"{"model":"tgi","messages":[{"role":"user","content":"hi"}],"temperature":0,"stream":true}"#
+
+    func testRequests() throws {
+        let ns = try namespace("tgi")
+        let request = try family.httpRequest(op: "generate", request: try object(generate), body: Array(generate.utf8), endpoint: ns.endpoint)
+        XCTAssertEqual(request.method, "POST")
+        XCTAssertEqual(request.url, "http://127.0.0.1:8080/generate")
+        XCTAssertEqual(header(request, "content-type"), "application/json")
+        XCTAssertNil(header(request, "authorization"))
+        XCTAssertEqual(request.body, Array(generate.utf8))
+        let chatRequest = try family.httpRequest(op: "chat.completions", request: try object(chat), body: Array(chat.utf8), endpoint: ns.endpoint)
+        XCTAssertEqual(chatRequest.url, "http://127.0.0.1:8080/v1/chat/completions")
+        XCTAssertEqual(chatRequest.body, Array(chat.utf8))
+    }
+
+    func testBearerFromHFTokenOrCidcacheKey() throws {
+        let hf = try namespace("tgi", ["HF_TOKEN": "hf_abc"])
+        XCTAssertEqual(header(try family.httpRequest(op: "generate", request: try object(generate), body: [], endpoint: hf.endpoint),
+                              "authorization"), "Bearer hf_abc")
+        let own = try namespace("tgi", ["HF_TOKEN": "hf_abc", "CIDCACHE_TGI_KEY": "k", "CIDCACHE_TGI_URL": "https://ep.example/"])
+        let request = try family.httpRequest(op: "chat.completions", request: try object(chat), body: [], endpoint: own.endpoint)
+        XCTAssertEqual(header(request, "authorization"), "Bearer k")
+        XCTAssertEqual(request.url, "https://ep.example/v1/chat/completions")
+        XCTAssertFalse(family.requiresCredential)
+        XCTAssertTrue(own.family is TGIFamily)
+    }
+
+    func testTTLs() throws {
+        XCTAssertEqual(family.defaultTTL(op: "generate", request: try object(generate)), 1800)
+        XCTAssertEqual(family.defaultTTL(op: "generate", request: try object(#"{"parameters":{"temperature":0}}"#)), 3600)
+        XCTAssertEqual(family.defaultTTL(op: "generate", request: try object(#"{"parameters":{"temperature":0.7}}"#)), 1800)
+        XCTAssertEqual(family.defaultTTL(op: "chat.completions", request: try object(chat)), 3600)
+        XCTAssertEqual(family.defaultTTL(op: "chat.completions", request: try object(#"{"temperature":1}"#)), 1800)
+    }
+
+    func testDroppedFields() {
+        XCTAssertEqual(family.droppedFields(op: "generate"), [])
+        XCTAssertEqual(family.droppedFields(op: "chat.completions"), ["user", "metadata", "store"])
+    }
+
+    func testValidation() throws {
+        XCTAssertNoThrow(try family.validate(op: "generate", request: try object(generate)))
+        XCTAssertNoThrow(try family.validate(op: "chat.completions", request: try object(#"{"messages":[]}"#)))
+        for (op, text) in [("generate", #"{"parameters":{}}"#), ("generate", #"{"inputs":["a"]}"#),
+                           ("chat.completions", #"{"model":"tgi"}"#), ("chat.completions", #"{"model":1,"messages":[]}"#)] {
+            XCTAssertThrowsError(try family.validate(op: op, request: try object(text)), text) {
+                XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
+            }
+        }
+    }
+
+    func testGenerateUsageFromDetails() throws {
+        let answer = #"{"generated_text":" Deep learning is a subset","details":{"finish_reason":"length","generated_tokens":20,"seed":null,"prefill":[{"id":1,"text":"<s>","logprob":null},{"id":1724,"text":"What","logprob":-8.3}],"tokens":[]}}"#
+        XCTAssertEqual(family.usage(op: "generate", request: try object(generate), response: Array(answer.utf8)),
+                       TokenUsage(model: nil, inputTokens: 2, outputTokens: 20))
+        XCTAssertNil(family.usage(op: "generate", request: try object(generate), response: Array(#"{"generated_text":"x"}"#.utf8)))
+    }
+
+    static let chatStream = """
+        data: {"object":"chat.completion.chunk","id":"","created":1730000000,"model":"meta-llama/Llama-3.1-8B-Instruct","system_fingerprint":"3.0.0-native","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"logprobs":null,"finish_reason":null}],"usage":null}
+
+        data: {"object":"chat.completion.chunk","id":"","created":1730000000,"model":"meta-llama/Llama-3.1-8B-Instruct","system_fingerprint":"3.0.0-native","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}
+
+        data: [DONE]
+
+
+        """
+
+    func testChatStreamUsageAndCompleteness() throws {
+        let bytes = Array(Self.chatStream.utf8)
+        XCTAssertEqual(family.usage(op: "chat.completions", request: try object(chat), response: bytes),
+                       TokenUsage(model: "tgi", inputTokens: 12, outputTokens: 3))
+        XCTAssertTrue(family.isCompleteStream(op: "chat.completions", body: bytes))
+        let cut = Self.chatStream.range(of: "data: [DONE]")!.lowerBound
+        XCTAssertFalse(family.isCompleteStream(op: "chat.completions", body: Array(Self.chatStream[..<cut].utf8)))
+        XCTAssertFalse(family.isCompleteStream(op: "chat.completions", body: Array("data: [DON".utf8)))
+        XCTAssertTrue(family.isCompleteStream(op: "generate", body: Array(#"{"generated_text":"x"}"#.utf8)))
+    }
+
+    func testStreams() throws {
+        XCTAssertTrue(family.streams(op: "chat.completions", request: try object(chat)))
+        XCTAssertFalse(family.streams(op: "chat.completions", request: try object(#"{"messages":[]}"#)))
+        XCTAssertFalse(family.streams(op: "generate", request: try object(#"{"inputs":"x","stream":true}"#)))
+    }
+}

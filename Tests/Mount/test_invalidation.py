@@ -1,0 +1,76 @@
+"""rm, ctl and content removal: seen at once, from every view."""
+import errno
+import os
+
+import pytest
+
+from cidlib import cid, request_cid
+from conftest import chat
+
+
+def entry_path(mount, request, op="chat.completions"):
+    return mount.p("api", "openai", op, request_cid("openai", op, request))
+
+
+def test_rm_of_an_entry(mount, fake):
+    request = chat("rm me")
+    mount.query("openai", "chat.completions", request)
+    path = entry_path(mount, request)
+    assert os.path.exists(path)
+    os.unlink(path)
+    assert not os.path.exists(path)
+    assert os.path.basename(path) not in os.listdir(os.path.dirname(path))
+    mount.query("openai", "chat.completions", request)
+    assert len(fake.calls_to("/chat/completions")) == 2
+
+
+def test_ctl_invalidates_by_pattern(mount, fake):
+    small = [{"model": "text-embedding-3-small", "input": f"ctl {i}"} for i in range(3)]
+    large = {"model": "text-embedding-3-large", "input": "ctl keep"}
+    for request in small + [large]:
+        mount.query("openai", "embeddings", request)
+    cached = [entry_path(mount, r, "embeddings") for r in small]
+    assert all(os.path.exists(p) for p in cached)
+    with open(mount.p("ctl"), "w") as ctl:
+        ctl.write('{"invalidate": {"namespace": "openai", "op": "embeddings", "match": {"model": "text-embedding-3-small"}}}\n')
+    assert not any(os.path.exists(p) for p in cached)
+    assert os.path.exists(entry_path(mount, large, "embeddings"))
+    with open(mount.p("ctl"), "w") as ctl:
+        ctl.write('\n  \n{"invalidate": {"namespace": "openai"}}\n')
+    assert not os.path.exists(entry_path(mount, large, "embeddings"))
+
+
+def test_bad_ctl_lines_fail_with_einval(mount):
+    for line in ('not json\n', '{"invalidate": {"namespace": "nope"}}\n', '{"explode": true}\n',
+                 '{"invalidate": {"namespace": "openai", "op": "nope"}}\n'):
+        fd = os.open(mount.p("ctl"), os.O_WRONLY)
+        try:
+            with pytest.raises(OSError) as failure:
+                os.write(fd, line.encode())
+            assert failure.value.errno == errno.EINVAL
+        finally:
+            os.close(fd)
+    messages = [e["message"] for e in mount.json_lines("errors")]
+    assert len(messages) == 4 and all(m.startswith("ctl:") for m in messages)
+    with pytest.raises(OSError) as failure:
+        os.open(mount.p("ctl"), os.O_RDONLY)
+    assert failure.value.errno == errno.EACCES
+
+
+def test_rm_of_content_drops_every_entry_using_it(mount):
+    request = {"model": "text-embedding-3-small", "input": "shared"}
+    body = mount.query("openai", "embeddings", request)
+    content = cid(body)
+    assert os.path.exists(mount.p("cid", content))
+    os.unlink(mount.p("cid", content))
+    assert not os.path.exists(mount.p("cid", content))
+    assert not os.path.exists(entry_path(mount, request, "embeddings"))
+
+
+def test_rm_elsewhere_is_refused(mount):
+    with pytest.raises(OSError) as failure:
+        os.unlink(mount.p("README"))
+    assert failure.value.errno == errno.EACCES
+    with pytest.raises(OSError) as failure:
+        os.unlink(mount.p("api", "openai", "embeddings", "bafkreinothere"))
+    assert failure.value.errno == errno.ENOENT
