@@ -124,7 +124,6 @@ struct CidCommand: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try store.openEngine()
-        defer { Task { await engine.shutdown() } }
         do {
             print(try engine.prepare(namespace: namespace, op: op, body: readStandardInput()).requestCID.string)
         } catch let error as CacheError {

@@ -25,7 +25,6 @@ struct StatsCommand: AsyncParsableCommand {
             }
             return engine.statsDocument(namespace: namespace).objectValue
         }
-        defer { Task { await engine.shutdown() } }
         if json {
             print(String(decoding: CanonicalJSON.serialize(.object(document(nil) ?? JSONObject([]))), as: UTF8.self))
             return

@@ -13,7 +13,8 @@ final class KeyingTests: XCTestCase {
                                  environment: ["CIDCACHE_OPENAI_KEY": "sk-test-secret-0001"], truncateLogs: true)
     }
 
-    override func tearDownWithError() throws {
+    override func tearDown() async throws {
+        await engine.shutdown()
         try? FileManager.default.removeItem(atPath: directory)
     }
 

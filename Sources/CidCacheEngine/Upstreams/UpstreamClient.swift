@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import CidCacheCore
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// An upstream's answer: the head at once, the body as it arrives.
 public struct UpstreamResponse: Sendable {
@@ -45,20 +46,33 @@ public struct UpstreamResponse: Sendable {
 /// Performs upstream HTTP calls for every family (AsyncHTTPClient), bounded in
 /// time and size. Network failures become `CacheError`s of SPEC section 3.
 public final class UpstreamClient: Sendable {
-    private let client: HTTPClient
+    /// Made on first use, so fronts that never call upstream (`cidcache cid`) need no shutdown.
+    private let http = Mutex<HTTPClient?>(nil)
     private let timeout: Double
     private let responseLimit: Int
 
     public init(timeoutSeconds: Double, responseLimitBytes: Int) {
+        timeout = timeoutSeconds
+        responseLimit = responseLimitBytes
+    }
+
+    private var client: HTTPClient {
+        http.withLock { client in
+            if let client { return client }
+            let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.configuration)
+            client = made
+            return made
+        }
+    }
+
+    private static var configuration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .follow(max: 5, allowCycles: false)
         configuration.timeout.connect = .seconds(10)
         // A refused connection is an answer (EIO), not something to retry until the timeout.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        timeout = timeoutSeconds
-        responseLimit = responseLimitBytes
+        return configuration
     }
 
     /// Sends one request and returns once the answer's head has arrived,
@@ -106,6 +120,7 @@ public final class UpstreamClient: Sendable {
 
     /// Stops the HTTP client; call once at shutdown.
     public func shutdown() async {
-        try? await client.shutdown()
+        let client = http.withLock { client in defer { client = nil }; return client }
+        try? await client?.shutdown()
     }
 }
