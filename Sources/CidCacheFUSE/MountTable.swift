@@ -21,10 +21,17 @@ public enum MountTable {
             .replacingOccurrences(of: "\\012", with: "\n").replacingOccurrences(of: "\\134", with: "\\")
     }
 
+    /// Whether a live daemon answers at `path`: statfs always reaches the
+    /// daemon (stat may be answered from the kernel's cache of a dead mount).
+    public static func answers(_ path: String) -> Bool {
+        var st = statvfs()
+        return statvfs(path, &st) == 0
+    }
+
     /// A mount whose daemon died answers ENOTCONN: detach it so the folder can be mounted again.
     static func clearStale(_ path: String, logger: Logger) throws {
-        var st = stat()
-        if stat(path, &st) == 0 {
+        var st = statvfs()
+        if statvfs(path, &st) == 0 {
             if isMounted(path) { throw CacheError(.busy, "\(path) is already mounted") }
             return
         }

@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheFUSE
 import Foundation
 import Glibc
 
@@ -61,7 +62,7 @@ struct MountRegistry {
               let object = (try? CanonicalJSON.parse([UInt8](bytes)))?.objectValue,
               let mountpoint = object["mountpoint"]?.stringValue,
               let pid = object["pid"]?.intValue, kill(pid_t(pid), 0) == 0,
-              FileManager.default.fileExists(atPath: mountpoint + "/README") else { return nil }
+              MountTable.answers(mountpoint) else { return nil }
         return mountpoint
     }
 }

@@ -82,7 +82,8 @@ struct MountCommand: AsyncParsableCommand {
         let pid = try Daemon.spawn(executable: Daemon.executablePath, arguments: ["mount"] + arguments, logPath: logPath)
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            if MountTable.isMounted(mountpoint), FileManager.default.fileExists(atPath: mountpoint + "/README") {
+            guard Daemon.isAlive(pid) else { break }
+            if MountTable.isMounted(mountpoint), MountTable.answers(mountpoint) {
                 print("""
                 cidcache mounted at \(mountpoint) (daemon pid \(pid), store \(directory))
                   cat \(mountpoint)/README                     how to use it
@@ -91,7 +92,6 @@ struct MountCommand: AsyncParsableCommand {
                 """)
                 return
             }
-            if !Daemon.isAlive(pid) { break }
             usleep(50_000)
         }
         let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""

@@ -26,6 +26,15 @@ def is_mounted(path):
         return any(line.split()[4] == path for line in table)
 
 
+def answers(path):
+    """Whether a live daemon serves path (statfs always reaches it; stat may be cached)."""
+    try:
+        os.statvfs(path)
+        return True
+    except OSError:
+        return False
+
+
 def force_unmount(path):
     if is_mounted(path):
         subprocess.run(["fusermount3", "-u", "-z", path], capture_output=True)
@@ -68,7 +77,7 @@ class Mount:
         while time.time() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"daemon exited with {self.process.returncode}: {self.daemon_output()}")
-            if is_mounted(self.path) and os.path.exists(os.path.join(self.path, "README")):
+            if is_mounted(self.path) and answers(self.path):
                 return self
             time.sleep(0.05)
         raise RuntimeError("the mount did not come up: " + self.daemon_output())

@@ -1,4 +1,5 @@
 """Mounting, unmounting, signals, stale mounts, persistence and secrecy."""
+import errno
 import os
 import signal
 import subprocess
@@ -53,11 +54,21 @@ def test_background_mount_and_unmount(make_mount):
 
 def test_stale_mount_of_a_killed_daemon_is_cleared(make_mount):
     m = make_mount().start()
+    # Kill the auto-unmount helper too, so the mount is left dead (ENOTCONN).
+    helpers = subprocess.run(["pgrep", "-P", str(m.process.pid), "fusermount3"], capture_output=True, text=True).stdout.split()
+    for pid in helpers:
+        os.kill(int(pid), signal.SIGKILL)
     m.process.kill()
     m.process.wait()
     time.sleep(0.2)
+    assert is_mounted(m.path)
+    try:
+        os.statvfs(m.path)
+        raise AssertionError("a dead mount answered")
+    except OSError as error:
+        assert error.errno == errno.ENOTCONN
     m.start()
-    assert os.path.exists(m.p("README"))
+    assert m.read("README")
 
 
 def test_hits_are_served_after_remount(make_mount, fake):
