@@ -75,7 +75,7 @@ public enum NamespaceResolver {
             let url = environment[prefix + "_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? spec.url
             let key = environment[prefix + "_KEY"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? spec.keyVariables.compactMap { environment[$0] }.first { !$0.isEmpty }
-            let endpoint = Endpoint(baseURL: url, credential: key)
+            let endpoint = Endpoint(baseURL: family.effectiveBaseURL(url), credential: key)
             return Namespace(name: name, family: family, endpoint: endpoint,
                              upstream: upstreamIdentity(family: family, endpoint: endpoint, secret: secret))
         }

@@ -44,7 +44,7 @@ public final class CacheEngine: Sendable {
 
     /// Whether a namespace serves an operation.
     public func hasOperation(namespace: String, op: String) -> Bool {
-        namespaces[namespace]?.family.operations.contains(op) ?? false
+        namespaces[namespace]?.family.acceptsOperation(op) ?? false
     }
 
     /// Called with every entry removed other than by a direct unlink through
@@ -60,7 +60,7 @@ public final class CacheEngine: Sendable {
     /// Parses, normalizes and keys a request (SPEC section 1).
     public func prepare(namespace name: String, op: String, body: [UInt8]) throws -> PreparedQuery {
         guard let namespace = namespaces[name] else { throw CacheError(.notFound, "unknown namespace \"\(name)\"") }
-        guard namespace.family.operations.contains(op) else {
+        guard namespace.family.acceptsOperation(op) else {
             throw CacheError(.notFound, "namespace \(name) has no operation \"\(op)\"")
         }
         if body.count > config.requestLimitBytes {
@@ -192,39 +192,68 @@ public final class CacheEngine: Sendable {
         if ns.family.requiresCredential && ns.endpoint.credential == nil {
             throw CacheError(.accessDenied, "no credential configured for namespace \(ns.name)")
         }
+        let sent = Date()
+        let body = ResponseBody()
+        if let family = ns.family as? SelfFetchingFamily {
+            let bytes: [UInt8]
+            do {
+                bytes = try await family.fetch(op: query.op, request: query.request, body: query.upstreamBody,
+                                               endpoint: ns.endpoint, client: client)
+            } catch let error as CacheError {
+                throw upstreamFailure(error, ns)
+            }
+            body.append(bytes)
+            if shouldStore { complete(query, body: body, sent: sent) }
+            body.finish()
+            return body
+        }
         let request = try ns.family.httpRequest(op: query.op, request: query.request,
                                                 body: query.upstreamBody, endpoint: ns.endpoint)
-        let sent = Date()
         let response: UpstreamResponse
         do {
             response = try await client.send(request)
             guard (200..<300).contains(response.status) else {
-                let text = Self.errorMessage((try? await response.collect()) ?? [])
-                throw CacheError.forStatus(response.status, "upstream answered \(response.status): \(text)")
+                let bytes = (try? await response.collect()) ?? []
+                throw (ns.family as? ErrorMappingFamily)?.error(op: query.op, status: response.status,
+                                                                 headers: response.headers, body: bytes)
+                    ?? CacheError.forStatus(response.status, "upstream answered \(response.status): \(Self.errorMessage(bytes))")
             }
         } catch let error as CacheError {
-            statistics.update(ns.name) { $0.upstreamErrors += 1 }
-            throw CacheError(error.kind, scrub(error.message, endpoint: ns.endpoint), status: error.status)
+            throw upstreamFailure(error, ns)
         }
-        let body = ResponseBody()
         Task {
             do {
                 try await response.stream { body.append($0.readableBytesView) }
             } catch let error as CacheError {
-                statistics.update(ns.name) { $0.upstreamErrors += 1 }
-                return body.fail(CacheError(error.kind, scrub(error.message, endpoint: ns.endpoint)))
+                return body.fail(upstreamFailure(error, ns))
             }
-            guard shouldStore else { return body.finish() }
-            self.statistics.update(ns.name) { $0.misses += 1 }
-            do {
-                try self.store(query, bytes: body.received, sent: sent)
-            } catch let error as CacheError {
-                // The caller still gets its answer; only the cache missed out.
-                self.recordError(namespace: ns.name, op: query.op, requestCID: query.requestCID.string, error: error, pid: getpid())
+            if ns.family.streams(op: query.op, request: query.request),
+               !ns.family.isCompleteStream(op: query.op, body: body.received) {
+                return body.fail(upstreamFailure(CacheError(.io, "the stream ended before its terminal event"), ns))
             }
+            if shouldStore { complete(query, body: body, sent: sent) }
             body.finish()
         }
         return body
+    }
+
+    /// Counts an upstream failure and scrubs what the upstream echoed.
+    private func upstreamFailure(_ error: CacheError, _ ns: Namespace) -> CacheError {
+        statistics.update(ns.name) { $0.upstreamErrors += 1 }
+        return CacheError(error.kind, scrub(error.message, endpoint: ns.endpoint), status: error.status)
+    }
+
+    /// Counts a whole fresh answer and stores it. A failure to store is logged,
+    /// and the caller still gets its answer: only the cache missed out.
+    private func complete(_ query: PreparedQuery, body: ResponseBody, sent: Date) {
+        statistics.update(query.namespace.name) { $0.misses += 1 }
+        do {
+            try store(query, bytes: body.received, sent: sent)
+        } catch {
+            let failure = error as? CacheError ?? CacheError(.io, "\(error)")
+            recordError(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string,
+                        error: failure, pid: getpid())
+        }
     }
 
     /// Stores a whole answer: its bytes, its key document and its entry.

@@ -28,7 +28,7 @@ extension CacheEngine {
         }
         var op: String?
         if let value = spec["op"] {
-            guard let string = value.stringValue, namespace.family.operations.contains(string) else {
+            guard let string = value.stringValue, namespace.family.acceptsOperation(string) else {
                 throw CacheError(.invalidRequest, "invalidate: namespace \(name) has no operation \(value)")
             }
             op = string

@@ -1,0 +1,18 @@
+import CidCacheCore
+
+/// A family whose answer is not simply the body of one HTTP call: a presigned
+/// URL computed locally, a command's output, an XML listing turned into JSON,
+/// a registry's token handshake before the call. It fetches the answer itself
+/// (through `client` for HTTP) and returns the whole body; the engine keys,
+/// coalesces, stores and accounts it like any other.
+public protocol SelfFetchingFamily: UpstreamFamily {
+    func fetch(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint,
+               client: UpstreamClient) async throws -> [UInt8]
+}
+
+/// A family that reads more than the status of an error answer (GitHub's
+/// rate-limit headers make a 403 mean "busy", so a stale entry may stand in).
+public protocol ErrorMappingFamily: UpstreamFamily {
+    /// The failure for an error answer, or nil for the status's default (SPEC section 3).
+    func error(op: String, status: Int, headers: [(name: String, value: String)], body: [UInt8]) -> CacheError?
+}
