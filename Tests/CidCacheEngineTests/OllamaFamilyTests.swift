@@ -45,7 +45,7 @@ final class OllamaFamilyTests: XCTestCase {
 
     func testRequestsAtOllamaHost() throws {
         let ns = try namespace("ollama", ["OLLAMA_HOST": "0.0.0.0"])
-        XCTAssertEqual(ns.endpoint.baseURL, "0.0.0.0")
+        XCTAssertEqual(ns.endpoint.baseURL, "http://0.0.0.0:11434")
         let request = try family.httpRequest(op: "chat", request: try object(chat), body: Array(chat.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://0.0.0.0:11434/api/chat")
