@@ -158,7 +158,8 @@ def make_mount(fake):
         env.update({"CIDCACHE_OPENAI_URL": fake.url, "CIDCACHE_OPENAI_KEY": TEST_KEY,
                     "CIDCACHE_GROQ_URL": fake.url, "CIDCACHE_GROQ_KEY": TEST_KEY,
                     "CIDCACHE_VLLM_URL": fake.url, "CIDCACHE_VLLM_KEY": TEST_KEY, "XDG_CACHE_HOME": os.path.join(root, "xdg")})
-        mount = Mount(root, env, {"upstream_timeout_s": 5, **config})
+        # No retries unless a test asks: each failure reaches the reader at once.
+        mount = Mount(root, env, {"upstream_timeout_s": 5, "upstream_retries": 0, **config})
         made.append(mount)
         return mount
 

@@ -3,8 +3,10 @@ embeddings) in its real wire format, with switches for failures.
 
 The request's `model` picks the behaviour: `fail-400`, `fail-401`, `fail-404`,
 `fail-429`, `fail-500` answer with OpenAI's error body; `slow-<seconds>` waits
-before answering; `stream-cut` sends part of a body then drops the connection.
-Every call is recorded (path, headers, raw body).
+before answering; `stream-cut` sends part of a body then drops the connection;
+`flaky-<n>` fails the first n calls of a body with 500 (`flaky429-<n>`: 429
+with Retry-After: 1). Every call is recorded (path, headers, raw body), and
+the most calls in progress at once is kept in `peak`.
 """
 import hashlib
 import json
@@ -27,6 +29,9 @@ class FakeOpenAI:
         self.calls = []
         self.lock = threading.Lock()
         self.delay = 0.0
+        self.active = 0
+        self.peak = 0
+        self.seen = {}
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,7 +45,14 @@ class FakeOpenAI:
                 body = self.rfile.read(length)
                 with fake.lock:
                     fake.calls.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                fake.answer(self, body)
+                    fake.active += 1
+                    fake.peak = max(fake.peak, fake.active)
+                    fake.seen[body] = fake.seen.get(body, 0) + 1
+                try:
+                    fake.answer(self, body)
+                finally:
+                    with fake.lock:
+                        fake.active -= 1
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -83,6 +95,12 @@ class FakeOpenAI:
             time.sleep(self.delay)
         if model.startswith("slow-"):
             time.sleep(float(model[5:]))
+        if model.startswith("flaky"):
+            kind, count = model.split("-")
+            with self.lock:
+                seen = self.seen[body]
+            if seen <= int(count):
+                return self.error(handler, 429 if kind == "flaky429" else 500, None)
         if model.startswith("fail-"):
             status = int(model[5:])
             message = f"Incorrect API key provided: {self.key[:8]}****{self.key[-4:]}." if status == 401 else None

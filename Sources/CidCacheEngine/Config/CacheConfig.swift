@@ -12,6 +12,12 @@ public struct CacheConfig: Sendable {
     public var requestLimitBytes = 8 * 1024 * 1024
     /// The largest upstream answer the cache takes in.
     public var responseLimitBytes = 256 * 1024 * 1024
+    /// Further attempts after a failed upstream call (connection failure, 429, 5xx), with backoff.
+    public var upstreamRetries = 2
+    /// The first retry's wait; each later one doubles it (an upstream's Retry-After wins).
+    public var retryBackoffMilliseconds = 500
+    /// Per-namespace limits on upstream calls; absent namespaces use `UpstreamLimits.defaults`.
+    public var limits: [String: UpstreamLimits] = [:]
     /// How long after expiry an entry may still be served when the upstream fails.
     public var staleWindowSeconds = 86_400
     /// Size at which `errors` and `log` are rotated.
@@ -72,6 +78,20 @@ public struct CacheConfig: Sendable {
             case "request_limit_bytes": config.requestLimitBytes = try reader.positiveInt(value, key)
             case "response_limit_bytes": config.responseLimitBytes = try reader.positiveInt(value, key)
             case "stale_window_s": config.staleWindowSeconds = try reader.nonNegativeInt(value, key)
+            case "upstream_retries": config.upstreamRetries = try reader.nonNegativeInt(value, key)
+            case "retry_backoff_ms": config.retryBackoffMilliseconds = try reader.nonNegativeInt(value, key)
+            case "limits":
+                for (namespace, spec) in try reader.object(value, key).members {
+                    let object = try reader.object(spec, "limits.\(namespace)")
+                    var limits = UpstreamLimits.defaults(for: namespace)
+                    if let concurrent = object["concurrent"] {
+                        limits.concurrent = try reader.positiveInt(concurrent, "limits.\(namespace).concurrent")
+                    }
+                    if let perMinute = object["per_minute"] {
+                        limits.perMinute = perMinute.isNull ? nil : try reader.positiveInt(perMinute, "limits.\(namespace).per_minute")
+                    }
+                    config.limits[namespace] = limits
+                }
             case "log_rotate_bytes": config.logRotateBytes = try reader.positiveInt(value, key)
             case "allow_other": config.allowOther = try reader.bool(value, key)
             case "ttl":
@@ -119,6 +139,11 @@ public struct CacheConfig: Sendable {
             }
         }
         return config
+    }
+
+    /// The limits of a namespace's upstream calls.
+    public func limits(for namespace: String) -> UpstreamLimits {
+        limits[namespace] ?? UpstreamLimits.defaults(for: namespace)
     }
 
     /// Whether the config marks this operation private (passed through uncached).

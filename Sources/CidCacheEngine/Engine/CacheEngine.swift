@@ -20,6 +20,7 @@ public final class CacheEngine: Sendable {
     let client: UpstreamClient
     let statistics: Statistics
     let prices: PriceTable
+    let limiters: [String: UpstreamLimiter]
     private let flights = Mutex<[String: Task<FlightResult, Error>]>([:])
     private let pendingAccesses = Mutex<[Int64: (hits: Int64, lastAccess: Int64)]>([:])
     private let removalObserver = Mutex<(@Sendable (EntryRecord) -> Void)?>(nil)
@@ -37,6 +38,10 @@ public final class CacheEngine: Sendable {
         client = UpstreamClient(timeoutSeconds: config.upstreamTimeoutSeconds, responseLimitBytes: config.responseLimitBytes)
         statistics = Statistics(persisted: try store.loadState("stats"))
         prices = PriceTable(overrides: config.prices)
+        limiters = Dictionary(uniqueKeysWithValues: list.map { namespace in
+            let limits = config.limits(for: namespace.name)
+            return (namespace.name, UpstreamLimiter(concurrent: limits.concurrent, perMinute: limits.perMinute))
+        })
     }
 
     /// Namespace names, sorted.
@@ -211,13 +216,7 @@ public final class CacheEngine: Sendable {
                                                 body: query.upstreamBody, endpoint: ns.endpoint)
         let response: UpstreamResponse
         do {
-            response = try await client.send(request)
-            guard (200..<300).contains(response.status) else {
-                let bytes = (try? await response.collect()) ?? []
-                throw (ns.family as? ErrorMappingFamily)?.error(op: query.op, status: response.status,
-                                                                 headers: response.headers, body: bytes)
-                    ?? CacheError.forStatus(response.status, "upstream answered \(response.status): \(Self.errorMessage(bytes))")
-            }
+            response = try await send(request, query)
         } catch let error as CacheError {
             throw upstreamFailure(error, ns)
         }
@@ -236,6 +235,41 @@ public final class CacheEngine: Sendable {
         }
         return body
     }
+
+    /// One upstream call within the namespace's limits, retried with backoff
+    /// while nothing was answered (connection failures) or the answer says
+    /// "try again" (429, 5xx). Returns a 2xx answer whose body is still to come.
+    private func send(_ request: UpstreamHTTPRequest, _ query: PreparedQuery) async throws -> UpstreamResponse {
+        let ns = query.namespace
+        let limiter = limiters[ns.name]!
+        let deadline = Date().addingTimeInterval(config.upstreamTimeoutSeconds)
+        var attempt = 0
+        while true {
+            var retryAfter: Double?
+            var failure: CacheError
+            do {
+                let response = try await limiter.run { try await client.send(request) }
+                if (200..<300).contains(response.status) { return response }
+                let bytes = (try? await response.collect()) ?? []
+                let error = (ns.family as? ErrorMappingFamily)?.error(op: query.op, status: response.status,
+                                                                      headers: response.headers, body: bytes)
+                    ?? CacheError.forStatus(response.status, "upstream answered \(response.status): \(Self.errorMessage(bytes))")
+                guard Self.retryableStatuses.contains(response.status), attempt < config.upstreamRetries else { throw error }
+                retryAfter = response.header("retry-after").flatMap(Double.init)
+                failure = error
+            } catch let error as CacheError where error.kind == .io && error.status == nil && attempt < config.upstreamRetries {
+                failure = error  // no answer at all (refused, reset): ask again
+            }
+            let backoff = Double(config.retryBackoffMilliseconds) / 1000 * Double(1 << attempt) * Double.random(in: 0.75...1.25)
+            let wait = min(retryAfter ?? backoff, 60)
+            guard Date().addingTimeInterval(wait) < deadline else { throw failure }
+            try await Task.sleep(nanoseconds: UInt64(wait * 1_000_000_000))
+            attempt += 1
+        }
+    }
+
+    /// Answers worth asking again: rate limited, overloaded, or a server fault.
+    static let retryableStatuses: Set<Int> = [429, 500, 502, 503, 504, 529]
 
     /// Counts an upstream failure and scrubs what the upstream echoed.
     private func upstreamFailure(_ error: CacheError, _ ns: Namespace) -> CacheError {

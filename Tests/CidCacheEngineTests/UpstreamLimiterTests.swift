@@ -1,0 +1,34 @@
+@testable import CidCacheEngine
+import Foundation
+import Synchronization
+import XCTest
+
+final class UpstreamLimiterTests: XCTestCase {
+    func testConcurrencyIsCappedAndEveryCallRuns() async throws {
+        let limiter = UpstreamLimiter(concurrent: 2, perMinute: nil)
+        let counts = Mutex((active: 0, peak: 0))
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<10 {
+                group.addTask {
+                    try await limiter.run {
+                        counts.withLock { $0.active += 1; $0.peak = max($0.peak, $0.active) }
+                        try await Task.sleep(nanoseconds: 20_000_000)
+                        counts.withLock { $0.active -= 1 }
+                        return i
+                    }
+                }
+            }
+            var finished = 0
+            for try await _ in group { finished += 1 }
+            XCTAssertEqual(finished, 10)
+        }
+        XCTAssertEqual(counts.withLock { $0.peak }, 2)
+    }
+
+    func testCallsPastTheBudgetWaitForTheWindow() async throws {
+        let limiter = UpstreamLimiter(concurrent: 8, perMinute: 3, window: 0.5)
+        let started = Date()
+        for _ in 0..<4 { _ = try await limiter.run { 0 } }
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 0.45)
+    }
+}
