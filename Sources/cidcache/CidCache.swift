@@ -8,7 +8,8 @@ struct CidCache: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cidcache",
         abstract: "A content-addressed cache for API calls, mounted as a filesystem.",
-        subcommands: [MountCommand.self, UnmountCommand.self, QueryCommand.self, CidCommand.self, StatsCommand.self])
+        subcommands: [MountCommand.self, UnmountCommand.self, QueryCommand.self, CidCommand.self, StatsCommand.self,
+                      VerifyCommand.self])
 }
 
 /// Options every command that opens a store shares.

@@ -126,3 +126,73 @@ final class StoreTests: XCTestCase {
         XCTAssertNoThrow(try Store.lockDirectory(directory))
     }
 }
+
+final class StoreMaintenanceTests: XCTestCase {
+    private var directory: String!
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "cidcache-maintenance-\(UUID().uuidString)"
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Stores a body and its key document and indexes an entry for them.
+    private func cache(_ store: Store, _ text: String, lastAccess: Int64 = 0) throws -> EntryRecord {
+        let body = Array(text.utf8), key = Array("{\"k\":\"\(text)\"}".utf8)
+        let content = CID.forContent(body).string, request = CID.forKeyDocument(key).string
+        try store.putBlob(cid: content, bytes: body)
+        try store.putBlob(cid: request, bytes: key, kind: "key")
+        let now = Int64(Date().timeIntervalSince1970)
+        let entry = try store.upsertEntry(NewEntry(requestCID: request, upstream: "u", namespace: "openai", op: "embeddings",
+                                                   contentCID: content, size: Int64(body.count), fetched: now,
+                                                   expires: now + 60, ttl: 60, tokens: 0, costUSD: 0, fetchMs: 1))
+        if lastAccess > 0 { try store.recordAccesses([(id: entry.id, hits: 1, lastAccess: lastAccess)]) }
+        return entry
+    }
+
+    func testVerifyKeepsGoodBytesAndDropsBadOnes() throws {
+        let store = try Store(directory: directory)
+        let good = try cache(store, "good answer")
+        let bad = try cache(store, "bad answer")
+        try Data("tampered".utf8).write(to: URL(fileURLWithPath: store.blobPath(bad.contentCID)))
+        FileManager.default.createFile(atPath: directory + "/blobs/zz-stray", contents: nil)
+        try FileManager.default.createDirectory(atPath: directory + "/blobs/qq", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: directory + "/blobs/qq/bafkreistray", contents: Data([1]))
+        FileManager.default.createFile(atPath: directory + "/tmp/half", contents: Data([1]))
+
+        let report = try store.verify()
+        XCTAssertTrue(report.indexIntact)
+        XCTAssertEqual(report.blobsChecked, 4)
+        XCTAssertEqual(report.badBlobs, [bad.contentCID])
+        XCTAssertEqual(report.droppedEntries.map(\.id), [bad.id])
+        XCTAssertEqual(report.strayFiles, 1)
+        XCTAssertEqual(report.temporaryFilesRemoved, 1)
+        XCTAssertNotNil(try store.entry(id: good.id))
+        XCTAssertNil(try store.entry(id: bad.id))
+        XCTAssertEqual(try store.verify().badBlobs, [])
+    }
+
+    func testVerifyDropsEntriesWhoseBytesAreGone() throws {
+        let store = try Store(directory: directory)
+        let entry = try cache(store, "vanishing")
+        unlink(store.blobPath(entry.contentCID))
+        let report = try store.verify()
+        XCTAssertEqual(report.badBlobs, [entry.contentCID])
+        XCTAssertNil(try store.entry(id: entry.id))
+    }
+
+    func testEvictionDropsTheLeastRecentlyUsedFirst() throws {
+        let store = try Store(directory: directory)
+        let old = try cache(store, "old old old old", lastAccess: 100)
+        let recent = try cache(store, "recent recent recent", lastAccess: 200)
+        let budget = try store.blobStats().bytes - 1
+        let evicted = try store.evict(toFit: budget)
+        XCTAssertEqual(evicted.map(\.id), [old.id])
+        XCTAssertNotNil(try store.entry(id: recent.id))
+        XCTAssertNil(try store.blobSize(old.contentCID))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: store.blobPath(old.contentCID)))
+        XCTAssertLessThanOrEqual(try store.blobStats().bytes, budget)
+    }
+}

@@ -55,3 +55,84 @@ def test_a_burst_of_misses_is_queued_within_the_limit(make_mount, fake):
         t.join(timeout=30)
     assert len(answers) == 8
     assert fake.peak == 2
+
+
+def test_disk_budget_evicts_least_recently_used(make_mount):
+    m = make_mount(disk_budget_bytes=6000).start()
+    for i in range(30):
+        m.query("openai", "embeddings", {"model": "text-embedding-3-small", "input": f"budget {i}"})
+    time.sleep(1.5)  # the maintenance pass runs every second
+    stats = m.stats("openai.json")
+    assert stats["evictions"] > 0
+    assert stats["cid_index"]["total_bytes"] <= 6000
+    listed = [n for n in os.listdir(m.p("api", "openai", "embeddings")) if n != "query"]
+    assert len(listed) == 30 - stats["evictions"]
+    # The newest answers are the ones kept.
+    newest = {"model": "text-embedding-3-small", "input": "budget 29"}
+    assert request_cid("openai", "embeddings", newest) in listed
+
+
+def test_verify_repairs_a_damaged_store(make_mount):
+    m = make_mount().start()
+    body = m.query("openai", "chat.completions", chat("to damage"))
+    kept = m.query("openai", "chat.completions", chat("to keep"))
+    m.stop()
+    from cidlib import cid
+    damaged = [os.path.join(folder, name) for folder, _, files in os.walk(os.path.join(m.data, "blobs"))
+               for name in files if name == cid(body)][0]
+    with open(damaged, "wb") as f:
+        f.write(b"not the answer")
+    result = m.cli("verify")
+    assert b"bad blobs dropped: 1" in result.stdout and b"entries dropped:   1" in result.stdout
+    m.start()
+    assert m.query("openai", "chat.completions", chat("to keep")) == kept
+    assert m.json_lines("log")[-1]["outcome"] == "hit"
+    assert m.query("openai", "chat.completions", chat("to damage")) == body
+    assert m.json_lines("log")[-1]["outcome"] == "miss"
+
+
+def test_verify_refuses_a_mounted_store(mount):
+    result = mount.cli("verify", check=False)
+    assert result.returncode != 0 and b"unmount" in result.stderr
+
+
+def test_kill_during_a_storm_of_misses_loses_nothing(make_mount, fake):
+    import signal
+    import subprocess
+    import sys
+    from cidlib import JSON_CODEC, cid
+    m = make_mount().start()
+    storm = r"""
+import json, os, sys
+path = sys.argv[1]
+for i in range(int(sys.argv[3])):
+    try:
+        fd = os.open(path, os.O_RDWR)
+        os.write(fd, json.dumps({"model": "slow-0.05", "messages": [{"role": "user", "content": "%s %d" % (sys.argv[2], i)}]}).encode())
+        while os.read(fd, 65536):
+            pass
+        os.close(fd)
+    except OSError:
+        pass
+"""
+    query = m.p("api", "openai", "chat.completions", "query")
+    workers = [subprocess.Popen([sys.executable, "-c", storm, query, f"storm {w}", "200"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for w in range(6)]
+    time.sleep(2.5)
+    m.process.send_signal(signal.SIGKILL)
+    m.process.wait()
+    for w in workers:
+        w.kill()
+        w.wait()
+    m.stop()
+    m.start()
+    assert os.listdir(os.path.join(m.data, "tmp")) == []  # a half-written file never outlives the next mount
+    listed = [n for n in os.listdir(m.p("api", "openai", "chat.completions")) if n != "query"]
+    assert listed
+    for name in listed:
+        data = m.read("api", "openai", "chat.completions", name)
+        assert cid(data) == os.getxattr(m.p("api", "openai", "chat.completions", name), "user.cidcache.cid").decode()
+        assert cid(m.read("cid", name), JSON_CODEC) == name
+    m.stop()
+    result = m.cli("verify")
+    assert b"index integrity:   ok" in result.stdout and b"bad blobs dropped: 0" in result.stdout

@@ -20,6 +20,8 @@ public struct CacheConfig: Sendable {
     public var limits: [String: UpstreamLimits] = [:]
     /// How long after expiry an entry may still be served when the upstream fails.
     public var staleWindowSeconds = 86_400
+    /// Stored bytes past which the least recently used entries are evicted.
+    public var diskBudgetBytes: Int64 = 10 << 30
     /// Size at which `errors` and `log` are rotated.
     public var logRotateBytes = 16 * 1024 * 1024
     /// Let other users see the mount (FUSE allow_other).
@@ -93,6 +95,7 @@ public struct CacheConfig: Sendable {
                     config.limits[namespace] = limits
                 }
             case "log_rotate_bytes": config.logRotateBytes = try reader.positiveInt(value, key)
+            case "disk_budget_bytes": config.diskBudgetBytes = Int64(try reader.positiveInt(value, key))
             case "allow_other": config.allowOther = try reader.bool(value, key)
             case "ttl":
                 for (namespace, ops) in try reader.object(value, key).members {

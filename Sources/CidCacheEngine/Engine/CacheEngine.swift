@@ -24,6 +24,9 @@ public final class CacheEngine: Sendable {
     private let flights = Mutex<[String: Task<FlightResult, Error>]>([:])
     private let pendingAccesses = Mutex<[Int64: (hits: Int64, lastAccess: Int64)]>([:])
     private let removalObserver = Mutex<(@Sendable (EntryRecord) -> Void)?>(nil)
+    /// Bytes written to the store, counted high (shared bodies count again)
+    /// until the next eviction pass measures them exactly.
+    private let storedBytes: Mutex<Int64>
 
     /// Opens the engine on a data directory.
     /// - Parameter truncateLogs: start `errors` and `log` empty (a new mount).
@@ -38,6 +41,7 @@ public final class CacheEngine: Sendable {
         client = UpstreamClient(timeoutSeconds: config.upstreamTimeoutSeconds, responseLimitBytes: config.responseLimitBytes)
         statistics = Statistics(persisted: try store.loadState("stats"))
         prices = PriceTable(overrides: config.prices)
+        storedBytes = Mutex(try store.blobStats().bytes)
         limiters = Dictionary(uniqueKeysWithValues: list.map { namespace in
             let limits = config.limits(for: namespace.name)
             return (namespace.name, UpstreamLimiter(concurrent: limits.concurrent, perMinute: limits.perMinute))
@@ -300,6 +304,7 @@ public final class CacheEngine: Sendable {
         let usage = ns.family.usage(op: query.op, request: query.request, response: bytes)
         let ttl = query.control.ttl ?? ttlFor(query)
         let fetched = Int64(sent.timeIntervalSince1970)
+        storedBytes.withLock { $0 += Int64(bytes.count + query.keyDocument.count) }
         let replaced = try store.entry(requestCID: query.requestCID.string, upstream: ns.upstream)
         _ = try store.upsertEntry(NewEntry(
             requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
@@ -430,7 +435,19 @@ public final class CacheEngine: Sendable {
             return pending.map { (id: $0.key, hits: $0.value.hits, lastAccess: $0.value.lastAccess) }
         }
         if !accesses.isEmpty { try? store.recordAccesses(accesses) }
+        evictIfOverBudget()
         if let snapshot = statistics.takeDirtySnapshot() { try? store.saveState("stats", snapshot) }
+    }
+
+    /// Past the disk budget, evicts least recently used entries and the bytes
+    /// no entry needs any more, counting evictions per namespace.
+    func evictIfOverBudget() {
+        guard storedBytes.withLock({ $0 }) > config.diskBudgetBytes else { return }
+        guard let evicted = try? store.evict(toFit: config.diskBudgetBytes) else { return }
+        for entry in evicted { statistics.update(entry.namespace) { $0.evictions += 1 } }
+        notifyRemoved(evicted)
+        let measured = (try? store.blobStats().bytes) ?? 0
+        storedBytes.withLock { $0 = measured }
     }
 
     /// Flushes once a second until cancelled, then once more.

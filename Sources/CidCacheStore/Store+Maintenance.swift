@@ -1,0 +1,126 @@
+import CidCacheCore
+import Foundation
+import GRDB
+import Glibc
+
+/// What `verify` found and did.
+public struct VerifyReport: Sendable, Equatable {
+    public var blobsChecked = 0
+    /// Stored bytes missing, of the wrong size, or not matching their CID: dropped.
+    public var badBlobs: [String] = []
+    /// Files under blobs/ the index did not know (a crash between rename and insert): removed.
+    public var strayFiles = 0
+    /// Entries whose body or key document was gone: dropped.
+    public var droppedEntries: [EntryRecord] = []
+    public var temporaryFilesRemoved = 0
+    public var indexIntact = true
+
+    public init() {}
+}
+
+extension Store {
+    /// Checks every stored byte against its CID and every entry against its
+    /// bytes; drops what is wrong or orphaned. Safe on a live store only while
+    /// no other process writes to it (the CLI takes the store lock).
+    public func verify() throws -> VerifyReport {
+        var report = VerifyReport()
+        report.indexIntact = try integrityCheck()
+        let temporary = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/tmp")) ?? []
+        Self.clearTemporaryFiles(directory + "/tmp")
+        report.temporaryFilesRemoved = temporary.count
+
+        var known = Set<String>()
+        var after: Int64 = 0
+        let last = try maxBlobID()
+        while true {
+            let page = try blobs(afterID: after, upToID: last, limit: 500)
+            guard let tail = page.last else { break }
+            after = tail.id
+            for blob in page {
+                report.blobsChecked += 1
+                known.insert(blob.cid)
+                if !Self.bytesMatch(path: blobPath(blob.cid), cid: blob.cid, size: blob.size) {
+                    report.badBlobs.append(blob.cid)
+                    report.droppedEntries += try removeBlob(blob.cid)
+                }
+            }
+        }
+        // Entries whose bytes were never indexed (or were just dropped).
+        let orphans = try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM entries WHERE content_cid NOT IN (SELECT cid FROM blobs)
+                                         OR request_cid NOT IN (SELECT cid FROM blobs)
+                """).map(EntryRecord.init(row:))
+        }
+        try removeEntries(ids: orphans.map(\.id))
+        report.droppedEntries += orphans
+
+        let enumerator = FileManager.default.enumerator(atPath: directory + "/blobs")
+        while let relative = enumerator?.nextObject() as? String {
+            let name = (relative as NSString).lastPathComponent
+            guard relative.contains("/"), !known.contains(name) else { continue }
+            unlink(directory + "/blobs/" + relative)
+            report.strayFiles += 1
+        }
+        return report
+    }
+
+    /// Whether a file holds exactly the bytes its CID names.
+    static func bytesMatch(path: String, cid: String, size: Int64) -> Bool {
+        guard let expected = CID(cid) else { return false }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var hasher = SHA256Hasher()
+        var total: Int64 = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { return false }
+            if n == 0 { break }
+            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+            total += Int64(n)
+        }
+        return total == size && hasher.finalize() == expected.digest
+    }
+
+    /// Evicts least recently used entries until the stored bytes fit the budget,
+    /// then deletes the bytes no entry needs any more.
+    /// - Returns: the entries evicted.
+    public func evict(toFit budget: Int64) throws -> [EntryRecord] {
+        var evicted: [EntryRecord] = []
+        var total = try blobStats().bytes
+        while total > budget {
+            let candidates = try read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM entries ORDER BY last_access, id LIMIT 256").map(EntryRecord.init(row:))
+            }
+            // Just enough of the oldest to cover the excess (bodies shared with kept entries free nothing).
+            var victims: [EntryRecord] = [], freeing: Int64 = 0
+            for entry in candidates where freeing < total - budget {
+                victims.append(entry)
+                freeing += entry.size
+            }
+            try removeEntries(ids: victims.map(\.id))
+            evicted += victims
+            let freed = try removeUnneededBlobs()
+            if victims.isEmpty && freed == 0 { break }
+            total = try blobStats().bytes
+        }
+        return evicted
+    }
+
+    /// Deletes stored bytes that no entry answers with or is keyed by.
+    @discardableResult
+    public func removeUnneededBlobs() throws -> Int {
+        let unneeded = try read { db in
+            try String.fetchAll(db, sql: """
+                SELECT cid FROM blobs WHERE cid NOT IN (SELECT content_cid FROM entries)
+                                        AND cid NOT IN (SELECT request_cid FROM entries)
+                """)
+        }
+        for cid in unneeded { _ = try removeBlob(cid) }
+        return unneeded.count
+    }
+}
