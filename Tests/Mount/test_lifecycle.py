@@ -55,7 +55,8 @@ def test_background_mount_and_unmount(make_mount):
 def test_stale_mount_of_a_killed_daemon_is_cleared(make_mount):
     m = make_mount().start()
     # Kill the auto-unmount helper too, so the mount is left dead (ENOTCONN).
-    helpers = subprocess.run(["pgrep", "-P", str(m.process.pid), "fusermount3"], capture_output=True, text=True).stdout.split()
+    helpers = subprocess.run(["pgrep", "-f", f"fusermount3 .*-- {m.path}$"], capture_output=True, text=True).stdout.split()
+    assert helpers, "no auto-unmount helper found"
     for pid in helpers:
         os.kill(int(pid), signal.SIGKILL)
     m.process.kill()

@@ -24,6 +24,10 @@ public final class CacheEngine: Sendable {
     private let flights = Mutex<[String: Task<FlightResult, Error>]>([:])
     private let pendingAccesses = Mutex<[Int64: (hits: Int64, lastAccess: Int64)]>([:])
     private let removalObserver = Mutex<(@Sendable (EntryRecord) -> Void)?>(nil)
+    /// Entries recently looked up, by upstream and request CID, so repeated
+    /// opens of an entry skip the index. Every removal and refetch updates it.
+    private let recentEntries = Mutex<[String: EntryRecord]>([:])
+    private static let recentEntriesLimit = 100_000
     /// Bytes written to the store, counted high (shared bodies count again)
     /// until the next eviction pass measures them exactly.
     private let storedBytes: Mutex<Int64>
@@ -306,12 +310,13 @@ public final class CacheEngine: Sendable {
         let fetched = Int64(sent.timeIntervalSince1970)
         storedBytes.withLock { $0 += Int64(bytes.count + query.keyDocument.count) }
         let replaced = try store.entry(requestCID: query.requestCID.string, upstream: ns.upstream)
-        _ = try store.upsertEntry(NewEntry(
+        let entry = try store.upsertEntry(NewEntry(
             requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
             contentCID: contentCID.string, size: Int64(bytes.count),
             fetched: fetched, expires: fetched + Int64(ttl), ttl: Int64(ttl),
             tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs))
         if let replaced { notifyRemoved([replaced]) }
+        remember(entry)
     }
 
     /// The TTL of a query: the config's override for its operation, else the family's rule.
@@ -352,9 +357,28 @@ public final class CacheEngine: Sendable {
 
     /// The live entry of a request under the namespace's current upstream identity.
     public func liveEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
-        guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream),
-              entry.expires > Self.now() else { return nil }
-        return entry
+        let key = namespace.upstream + "/" + requestCID
+        if let cached = recentEntries.withLock({ $0[key] }) {
+            return cached.expires > Self.now() ? cached : nil
+        }
+        guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream) else { return nil }
+        remember(entry)
+        return entry.expires > Self.now() ? entry : nil
+    }
+
+    private func remember(_ entry: EntryRecord) {
+        recentEntries.withLock { recent in
+            if recent.count >= Self.recentEntriesLimit { recent.removeAll(keepingCapacity: true) }
+            recent[entry.upstream + "/" + entry.requestCID] = entry
+        }
+    }
+
+    private func forget(_ entries: [EntryRecord]) {
+        recentEntries.withLock { recent in
+            for entry in entries where recent[entry.upstream + "/" + entry.requestCID]?.id == entry.id {
+                recent[entry.upstream + "/" + entry.requestCID] = nil
+            }
+        }
     }
 
     /// The live entry at `api/<namespace>/<op>/<requestCID>`, if any.
@@ -391,7 +415,8 @@ public final class CacheEngine: Sendable {
 
     /// The hit count of an entry, including hits not yet written to the index.
     public func hits(of entry: EntryRecord) -> Int64 {
-        entry.hits + pendingAccesses.withLock { $0[entry.id]?.hits ?? 0 }
+        let flushed = (try? store.entry(id: entry.id))?.hits ?? entry.hits
+        return flushed + pendingAccesses.withLock { $0[entry.id]?.hits ?? 0 }
     }
 
     /// A page of live entries of one operation, ordered by id, for directory listings.
@@ -409,6 +434,7 @@ public final class CacheEngine: Sendable {
         guard let namespace = namespaces[name],
               let entry = try? store.entry(requestCID: requestCID, upstream: namespace.upstream),
               entry.op == op else { return false }
+        forget([entry])
         return (try? store.removeEntry(requestCID: requestCID, upstream: namespace.upstream)) != nil
     }
 
@@ -422,6 +448,7 @@ public final class CacheEngine: Sendable {
     }
 
     func notifyRemoved(_ entries: [EntryRecord]) {
+        forget(entries)
         guard let observer = removalObserver.withLock({ $0 }) else { return }
         entries.forEach(observer)
     }

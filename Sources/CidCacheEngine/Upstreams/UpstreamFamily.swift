@@ -41,6 +41,13 @@ public protocol UpstreamFamily: Sendable {
     /// The base URL calls go to, from the one configured. Defaults to it
     /// unchanged; Ollama completes an `OLLAMA_HOST`-style `host[:port]`.
     func effectiveBaseURL(_ configured: String) -> String
+    /// Settings beyond the base URL and credential (S3's secret key and region,
+    /// Docker's API version): setting name → environment variables, first set
+    /// wins. `CIDCACHE_<NS>_<SETTING>` and the config's `settings` override them.
+    var settingVariables: [String: [String]] { get }
+    /// Parts of the upstream identity beyond family, URL, version headers and
+    /// credential scope (S3's region, Docker's API version); never a secret.
+    func identityParts(endpoint: Endpoint) -> [String]
 }
 
 extension UpstreamFamily {
@@ -52,6 +59,8 @@ extension UpstreamFamily {
     public func streams(op: String, request: JSONObject) -> Bool { false }
     public func isCompleteStream(op: String, body: [UInt8]) -> Bool { true }
     public func effectiveBaseURL(_ configured: String) -> String { configured }
+    public var settingVariables: [String: [String]] { [:] }
+    public func identityParts(endpoint: Endpoint) -> [String] { [] }
 }
 
 /// Where a namespace's upstream lives and the credential it is called with.
@@ -60,9 +69,12 @@ public struct Endpoint: Sendable {
     public var baseURL: String
     /// The credential, never stored or logged.
     public var credential: String?
-    public init(baseURL: String, credential: String?) {
+    /// The family's further settings (`UpstreamFamily.settingVariables`); may hold secrets, never stored or logged.
+    public var settings: [String: String]
+    public init(baseURL: String, credential: String?, settings: [String: String] = [:]) {
         self.baseURL = baseURL
         self.credential = credential
+        self.settings = settings
     }
 
     /// `baseURL` joined with an absolute path, without doubling slashes.
