@@ -48,11 +48,12 @@ final class ControlWriter: Sendable {
         return failed
     }
 
-    /// A final line without a newline runs when the file is closed.
-    func close(pid: Int32) {
+    /// A final line without a newline runs when the file is closed (at flush,
+    /// so a bad one fails the close itself); returns the errno to fail it with.
+    func close(pid: Int32) -> Int32? {
         var remainder = pending.withLock { buffer in defer { buffer.removeAll() }; return buffer }
-        guard !remainder.isEmpty else { return }
+        guard !remainder.isEmpty else { return nil }
         remainder.append(0x0A)
-        _ = remainder.withUnsafeBytes { write($0, pid: pid) }
+        return remainder.withUnsafeBytes { write($0, pid: pid) }
     }
 }

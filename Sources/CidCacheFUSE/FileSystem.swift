@@ -262,10 +262,16 @@ final class FileSystem: @unchecked Sendable {
         }
     }
 
+    /// Closing a copy of an fd never ends a query transaction; for `ctl` it runs
+    /// a last line left without its newline.
+    func flush(_ request: Request, handle: UInt64) {
+        guard let open = OpenHandle.borrow(handle), case .control(let writer) = open.kind else { return request.error(0) }
+        let failure = writer.close(pid: request.pid)
+        notifier.afterPending { request.error(failure ?? 0) }
+    }
+
     func release(_ request: Request, handle: UInt64) {
-        if let open = OpenHandle.release(handle), case .control(let writer) = open.kind {
-            writer.close(pid: request.pid)
-        }
+        _ = OpenHandle.release(handle)
         request.error(0)
     }
 
@@ -363,20 +369,25 @@ final class FileSystem: @unchecked Sendable {
     // MARK: Extended attributes
 
     func getxattr(_ request: Request, inode: UInt64, name: String, size: Int) {
-        guard let value = xattrs(inode).first(where: { $0.name == name })?.value else { return request.error(ENODATA) }
+        guard let attributes = xattrs(inode) else { return request.error(ENOENT) }
+        guard let value = attributes.first(where: { $0.name == name })?.value else { return request.error(ENODATA) }
         request.xattr(Array(value.utf8), size: size)
     }
 
     func listxattr(_ request: Request, inode: UInt64, size: Int) {
+        guard let attributes = xattrs(inode) else { return request.error(ENOENT) }
         var names: [UInt8] = []
-        for attribute in xattrs(inode) { names += Array(attribute.name.utf8) + [0] }
+        for attribute in attributes { names += Array(attribute.name.utf8) + [0] }
         request.xattr(names, size: size)
     }
 
     /// The `user.cidcache.*` attributes of an entry (SPEC section 3); other files have none.
-    private func xattrs(_ inode: UInt64) -> [(name: String, value: String)] {
-        guard case .entry(let namespace, let op, let requestCID, let id)? = nodes.node(inode),
-              let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return [] }
+    /// Nil when the node is gone: an entry removed, expired or refetched since the kernel
+    /// looked it up answers ENOENT (as getattr does), not ENODATA as if it had no attributes.
+    private func xattrs(_ inode: UInt64) -> [(name: String, value: String)]? {
+        guard let node = nodes.node(inode) else { return nil }
+        guard case .entry(let namespace, let op, let requestCID, let id) = node else { return [] }
+        guard let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return nil }
         return [
             ("user.cidcache.cid", entry.contentCID),
             ("user.cidcache.request", entry.requestCID),

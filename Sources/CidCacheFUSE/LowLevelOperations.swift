@@ -34,8 +34,8 @@ enum LowLevelOperations {
         ops.write = { req, _, buffer, size, _, fi in
             fileSystem(req).write(Request(raw: req!), handle: fi!.pointee.fh, bytes: UnsafeRawBufferPointer(start: buffer, count: size))
         }
-        ops.flush = { req, _, _ in
-            fuse_reply_err(req, 0)  // closing a copy of an fd never ends a transaction
+        ops.flush = { req, _, fi in
+            fileSystem(req).flush(Request(raw: req!), handle: fi!.pointee.fh)
         }
         ops.release = { req, _, fi in
             fileSystem(req).release(Request(raw: req!), handle: fi!.pointee.fh)

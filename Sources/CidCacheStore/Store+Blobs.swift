@@ -27,27 +27,35 @@ extension Store {
 
     /// Writes to a unique file in tmp/, syncs it, and renames it into place.
     private func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let temporary = "\(directory)/tmp/\(UUID().uuidString)"
-        let fd = open(temporary, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Self.fileError(errno, temporary) }
+        let temporary = temporaryPath()
+        try writeDurably(bytes, to: temporary)
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw Self.fileError(code, path)
+        }
+    }
+
+    /// Creates a new file (0600 whatever the umask), writes all of `bytes` and
+    /// syncs them; on failure the file is removed.
+    func writeDurably(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Self.fileError(errno, path) }
+        var failure: Int32 = 0
+        if fchmod(fd, 0o600) != 0 { failure = errno }
         var written = 0
-        while written < bytes.count {
+        while failure == 0 && written < bytes.count {
             let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                close(fd)
-                unlink(temporary)
-                throw Self.fileError(code, path)
+                if errno != EINTR { failure = errno }
+                continue
             }
             written += n
         }
-        let synced = fsync(fd) == 0
-        let code = errno
-        close(fd)
-        guard synced, rename(temporary, path) == 0 else {
-            let failure = synced ? errno : code
-            unlink(temporary)
+        if failure == 0 && fsync(fd) != 0 { failure = errno }
+        if close(fd) != 0 && failure == 0 && errno != EINTR { failure = errno }
+        if failure != 0 {
+            unlink(path)
             throw Self.fileError(failure, path)
         }
     }
@@ -57,6 +65,7 @@ extension Store {
         return CacheError(.io, "cannot write \(path): \(String(cString: strerror(code)))")
     }
 
+    /// The stored bytes of a CID; EIO when they are missing.
     public func readBlob(_ cid: String) throws -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: blobPath(cid)) else {
             throw CacheError(.io, "stored bytes of \(cid) are missing")
@@ -80,10 +89,12 @@ extension Store {
         }
     }
 
+    /// The highest blob id given so far (0 when none): the snapshot bound of a paged listing.
     public func maxBlobID() throws -> Int64 {
         try read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM blobs") ?? 0 }
     }
 
+    /// How many CIDs are stored and their bytes in all.
     public func blobStats() throws -> (count: Int64, bytes: Int64) {
         try read { db in
             let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM blobs")

@@ -40,6 +40,7 @@ extension Store {
         }
     }
 
+    /// The entry with this id (a given fetch), live or not.
     public func entry(id: Int64) throws -> EntryRecord? {
         try read { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM entries WHERE id = ?"), arguments: [id]).map(EntryRecord.init(row:))
@@ -69,6 +70,23 @@ extension Store {
         }
     }
 
+    /// A page of `entries(namespace:op:upstream:)` ordered by id, live and
+    /// expired alike: the entries after `afterID`, at most `limit`. Pass the
+    /// last id of a page to get the next; an empty page ends the scan.
+    public func entries(namespace: String, op: String?, upstream: String, afterID: Int64, limit: Int) throws -> [EntryRecord] {
+        try read { db in
+            if let op {
+                return try Row.fetchAll(db.cachedStatement(sql: """
+                    SELECT * FROM entries WHERE namespace = ? AND op = ? AND upstream = ? AND id > ? ORDER BY id LIMIT ?
+                    """), arguments: [namespace, op, upstream, afterID, limit]).map(EntryRecord.init(row:))
+            }
+            return try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT * FROM entries WHERE namespace = ? AND upstream = ? AND id > ? ORDER BY id LIMIT ?
+                """), arguments: [namespace, upstream, afterID, limit]).map(EntryRecord.init(row:))
+        }
+    }
+
+    /// The highest entry id given so far (0 when none): the snapshot bound of a paged listing.
     public func maxEntryID() throws -> Int64 {
         try read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM entries") ?? 0 }
     }
@@ -86,6 +104,7 @@ extension Store {
         }
     }
 
+    /// Removes the entries with these ids (unknown ids are ignored), in one transaction.
     public func removeEntries(ids: [Int64]) throws {
         guard !ids.isEmpty else { return }
         try write { db in

@@ -25,9 +25,7 @@ extension Store {
     public func verify() throws -> VerifyReport {
         var report = VerifyReport()
         report.indexIntact = try integrityCheck()
-        let temporary = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/tmp")) ?? []
-        Self.clearTemporaryFiles(directory + "/tmp")
-        report.temporaryFilesRemoved = temporary.count
+        report.temporaryFilesRemoved = Self.clearTemporaryFiles(directory + "/tmp")
 
         var known = Set<String>()
         var after: Int64 = 0

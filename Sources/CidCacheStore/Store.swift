@@ -8,6 +8,7 @@ import Glibc
 /// files named by their CID under `blobs/`, each written to `tmp/` first and
 /// renamed into place, so no reader ever sees half a file.
 public final class Store: Sendable {
+    /// The data directory the store lives in.
     public let directory: String
     let database: DatabasePool
 
@@ -17,11 +18,15 @@ public final class Store: Sendable {
         for folder in [directory, directory + "/blobs", directory + "/tmp"] {
             try Self.makePrivateDirectory(folder)
         }
-        Self.clearTemporaryFiles(directory + "/tmp")
+        Self.clearLeftoverFiles(directory + "/tmp")
         let path = directory + "/index.sqlite"
-        if !FileManager.default.fileExists(atPath: path) {
-            // Created 0600 before SQLite opens it; the -wal and -shm files inherit its mode.
-            close(open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600))
+        // Created 0600 before SQLite opens it; SQLite gives the -wal and -shm files its mode.
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            fchmod(fd, 0o600)
+            close(fd)
+        } else if errno != EEXIST {
+            throw CacheError(.io, "cannot create \(path): \(String(cString: strerror(errno)))")
         }
         var configuration = Configuration()
         configuration.prepareDatabase { db in
@@ -64,17 +69,52 @@ public final class Store: Sendable {
         return migrator
     }
 
+    /// Creates a folder 0700 whatever the umask; an existing one is left as it is.
     static func makePrivateDirectory(_ path: String) throws {
-        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+        if mkdir(path, 0o700) == 0 {
+            chmod(path, 0o700)
+        } else if errno != EEXIST {
             throw CacheError(.io, "cannot create \(path): \(String(cString: strerror(errno)))")
         }
     }
 
-    /// Files left in tmp/ by a crash were never renamed into place: drop them.
-    static func clearTemporaryFiles(_ folder: String) {
+    /// A fresh file name in tmp/ that carries this process's id, so another
+    /// process opening the store (`cidcache stats` beside a mount) can tell a
+    /// live writer's file from a crash's leftover.
+    func temporaryPath() -> String {
+        "\(directory)/tmp/\(getpid()).\(UUID().uuidString)"
+    }
+
+    /// Files left in tmp/ by a crash were never renamed into place: drops every
+    /// one whose writer is gone (its process no longer runs, its name is not
+    /// ours, or it is older than a day). Files of running processes stay.
+    /// - Returns: how many were removed.
+    @discardableResult
+    static func clearLeftoverFiles(_ folder: String) -> Int {
+        let dayAgo = Int(time(nil)) - 86_400
+        var removed = 0
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
-            unlink(folder + "/" + name)
+            let path = folder + "/" + name
+            if let pid = name.split(separator: ".", maxSplits: 1).first.flatMap({ pid_t($0) }), pid > 0 {
+                var info = stat()
+                let recent = stat(path, &info) == 0 && Int(info.st_mtim.tv_sec) > dayAgo
+                let running = kill(pid, 0) == 0 || errno == EPERM
+                if recent && running { continue }
+            }
+            if unlink(path) == 0 { removed += 1 }
         }
+        return removed
+    }
+
+    /// Drops every file in tmp/, a running writer's included (only under the store lock).
+    /// - Returns: how many were removed.
+    @discardableResult
+    static func clearTemporaryFiles(_ folder: String) -> Int {
+        var removed = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where unlink(folder + "/" + name) == 0 {
+            removed += 1
+        }
+        return removed
     }
 
     /// Runs a read, mapping database failures to EIO.
@@ -103,6 +143,7 @@ public final class Store: Sendable {
         }
     }
 
+    /// Keeps a value across restarts, replacing the earlier one under `key`.
     public func saveState(_ key: String, _ value: [UInt8]) throws {
         try write { db in
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)")
@@ -110,26 +151,34 @@ public final class Store: Sendable {
         }
     }
 
-    /// The store's 32-byte secret (file `secret`, 0600), made once: the key of
-    /// the keyed hashes that scope entries by credential.
+    /// The store's 32-byte secret (file `secret`, 0600), made once from the
+    /// kernel's random source: the key of the keyed hashes that scope entries
+    /// by credential. Written to tmp/ and linked into place, so a concurrent
+    /// opener never reads half of it and the first one made wins.
     public func secret() throws -> [UInt8] {
         let path = directory + "/secret"
-        if let existing = FileManager.default.contents(atPath: path), existing.count == 32 {
+        if let existing = FileManager.default.contents(atPath: path) {
+            guard existing.count == 32 else { throw CacheError(.io, "\(path) is not a 32-byte secret") }
             return [UInt8](existing)
         }
-        // SystemRandomNumberGenerator draws from the kernel's CSPRNG (getrandom).
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        if fd < 0 {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        let random = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+        guard random >= 0 else { throw CacheError(.io, "cannot open /dev/urandom") }
+        let got = bytes.withUnsafeMutableBytes { Glibc.read(random, $0.baseAddress, 32) }
+        close(random)
+        guard got == 32 else { throw CacheError(.io, "cannot read /dev/urandom") }
+
+        let temporary = temporaryPath()
+        try writeDurably(bytes, to: temporary)
+        defer { unlink(temporary) }
+        if link(temporary, path) != 0 {
+            let code = errno
             // Another process made it first: use theirs.
-            if errno == EEXIST, let existing = FileManager.default.contents(atPath: path), existing.count == 32 {
+            if code == EEXIST, let existing = FileManager.default.contents(atPath: path), existing.count == 32 {
                 return [UInt8](existing)
             }
-            throw CacheError(.io, "cannot write \(path)")
+            throw Self.fileError(code, path)
         }
-        defer { close(fd) }
-        guard Glibc.write(fd, bytes, 32) == 32, fsync(fd) == 0 else { throw CacheError(.io, "cannot write \(path)") }
         return bytes
     }
 

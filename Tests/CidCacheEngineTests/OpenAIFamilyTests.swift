@@ -68,7 +68,8 @@ final class OpenAIFamilyTests: XCTestCase {
 
     func testEveryFamilyIsRegisteredOnce() {
         let names = FamilyRegistry.all.map(\.name)
-        XCTAssertEqual(names, ["openai", "anthropic", "gemini", "ollama", "tgi", "tei", "ovms", "opea"])
+        XCTAssertEqual(names, ["openai", "anthropic", "gemini", "ollama", "tgi", "tei", "ovms", "opea",
+                               "s3", "docker", "exec", "hf", "github", "codeql", "ipfs"])
         for name in names { XCTAssertEqual(FamilyRegistry.family(named: name)?.name, name) }
     }
 }

@@ -1,6 +1,7 @@
 import CidCacheCore
 @testable import CidCacheStore
 import Foundation
+import Synchronization
 import XCTest
 
 final class StoreTests: XCTestCase {
@@ -47,7 +48,7 @@ final class StoreTests: XCTestCase {
 
     func testLeftoverTemporaryFilesAreClearedAtOpen() throws {
         _ = try Store(directory: directory)
-        FileManager.default.createFile(atPath: directory + "/tmp/half-written", contents: Data([1]))
+        _ = FileManager.default.createFile(atPath: directory + "/tmp/half-written", contents: Data([1]))
         _ = try Store(directory: directory)
         XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: directory + "/tmp").isEmpty)
     }
@@ -116,6 +117,127 @@ final class StoreTests: XCTestCase {
         XCTAssertTrue(try reopened.integrityCheck())
     }
 
+    /// A 59-character stand-in for a content CID.
+    private func fakeCID(_ n: Int) -> String {
+        let digits = String(n)
+        return "bafkrei" + String(repeating: "a", count: 52 - digits.count) + digits
+    }
+
+    func testBlobsFanOutIntoSmallFoldersAndDedupe() throws {
+        let store = try Store(directory: directory)
+        let cid = fakeCID(42)
+        XCTAssertEqual(cid.count, 59)
+        try store.putBlob(cid: cid, bytes: [9, 9])
+        try store.putBlob(cid: cid, bytes: [9, 9])
+        let folder = (store.blobPath(cid) as NSString).deletingLastPathComponent
+        XCTAssertEqual((folder as NSString).deletingLastPathComponent, directory + "/blobs")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), [cid])
+        XCTAssertEqual(try store.blobStats().count, 1)
+        XCTAssertEqual(try store.blobStats().bytes, 2)
+        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: directory + "/tmp").isEmpty)
+        XCTAssertNil(try store.blobSize(fakeCID(43)))
+        XCTAssertThrowsError(try store.readBlob(fakeCID(43)))
+    }
+
+    func testPermissionsDoNotDependOnTheUmask() throws {
+        let previous = umask(0o277)
+        defer { umask(previous) }
+        let store = try Store(directory: directory)
+        let cid = fakeCID(1)
+        try store.putBlob(cid: cid, bytes: [1])
+        try store.saveState("k", [1])
+        _ = try store.secret()
+        let lock = try Store.lockDirectory(directory)
+        defer { lock.release() }
+        for folder in [directory!, directory + "/blobs", directory + "/tmp",
+                       (store.blobPath(cid) as NSString).deletingLastPathComponent] {
+            XCTAssertEqual(try mode(folder), 0o700, folder)
+        }
+        for file in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm", "secret", "lock"] {
+            XCTAssertEqual(try mode(directory + "/" + file), 0o600, file)
+        }
+        XCTAssertEqual(try mode(store.blobPath(cid)), 0o600)
+    }
+
+    func testOnlyFilesOfGoneWritersAreClearedAtOpen() throws {
+        _ = try Store(directory: directory)
+        let tmp = directory + "/tmp/"
+        let own = "\(getpid()).live", gone = "\(Int32.max).dead", old = "\(getpid()).old"
+        for name in [own, gone, old, "unnamed"] { XCTAssertTrue(FileManager.default.createFile(atPath: tmp + name, contents: Data([1]))) }
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -2 * 86_400)], ofItemAtPath: tmp + old)
+        _ = try Store(directory: directory)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp), [own])
+    }
+
+    func testExpiredEntriesStayFindableButLeaveListings() throws {
+        let store = try Store(directory: directory)
+        let now = Int64(Date().timeIntervalSince1970)
+        let expired = try store.upsertEntry(entry("gone", expires: now))
+        XCTAssertEqual(try store.entry(requestCID: "gone", upstream: "u1"), expired)
+        XCTAssertEqual(try store.entry(id: expired.id), expired)
+        XCTAssertTrue(try store.entries(namespace: "openai", op: "chat.completions", upstream: "u1", liveAt: now,
+                                        afterID: 0, upToID: store.maxEntryID(), limit: 10).isEmpty)
+        XCTAssertEqual(try store.entries(namespace: "openai", op: "chat.completions", upstream: "u1", liveAt: now - 1,
+                                         afterID: 0, upToID: store.maxEntryID(), limit: 10), [expired])
+    }
+
+    func testAccessesAreRecordedInABatch() throws {
+        let store = try Store(directory: directory)
+        let a = try store.upsertEntry(entry("a")), b = try store.upsertEntry(entry("b"))
+        try store.recordAccesses([(id: a.id, hits: 2, lastAccess: a.fetched + 10), (id: b.id, hits: 5, lastAccess: b.fetched + 20),
+                                  (id: 9_999, hits: 1, lastAccess: 1)])
+        try store.recordAccesses([(id: a.id, hits: 1, lastAccess: a.fetched + 30)])
+        try store.recordAccesses([])
+        let first = try XCTUnwrap(store.entry(id: a.id)), second = try XCTUnwrap(store.entry(id: b.id))
+        XCTAssertEqual(first.hits, 3)
+        XCTAssertEqual(first.lastAccess, a.fetched + 30)
+        XCTAssertEqual(second.hits, 5)
+        XCTAssertEqual(second.lastAccess, b.fetched + 20)
+    }
+
+    func testInvalidationScansAllAndByPage() throws {
+        let store = try Store(directory: directory)
+        let now = Int64(Date().timeIntervalSince1970)
+        for i in 0..<5 { _ = try store.upsertEntry(entry("c\(i)")) }
+        _ = try store.upsertEntry(entry("old", expires: now - 10))
+        _ = try store.upsertEntry(entry("e", op: "embeddings"))
+        XCTAssertEqual(try store.entries(namespace: "openai", op: "chat.completions", upstream: "u1").count, 6)
+        XCTAssertEqual(try store.entries(namespace: "openai", op: nil, upstream: "u1").count, 7)
+        XCTAssertTrue(try store.entries(namespace: "openai", op: nil, upstream: "u2").isEmpty)
+        var seen: [String] = [], after: Int64 = 0
+        while true {
+            let page = try store.entries(namespace: "openai", op: nil, upstream: "u1", afterID: after, limit: 3)
+            guard let last = page.last else { break }
+            XCTAssertLessThanOrEqual(page.count, 3)
+            seen += page.map(\.requestCID)
+            after = last.id
+        }
+        XCTAssertEqual(seen, ["c0", "c1", "c2", "c3", "c4", "old", "e"])
+        XCTAssertEqual(try store.entries(namespace: "openai", op: "embeddings", upstream: "u1", afterID: 0, limit: 10).map(\.requestCID), ["e"])
+    }
+
+    func testRemovingAKeyDocumentRemovesItsEntries() throws {
+        let store = try Store(directory: directory)
+        let request = fakeCID(7)
+        try store.putBlob(cid: request, bytes: Array("{}".utf8), kind: "key")
+        _ = try store.upsertEntry(entry(request, content: fakeCID(8)))
+        XCTAssertEqual(try store.removeBlob(request).map(\.requestCID), [request])
+        XCTAssertNil(try store.entry(requestCID: request, upstream: "u1"))
+        XCTAssertEqual(try store.blobStats().count, 0)
+    }
+
+    func testConcurrentSecretCreationAgrees() throws {
+        let store = try Store(directory: directory)
+        let results = Mutex<[[UInt8]]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            if let secret = try? store.secret() { results.withLock { $0.append(secret) } }
+        }
+        let all = results.withLock { $0 }
+        XCTAssertEqual(all.count, 8)
+        XCTAssertEqual(Set(all).count, 1)
+        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: directory + "/tmp").isEmpty)
+    }
+
     func testLockIsExclusive() throws {
         _ = try Store(directory: directory)
         let lock = try Store.lockDirectory(directory)
@@ -157,10 +279,10 @@ final class StoreMaintenanceTests: XCTestCase {
         let good = try cache(store, "good answer")
         let bad = try cache(store, "bad answer")
         try Data("tampered".utf8).write(to: URL(fileURLWithPath: store.blobPath(bad.contentCID)))
-        FileManager.default.createFile(atPath: directory + "/blobs/zz-stray", contents: nil)
+        _ = FileManager.default.createFile(atPath: directory + "/blobs/zz-stray", contents: nil)
         try FileManager.default.createDirectory(atPath: directory + "/blobs/qq", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: directory + "/blobs/qq/bafkreistray", contents: Data([1]))
-        FileManager.default.createFile(atPath: directory + "/tmp/half", contents: Data([1]))
+        _ = FileManager.default.createFile(atPath: directory + "/blobs/qq/bafkreistray", contents: Data([1]))
+        _ = FileManager.default.createFile(atPath: directory + "/tmp/half", contents: Data([1]))
 
         let report = try store.verify()
         XCTAssertTrue(report.indexIntact)

@@ -74,3 +74,76 @@ def test_rm_elsewhere_is_refused(mount):
     with pytest.raises(OSError) as failure:
         os.unlink(mount.p("api", "openai", "embeddings", "bafkreinothere"))
     assert failure.value.errno == errno.ENOENT
+
+
+def test_rm_of_content_shared_by_two_namespaces(mount, fake):
+    # openai and groq both point at the fake; the same request gets the same bytes from it.
+    request = chat("one body, two entries")
+    body = mount.query("openai", "chat.completions", request)
+    assert mount.query("groq", "chat.completions", request) == body
+    entries = [mount.entry(ns, "chat.completions", request) for ns in ("openai", "groq")]
+    assert all(os.path.exists(p) for p in entries)
+    assert mount.stats("all.json")["cid_index"]["total_cids"] == 3  # one body, two key documents
+    os.unlink(mount.p("cid", cid(body)))
+    for path in entries:
+        assert not os.path.exists(path)
+        assert os.path.basename(path) not in os.listdir(os.path.dirname(path))
+    assert mount.query("openai", "chat.completions", request) == body
+    assert len(fake.calls_to("/chat/completions")) == 3
+
+
+def test_rm_is_seen_by_an_open_directory_listing_and_other_processes(mount):
+    import subprocess
+    import sys
+    request = {"model": "text-embedding-3-small", "input": "seen by others"}
+    mount.query("openai", "embeddings", request)
+    path = entry_path(mount, request, "embeddings")
+    os.stat(path)  # the kernel now knows the entry
+    os.unlink(path)
+    probe = subprocess.run([sys.executable, "-c", "import os, sys; print(os.path.exists(sys.argv[1]))", path],
+                           capture_output=True, text=True, timeout=30)
+    assert probe.stdout.strip() == "False"
+    with pytest.raises(OSError) as failure:
+        os.unlink(path)
+    assert failure.value.errno == errno.ENOENT
+
+
+def test_ctl_match_compares_after_jcs(mount):
+    zero = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "jcs"}], "temperature": 0}
+    other = {**zero, "temperature": 0.5}
+    mount.query("openai", "chat.completions", b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"jcs"}],"temperature":0.0}')
+    mount.query("openai", "chat.completions", other)
+    with open(mount.p("ctl"), "w") as ctl:
+        ctl.write('{"invalidate": {"namespace": "openai", "op": "chat.completions", "match": {"temperature": 0.00}}}\n')
+    assert not os.path.exists(entry_path(mount, zero))
+    assert os.path.exists(entry_path(mount, other))
+    with open(mount.p("ctl"), "w") as ctl:
+        ctl.write('{"invalidate": {"namespace": "openai", "match": {"messages": [{"content": "jcs", "role": "user"}]}}}\n')
+    assert not os.path.exists(entry_path(mount, other))
+
+
+def test_ctl_lines_may_span_writes(mount):
+    request = {"model": "text-embedding-3-small", "input": "split line"}
+    mount.query("openai", "embeddings", request)
+    fd = os.open(mount.p("ctl"), os.O_WRONLY)
+    try:
+        os.write(fd, b'{"invalidate": {"namespace": "op')
+        assert os.path.exists(entry_path(mount, request, "embeddings"))
+        os.write(fd, b'enai", "op": "embeddings"}}\n')
+        assert not os.path.exists(entry_path(mount, request, "embeddings"))
+    finally:
+        os.close(fd)
+    assert mount.json_lines("errors") == []
+
+
+def test_a_bad_ctl_line_is_logged_with_the_spec_fields(mount):
+    fd = os.open(mount.p("ctl"), os.O_WRONLY)
+    try:
+        with pytest.raises(OSError) as failure:
+            os.write(fd, b'{"invalidate": 42}\n')
+        assert failure.value.errno == errno.EINVAL
+    finally:
+        os.close(fd)
+    line = mount.json_lines("errors")[-1]
+    assert {"time", "namespace", "op", "request_cid", "errno", "status", "message", "pid"} <= set(line)
+    assert line["errno"] == "EINVAL" and line["pid"] == os.getpid()

@@ -119,3 +119,37 @@ def test_data_dir_is_private(make_mount):
             assert os.stat(os.path.join(folder, name)).st_mode & 0o777 == 0o700, name
         for name in files:
             assert os.stat(os.path.join(folder, name)).st_mode & 0o777 == 0o600, name
+
+
+def test_unmount_ends_the_foreground_daemon_with_status_0(make_mount):
+    m = make_mount().start()
+    m.query("openai", "embeddings", {"model": "text-embedding-3-small", "input": "bye"})
+    result = subprocess.run([BINARY, "unmount", m.path], capture_output=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert m.process.wait(timeout=10) == 0
+    assert not is_mounted(m.path)
+    # The mountpoint is an ordinary empty folder again, and mounts again.
+    assert os.listdir(m.path) == []
+    m.start()
+    assert m.read("README")
+
+
+def test_sigint_while_a_reader_waits(make_mount, fake):
+    import threading
+    m = make_mount().start()
+    outcome = []
+
+    def ask():
+        try:
+            outcome.append(m.query("openai", "chat.completions", chat("in flight", model="slow-1")))
+        except OSError as error:
+            outcome.append(error)
+
+    reader = threading.Thread(target=ask)
+    reader.start()
+    time.sleep(0.3)
+    m.process.send_signal(signal.SIGINT)
+    assert m.process.wait(timeout=10) == 0
+    reader.join(timeout=10)
+    assert not reader.is_alive() and outcome  # answered or failed, never stuck
+    assert not is_mounted(m.path)

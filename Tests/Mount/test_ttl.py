@@ -48,3 +48,41 @@ def test_expired_entries_vanish_and_refetch(mount, fake):
     assert request_cid("openai", "chat.completions", request) not in os.listdir(os.path.dirname(path))
     mount.query("openai", "chat.completions", request)
     assert len(fake.calls_to("/chat/completions")) == 2
+
+
+def test_completions_live_an_hour(mount):
+    request = {"model": "gpt-3.5-turbo-instruct", "prompt": "ttl", "temperature": 0.7}
+    mount.query("openai", "completions", request)
+    assert ttl_of(mount, "completions", request) == 3600
+
+
+def test_temperature_written_as_0_0_is_zero(mount, fake):
+    raw = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "zero point zero"}], "temperature": 0.0}'
+    mount.query("openai", "chat.completions", raw)
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "zero point zero"}], "temperature": 0}
+    assert ttl_of(mount, "chat.completions", request) == 3600
+    mount.query("openai", "chat.completions", request)
+    assert len(fake.calls_to("/chat/completions")) == 1
+
+
+def test_temperatures_that_are_not_zero_numbers(mount):
+    for temperature in (None, "0", False, 1e-9, 2):
+        request = chat(f"ttl {temperature!r}", temperature=temperature)
+        mount.query("openai", "chat.completions", request)
+        assert ttl_of(mount, "chat.completions", request) == 1800, temperature
+
+
+def test_expires_counts_from_the_fetch(mount):
+    before = int(time.time())
+    request = {"model": "text-embedding-3-small", "input": "expires"}
+    mount.query("openai", "embeddings", request)
+    after = int(time.time()) + 1
+    path = mount.entry("openai", "embeddings", request)
+    assert before <= os.stat(path).st_mtime <= after
+    assert before + 86400 <= int(os.getxattr(path, "user.cidcache.expires")) <= after + 86400
+
+
+def test_control_ttl_overrides_the_rule(mount):
+    request = chat("ttl control", temperature=0)
+    mount.query("openai", "chat.completions", {**request, "cidcache": {"ttl": 7}})
+    assert ttl_of(mount, "chat.completions", request) == 7

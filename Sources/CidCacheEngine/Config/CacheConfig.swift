@@ -34,6 +34,8 @@ public struct CacheConfig: Sendable {
     public var prices: [String: ModelPrice] = [:]
     /// Operations that pass through uncached ("ns" or "ns.op" is not used: namespace → ops, "*" for all).
     public var privateOperations: [String: Set<String>] = [:]
+    /// The `exec` family's allow-listed commands, by operation name.
+    public var execCommands: [String: ExecCommand] = [:]
 
     public init() {}
 
@@ -44,6 +46,8 @@ public struct CacheConfig: Sendable {
         public var url: String?
         /// Name of the environment variable that holds its key.
         public var keyEnvironmentVariable: String?
+        /// The family's further settings (`UpstreamFamily.settingVariables`), e.g. S3's `region`.
+        public var settings: [String: String] = [:]
         public init(family: String, url: String? = nil, keyEnvironmentVariable: String? = nil) {
             self.family = family
             self.url = url
@@ -114,6 +118,14 @@ public struct CacheConfig: Sendable {
                     var settings = NamespaceSettings(family: family)
                     settings.url = object["url"]?.stringValue
                     settings.keyEnvironmentVariable = object["key_env"]?.stringValue
+                    if let extra = object["settings"] {
+                        for (setting, text) in try reader.object(extra, "namespaces.\(name).settings").members {
+                            guard let text = text.stringValue else {
+                                throw CacheError(.invalidRequest, "\(source): namespaces.\(name).settings.\(setting) must be a string")
+                            }
+                            settings.settings[setting] = text
+                        }
+                    }
                     if let ttl = object["ttl"] {
                         var table = config.ttlOverrides[name] ?? [:]
                         for (op, seconds) in try reader.object(ttl, "namespaces.\(name).ttl").members {
@@ -130,6 +142,7 @@ public struct CacheConfig: Sendable {
                         inputPerMillion: object["input_per_mtok"]?.doubleValue ?? 0,
                         outputPerMillion: object["output_per_mtok"]?.doubleValue ?? 0)
                 }
+            case "exec": config.execCommands = try ExecCommand.parseSection(value, source: source)
             case "private":
                 for (namespace, ops) in try reader.object(value, key).members {
                     guard case .array(let list) = ops else {

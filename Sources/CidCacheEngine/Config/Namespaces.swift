@@ -43,6 +43,24 @@ public enum NamespaceResolver {
                         urlVariables: [], keyVariables: []),
         "opea": BuiltIn(family: "opea", defaultURL: "http://127.0.0.1:8888",
                         urlVariables: [], keyVariables: []),
+        "hf": BuiltIn(family: "hf", defaultURL: "https://huggingface.co",
+                      urlVariables: ["HF_ENDPOINT"], keyVariables: ["HF_TOKEN"]),
+        // gh's precedence: GH_TOKEN before GITHUB_TOKEN.
+        "github": BuiltIn(family: "github", defaultURL: "https://api.github.com",
+                          urlVariables: ["GITHUB_API_URL"], keyVariables: ["GH_TOKEN", "GITHUB_TOKEN"]),
+        "codeql": BuiltIn(family: "codeql", defaultURL: "https://api.github.com",
+                          urlVariables: ["GITHUB_API_URL"], keyVariables: ["GH_TOKEN", "GITHUB_TOKEN"]),
+        // Kubo's RPC address; CIDCACHE_IPFS_URL points it elsewhere.
+        "ipfs": BuiltIn(family: "ipfs", defaultURL: "http://127.0.0.1:5001",
+                        urlVariables: [], keyVariables: []),
+        // The key pair's id is the credential (scope); the secret and region are settings.
+        // `{region}` is filled in by the family.
+        "s3": BuiltIn(family: "s3", defaultURL: "https://s3.{region}.amazonaws.com",
+                      urlVariables: ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"], keyVariables: ["AWS_ACCESS_KEY_ID"]),
+        // DOCKER_HOST: unix:///path or tcp://host:port; the credential is for registries (user:password).
+        "docker": BuiltIn(family: "docker", defaultURL: "unix:///var/run/docker.sock",
+                          urlVariables: ["DOCKER_HOST"], keyVariables: []),
+        "exec": BuiltIn(family: "exec", defaultURL: "exec://localhost", urlVariables: [], keyVariables: []),
     ]
 
     /// The variable prefix of a namespace: upper-cased, dots and dashes as `_`.
@@ -68,17 +86,38 @@ public enum NamespaceResolver {
         }
         return try specs.keys.sorted().map { name in
             let spec = specs[name]!
-            guard let family = FamilyRegistry.family(named: spec.family) else {
+            guard var family = FamilyRegistry.family(named: spec.family) else {
                 throw CacheError(.invalidRequest, "namespace \(name): unknown family \"\(spec.family)\"")
             }
+            if let configurable = family as? ConfigurableFamily { family = try configurable.configured(with: config) }
             let prefix = variablePrefix(name)
             let url = environment[prefix + "_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? spec.url
             let key = environment[prefix + "_KEY"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? spec.keyVariables.compactMap { environment[$0] }.first { !$0.isEmpty }
-            let endpoint = Endpoint(baseURL: family.effectiveBaseURL(url), credential: key)
+            let endpoint = Endpoint(baseURL: family.effectiveBaseURL(url), credential: key,
+                                    settings: try settings(family: family, namespace: name, config: config, environment: environment))
             return Namespace(name: name, family: family, endpoint: endpoint,
                              upstream: upstreamIdentity(family: family, endpoint: endpoint, secret: secret))
         }
+    }
+
+    /// A family's settings: `CIDCACHE_<NS>_<SETTING>`, else the config's
+    /// `settings`, else the family's environment variables.
+    static func settings(family: any UpstreamFamily, namespace: String, config: CacheConfig,
+                         environment: [String: String]) throws -> [String: String] {
+        let configured = config.namespaces[namespace]?.settings ?? [:]
+        if let unknown = configured.keys.sorted().first(where: { family.settingVariables[$0] == nil }) {
+            let known = family.settingVariables.keys.sorted().joined(separator: ", ")
+            throw CacheError(.invalidRequest, "namespaces.\(namespace).settings: unknown setting \"\(unknown)\" (known: \(known.isEmpty ? "none" : known))")
+        }
+        var settings: [String: String] = [:]
+        for (setting, variables) in family.settingVariables {
+            let override = variablePrefix(namespace) + "_" + variablePrefix(setting).dropFirst("CIDCACHE_".count)
+            let value = environment[override].flatMap { $0.isEmpty ? nil : $0 } ?? configured[setting]
+                ?? variables.compactMap { environment[$0] }.first { !$0.isEmpty }
+            if let value { settings[setting] = value }
+        }
+        return settings
     }
 
     /// SPEC section 1: family, normalized base URL, version headers and, for
@@ -86,6 +125,7 @@ public enum NamespaceResolver {
     static func upstreamIdentity(family: any UpstreamFamily, endpoint: Endpoint, secret: [UInt8]) -> String {
         var parts = [family.name, normalizedURL(endpoint.baseURL)]
         parts += family.versionHeaders.map { "\($0.name.lowercased())=\($0.value)" }
+        parts += family.identityParts(endpoint: endpoint)
         if family.isCredentialScoped {
             let scope = endpoint.credential.map { Hex.encode(HMACSHA256.authenticate(message: Array($0.utf8), key: secret)) }
             parts.append("scope=" + (scope ?? "anonymous"))

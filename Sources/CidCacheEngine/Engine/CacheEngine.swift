@@ -85,8 +85,9 @@ public final class CacheEngine: Sendable {
         }
         let control = try QueryControl(object[QueryControl.key])
         let dropped = namespace.family.droppedFields(op: op).union([QueryControl.key])
-        let request = object.removing(keys: dropped)
+        var request = object.removing(keys: dropped)
         try namespace.family.validate(op: op, request: request)
+        if let family = namespace.family as? RequestEnrichingFamily { request = try family.enrich(op: op, request: request) }
         let keyDocument = KeyDocument.canonicalBytes(namespace: name, op: op, request: .object(request))
         return PreparedQuery(
             namespace: namespace, op: op, request: request,
@@ -313,7 +314,7 @@ public final class CacheEngine: Sendable {
         let entry = try store.upsertEntry(NewEntry(
             requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
             contentCID: contentCID.string, size: Int64(bytes.count),
-            fetched: fetched, expires: fetched + Int64(ttl), ttl: Int64(ttl),
+            fetched: fetched, expires: fetched.addingReportingOverflow(Int64(ttl)).overflow ? .max : fetched + Int64(ttl), ttl: Int64(ttl),
             tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs))
         if let replaced { notifyRemoved([replaced]) }
         remember(entry)
@@ -392,7 +393,7 @@ public final class CacheEngine: Sendable {
     /// An entry that expired no longer ago than the stale window.
     func staleEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
         guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream),
-              entry.expires + Int64(config.staleWindowSeconds) > Self.now() else { return nil }
+              entry.expires > Self.now() - Int64(config.staleWindowSeconds) else { return nil }
         return entry
     }
 

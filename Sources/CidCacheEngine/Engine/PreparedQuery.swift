@@ -26,6 +26,7 @@ public struct QueryControl: Sendable, Equatable {
     public var noStore = false
 
     public static let key = "cidcache"
+    public static let maximumTTL = 10 * 365 * 86_400
 
     init(_ value: JSON?) throws {
         guard let value else { return }
@@ -41,7 +42,10 @@ public struct QueryControl: Sendable, Equatable {
                 guard let b = field.boolValue else { throw CacheError(.invalidRequest, "cidcache.no_store must be true or false") }
                 noStore = b
             case "ttl":
-                guard let n = field.intValue, n >= 0 else { throw CacheError(.invalidRequest, "cidcache.ttl must be a non-negative integer") }
+                // Capped at ten years, so expiry arithmetic can never overflow.
+                guard let n = field.intValue, n >= 0, n <= Self.maximumTTL else {
+                    throw CacheError(.invalidRequest, "cidcache.ttl must be an integer from 0 to \(Self.maximumTTL)")
+                }
                 ttl = n
             default:
                 throw CacheError(.invalidRequest, "unknown cidcache control \"\(key)\"")

@@ -48,15 +48,22 @@ public final class ResponseBody: Sendable {
     public func fail(_ error: CacheError) { end(.failure(error)) }
 
     private func end(_ ending: Result<Void, CacheError>) {
-        let (woken, completions, result) = state.withLock { state -> ([(@Sendable (Chunk) -> Void, Chunk)], [@Sendable (Result<[UInt8], CacheError>) -> Void], Result<[UInt8], CacheError>) in
-            guard state.ending == nil else { return ([], [], .success([])) }
-            state.ending = ending
-            let completions = state.completions
-            state.completions = []
-            return (Self.drain(&state), completions, ending.map { state.bytes })
+        // Bookkeeping (the log line, statistics) runs before the end is
+        // published: a reader that sees the end may look at what it wrote.
+        let early = state.withLock { state -> (completions: [@Sendable (Result<[UInt8], CacheError>) -> Void], bytes: [UInt8])? in
+            guard state.ending == nil else { return nil }
+            defer { state.completions = [] }
+            return (state.completions, state.bytes)
         }
-        // Bookkeeping (the log line, statistics) first: a reader that sees the end may look at them.
-        completions.forEach { $0(result) }
+        guard let early else { return }
+        let result = ending.map { early.bytes }
+        early.completions.forEach { $0(result) }
+        let (woken, late) = state.withLock { state -> ([(@Sendable (Chunk) -> Void, Chunk)], [@Sendable (Result<[UInt8], CacheError>) -> Void]) in
+            state.ending = ending
+            defer { state.completions = [] }
+            return (Self.drain(&state), state.completions)
+        }
+        late.forEach { $0(result) }
         woken.forEach { $0.0($0.1) }
     }
 
@@ -76,7 +83,8 @@ public final class ResponseBody: Sendable {
 
     private static func chunk(at offset: Int, limit: Int, _ state: State) -> Chunk? {
         if offset < state.bytes.count {
-            return .bytes(state.bytes[offset..<min(state.bytes.count, offset + limit)])
+            // `limit` may be .max (drain): never add it to the offset.
+            return .bytes(state.bytes[offset..<(offset + min(limit, state.bytes.count - offset))])
         }
         switch state.ending {
         case nil: return nil

@@ -58,3 +58,17 @@ public struct GeminiFamily: UpstreamFamily {
                               + (usage["thoughtsTokenCount"]?.intValue ?? 0))
     }
 }
+
+/// Google answers a wrong or expired API key with 400 INVALID_ARGUMENT, not
+/// 401: the error's `details` carry a `google.rpc.ErrorInfo` whose reason is
+/// `API_KEY_INVALID` (or another `API_KEY_...`). The upstream refused the
+/// credentials, so it is EACCES (SPEC section 3), not EINVAL.
+extension GeminiFamily: ErrorMappingFamily {
+    public func error(op: String, status: Int, headers: [(name: String, value: String)], body: [UInt8]) -> CacheError? {
+        guard status == 400, let error = WireFormat.json(body)?["error"]?.objectValue else { return nil }
+        let reasons = error["details"]?.arrayValue?.compactMap { $0["reason"]?.stringValue } ?? []
+        guard let reason = reasons.first(where: { $0.hasPrefix("API_KEY_") }) else { return nil }
+        let message = error["message"]?.stringValue ?? "API key not valid"
+        return CacheError(.accessDenied, "upstream refused the API key (400 \(reason)): \(message)", status: status)
+    }
+}

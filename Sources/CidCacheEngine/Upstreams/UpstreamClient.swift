@@ -11,21 +11,49 @@ public struct UpstreamResponse: Sendable {
     fileprivate let body: HTTPClientResponse.Body
     fileprivate let limit: Int
     fileprivate let timeout: Double
+    /// When the whole call (body included) must have ended: the send plus the timeout.
+    fileprivate let deadline: NIODeadline
 
     public func header(_ name: String) -> String? {
         headers.first { $0.name.lowercased() == name.lowercased() }?.value
     }
 
     /// Hands each piece of the body to `consume` as it arrives. Fails with EIO
-    /// when the connection breaks or the body passes the size limit.
+    /// when the connection breaks or the body passes the size limit, and with
+    /// ETIMEDOUT when the body is still coming (or stalled, connection open)
+    /// at the call's deadline: AsyncHTTPClient's `execute(deadline:)` bounds
+    /// only the wait for the head, so the body is read under a watchdog.
     public func stream(_ consume: (ByteBuffer) throws -> Void) async throws {
         var received = 0
+        let (chunks, continuation) = AsyncThrowingStream<ByteBuffer, Error>.makeStream()
+        let body = self.body, timeout = self.timeout
+        let reader = Task {
+            do {
+                for try await buffer in body { continuation.yield(buffer) }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        let remaining = deadline.uptimeNanoseconds > NIODeadline.now().uptimeNanoseconds
+            ? deadline.uptimeNanoseconds - NIODeadline.now().uptimeNanoseconds : 0
+        let watchdog = Task {
+            try await Task.sleep(nanoseconds: remaining)
+            continuation.finish(throwing: CacheError(.timedOut, "upstream did not finish within \(UpstreamClient.format(timeout)) s"))
+            reader.cancel()
+        }
+        defer {
+            watchdog.cancel()
+            reader.cancel()
+        }
         do {
-            for try await buffer in body {
+            for try await buffer in chunks {
                 received += buffer.readableBytes
                 guard received <= limit else { throw CacheError(.io, "upstream answer larger than \(limit) bytes") }
                 try consume(buffer)
             }
+            // A cancelled wait ends the chunk sequence quietly; it is not the end of the body.
+            try Task.checkCancellation()
         } catch let error as CacheError {
             throw error
         } catch let error as HTTPClientError where error == .deadlineExceeded {
@@ -79,8 +107,9 @@ public final class UpstreamClient: Sendable {
     /// whatever its status. The whole call, body included, ends by the timeout.
     public func send(_ request: UpstreamHTTPRequest) async throws -> UpstreamResponse {
         let timeout = self.timeout
+        let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
         return try await withThrowingTaskGroup(of: UpstreamResponse?.self) { group in
-            group.addTask { try await self.perform(request) }
+            group.addTask { try await self.perform(request, deadline: deadline) }
             group.addTask {
                 try await Task.sleep(nanoseconds: UInt64(timeout * 1_000_000_000))
                 return nil
@@ -93,16 +122,16 @@ public final class UpstreamClient: Sendable {
         }
     }
 
-    private func perform(_ request: UpstreamHTTPRequest) async throws -> UpstreamResponse {
+    private func perform(_ request: UpstreamHTTPRequest, deadline: NIODeadline) async throws -> UpstreamResponse {
         var http = HTTPClientRequest(url: request.url)
         http.method = HTTPMethod(rawValue: request.method)
         for header in request.headers { http.headers.add(name: header.name, value: header.value) }
         if let body = request.body { http.body = .bytes(ByteBuffer(bytes: body)) }
         do {
-            let response = try await client.execute(http, deadline: .now() + .milliseconds(Int64(timeout * 1000)))
+            let response = try await client.execute(http, deadline: deadline)
             return UpstreamResponse(status: Int(response.status.code),
                                     headers: response.headers.map { (name: $0.name, value: $0.value) },
-                                    body: response.body, limit: responseLimit, timeout: timeout)
+                                    body: response.body, limit: responseLimit, timeout: timeout, deadline: deadline)
         } catch is CancellationError {
             throw CancellationError()
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {

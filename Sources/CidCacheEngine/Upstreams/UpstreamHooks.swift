@@ -16,3 +16,18 @@ public protocol ErrorMappingFamily: UpstreamFamily {
     /// The failure for an error answer, or nil for the status's default (SPEC section 3).
     func error(op: String, status: Int, headers: [(name: String, value: String)], body: [UInt8]) -> CacheError?
 }
+
+/// A family whose key needs more than the request as written: `exec` adds the
+/// content CIDs of the named input files (so a changed file is a new request)
+/// and the allow-listed argv. The engine calls it after `validate` and before
+/// keying; the result is the request that is keyed and handed to `fetch`.
+public protocol RequestEnrichingFamily: UpstreamFamily {
+    func enrich(op: String, request: JSONObject) throws -> JSONObject
+}
+
+/// A family that needs the config to serve (`exec`'s allow-listed commands):
+/// the namespace resolver serves the configured instance instead of the
+/// registry's one.
+public protocol ConfigurableFamily: UpstreamFamily {
+    func configured(with config: CacheConfig) throws -> any UpstreamFamily
+}

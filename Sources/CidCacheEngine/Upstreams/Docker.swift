@@ -1,0 +1,315 @@
+import CidCacheCore
+import Foundation
+
+/// The Docker Engine API (read-only inspection) over `DOCKER_HOST` — a unix
+/// socket by default, `tcp://host:port` as plain HTTP — with an API version
+/// prefix (`DOCKER_API_VERSION`, default v1.43, part of the upstream
+/// identity), and `registry.tags` through a registry's v2 API with its token
+/// handshake (401 + `WWW-Authenticate: Bearer realm=...,service=...,scope=...`
+/// → token from the realm → the call again with the token).
+///
+/// The credential, when set (`CIDCACHE_DOCKER_KEY=user:password`), is sent as
+/// basic auth to the token realm (or a Basic challenge) of the default
+/// registry only, and scopes the namespace's entries.
+public struct DockerFamily: SelfFetchingFamily {
+    public init() {}
+
+    public let name = "docker"
+    public let operations = [
+        "images.inspect", "images.history", "images.search", "containers.inspect", "containers.list",
+        "volumes.inspect", "networks.inspect", "registry.tags",
+    ]
+    public var isCredentialScoped: Bool { true }
+    public var settingVariables: [String: [String]] { ["api_version": ["DOCKER_API_VERSION"], "registry": []] }
+
+    public static let defaultAPIVersion = "v1.43"
+    public static let dockerHub = "registry-1.docker.io"
+
+    /// `v1.43` from `1.43` or `v1.43`; the default when unset.
+    public func apiVersion(_ endpoint: Endpoint) -> String {
+        guard let raw = endpoint.settings["api_version"], !raw.isEmpty else { return Self.defaultAPIVersion }
+        return raw.hasPrefix("v") ? raw : "v" + raw
+    }
+
+    /// The registry asked when a request names none.
+    public func defaultRegistry(_ endpoint: Endpoint) -> String { endpoint.settings["registry"] ?? Self.dockerHub }
+
+    public func identityParts(endpoint: Endpoint) -> [String] {
+        ["api=" + apiVersion(endpoint), "registry=" + defaultRegistry(endpoint)]
+    }
+
+    /// `unix:///path` (or a bare `/path`) → `http+unix://%2Fpath`; `tcp://h:p` → `http://h:p`.
+    public func effectiveBaseURL(_ configured: String) -> String {
+        var path: String?
+        if configured.hasPrefix("unix://") { path = String(configured.dropFirst("unix://".count)) }
+        else if configured.hasPrefix("/") { path = configured }
+        if let path {
+            return "http+unix://" + Self.percentEncode(path, keeping: Set("!$&'()*+,-.;=_~"))
+        }
+        if configured.hasPrefix("tcp://") {
+            let rest = String(configured.dropFirst("tcp://".count))
+            let authority = rest.split(separator: "/", maxSplits: 1).first.map(String.init) ?? rest
+            return "http://" + (authority.contains(":") ? authority : authority + ":2375")
+        }
+        return configured
+    }
+
+    public func droppedFields(op: String) -> Set<String> { [] }
+
+    static let fields: [String: (fields: [String: FieldKind], required: [String])] = [
+        "images.inspect": (["name": .string], ["name"]),
+        "images.history": (["name": .string], ["name"]),
+        "images.search": (["term": .string, "limit": .int(1...100), "filters": .stringOrObject], ["term"]),
+        "containers.inspect": (["id": .string, "size": .bool], ["id"]),
+        "containers.list": (["all": .bool, "limit": .int(1...1_000_000), "size": .bool, "filters": .stringOrObject], []),
+        "volumes.inspect": (["name": .string], ["name"]),
+        "networks.inspect": (["id": .string, "verbose": .bool, "scope": .string], ["id"]),
+        "registry.tags": (["repository": .string, "registry": .string, "n": .int(1...100_000), "last": .string], ["repository"]),
+    ]
+
+    public func validate(op: String, request: JSONObject) throws {
+        guard let spec = Self.fields[op] else { throw CacheError(.notFound, "docker has no operation \(op)") }
+        try FieldKind.check(request, fields: spec.fields, required: spec.required, op: op)
+        for key in ["name", "id", "repository"] {
+            if let value = request[key]?.stringValue { try Self.checkName(value, field: key, op: op) }
+        }
+        if let registry = request["registry"]?.stringValue { _ = try Self.registryOrigin(registry) }
+    }
+
+    static func checkName(_ value: String, field: String, op: String) throws {
+        let segments = value.split(separator: "/", omittingEmptySubsequences: false)
+        guard !value.isEmpty, !segments.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }),
+              !value.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) else {
+            throw CacheError(.invalidRequest, "\(op): \"\(field)\" is not a valid name")
+        }
+    }
+
+    public func defaultTTL(op: String, request: JSONObject) -> Int {
+        switch op {
+        case "images.inspect": return 1800
+        case "images.history": return 3600
+        case "images.search": return 600
+        case "containers.inspect", "containers.list": return 30
+        case "volumes.inspect", "networks.inspect": return 300
+        case "registry.tags": return 1800
+        default: return 300
+        }
+    }
+
+    // MARK: Engine API
+
+    /// The Engine API call of an operation (every one but `registry.tags`).
+    public func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest {
+        func string(_ key: String) -> String { request[key]?.stringValue ?? "" }
+        var query: [(String, String)] = []
+        func flag(_ key: String) { if let b = request[key]?.boolValue { query.append((key, b ? "true" : "false")) } }
+        func number(_ key: String) { if let n = request[key]?.intValue { query.append((key, String(n))) } }
+        func filters() {
+            if let text = request["filters"]?.stringValue { query.append(("filters", text)) }
+            if let object = request["filters"]?.objectValue {
+                query.append(("filters", String(decoding: CanonicalJSON.serialize(.object(object)), as: UTF8.self)))
+            }
+        }
+        let path: String
+        switch op {
+        case "images.inspect": path = "/images/\(Self.imagePath(string("name")))/json"
+        case "images.history": path = "/images/\(Self.imagePath(string("name")))/history"
+        case "images.search":
+            path = "/images/search"
+            query.append(("term", string("term"))); number("limit"); filters()
+        case "containers.inspect":
+            path = "/containers/\(SigV4.uriEncode(string("id")))/json"; flag("size")
+        case "containers.list":
+            path = "/containers/json"; flag("all"); number("limit"); flag("size"); filters()
+        case "volumes.inspect": path = "/volumes/\(SigV4.uriEncode(string("name")))"
+        case "networks.inspect":
+            path = "/networks/\(SigV4.uriEncode(string("id")))"; flag("verbose")
+            if let scope = request["scope"]?.stringValue { query.append(("scope", scope)) }
+        default: throw CacheError(.notFound, "docker has no Engine API operation \(op)")
+        }
+        var url = endpoint.url("/" + apiVersion(endpoint) + path)
+        if !query.isEmpty { url += "?" + query.map { "\(SigV4.uriEncode($0.0))=\(SigV4.uriEncode($0.1))" }.joined(separator: "&") }
+        var headers: [(name: String, value: String)] = [(name: "Accept", value: "application/json")]
+        // HTTP/1.1 wants a Host; over a unix socket the client sends none of its own.
+        if url.hasPrefix("http+unix://") { headers.append((name: "Host", value: "localhost")) }
+        return UpstreamHTTPRequest(method: "GET", url: url, headers: headers, body: nil)
+    }
+
+    /// An image reference in a path: `/`, `:` and `@` kept (`ghcr.io/o/r:tag`, `name@sha256:...`).
+    static func imagePath(_ name: String) -> String {
+        percentEncode(name, keeping: Set("-._~/:@"))
+    }
+
+    static func percentEncode(_ text: String, keeping: Set<Character>) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            let c = Character(Unicode.Scalar(byte))
+            if byte < 0x80, c.isLetter || c.isNumber || keeping.contains(c) { out.append(c) }
+            else { out += String(format: "%%%02X", byte) }
+        }
+        return out
+    }
+
+    public func fetch(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint,
+                      client: UpstreamClient) async throws -> [UInt8] {
+        if op == "registry.tags" { return try await registryTags(request, endpoint: endpoint, client: client) }
+        let call = try httpRequest(op: op, request: request, body: body, endpoint: endpoint)
+        let response = try await client.send(call)
+        let bytes = try await response.collect()
+        guard (200..<300).contains(response.status) else {
+            throw CacheError.forStatus(response.status, "Docker answered \(response.status): \(CacheEngine.errorMessage(bytes))")
+        }
+        return bytes
+    }
+
+    // MARK: Registry v2
+
+    /// `scheme://host[:port]` of a registry named `host[:port]` (https) or by an http(s) URL.
+    static func registryOrigin(_ registry: String) throws -> String {
+        var text = registry
+        if !text.contains("://") {
+            if ["docker.io", "index.docker.io"].contains(text) { text = dockerHub }
+            text = "https://" + text
+        }
+        guard let parts = URLParts(text), ["http", "https"].contains(parts.scheme), parts.path.isEmpty,
+              parts.authority.allSatisfy({ ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) && $0.isASCII }) else {
+            throw CacheError(.invalidRequest, "registry.tags: \"registry\" must be host[:port] or an http(s)://host[:port] URL")
+        }
+        return parts.origin.lowercased()
+    }
+
+    public func registryTags(_ request: JSONObject, endpoint: Endpoint, client: UpstreamClient) async throws -> [UInt8] {
+        let asked = request["registry"]?.stringValue
+        let registry = asked ?? defaultRegistry(endpoint)
+        let origin = try Self.registryOrigin(registry)
+        // Credentials go to the configured registry only.
+        let credential = (asked == nil || (try? Self.registryOrigin(defaultRegistry(endpoint))) == origin) ? endpoint.credential : nil
+        var repository = request["repository"]!.stringValue!
+        if origin == "https://" + Self.dockerHub, !repository.contains("/") { repository = "library/" + repository }
+        var query: [(String, String)] = []
+        if let n = request["n"]?.intValue { query.append(("n", String(n))) }
+        if let last = request["last"]?.stringValue { query.append(("last", last)) }
+        var url = origin + "/v2/" + Self.imagePath(repository) + "/tags/list"
+        if !query.isEmpty { url += "?" + query.map { "\($0.0)=\(SigV4.uriEncode($0.1))" }.joined(separator: "&") }
+
+        var authorization: String?
+        var name = repository
+        var tags: [JSON] = []
+        var seen: Set<String> = []
+        while true {
+            var headers: [(name: String, value: String)] = [(name: "Accept", value: "application/json")]
+            if let authorization { headers.append((name: "Authorization", value: authorization)) }
+            let response = try await client.send(UpstreamHTTPRequest(method: "GET", url: url, headers: headers, body: nil))
+            let bytes = try await response.collect()
+            if response.status == 401, authorization == nil, let challenge = response.header("www-authenticate").flatMap(Self.parseChallenge) {
+                authorization = try await authorize(challenge, repository: repository, credential: credential, client: client)
+                continue
+            }
+            guard (200..<300).contains(response.status) else { throw Self.registryError(status: response.status, body: bytes) }
+            guard let page = (try? CanonicalJSON.parse(bytes))?.objectValue else {
+                throw CacheError(.io, "the registry's tag list is not a JSON object")
+            }
+            name = page["name"]?.stringValue ?? name
+            tags += page["tags"]?.arrayValue ?? []
+            guard request["n"] == nil, let next = response.header("link").flatMap(Self.nextLink) else { break }
+            url = next.contains("://") ? next : origin + (next.hasPrefix("/") ? next : "/" + next)
+            guard seen.insert(url).inserted else { break }
+        }
+        return CanonicalJSON.serialize(.object(JSONObject([(key: "name", value: .string(name)), (key: "tags", value: .array(tags))])))
+    }
+
+    /// The `Authorization` value a challenge asks for.
+    func authorize(_ challenge: AuthChallenge, repository: String, credential: String?,
+                   client: UpstreamClient) async throws -> String {
+        let basic = credential.map { "Basic " + Data($0.utf8).base64EncodedString() }
+        if challenge.scheme == "basic" {
+            guard let basic else { throw CacheError(.accessDenied, "the registry asks for credentials and none is configured", status: 401) }
+            return basic
+        }
+        guard challenge.scheme == "bearer", let realm = challenge.parameters["realm"],
+              let realmParts = URLParts(realm), ["http", "https"].contains(realmParts.scheme) else {
+            throw CacheError(.accessDenied, "the registry's challenge cannot be answered", status: 401)
+        }
+        var query: [(String, String)] = []
+        if let service = challenge.parameters["service"] { query.append(("service", service)) }
+        query.append(("scope", challenge.parameters["scope"] ?? "repository:\(repository):pull"))
+        let url = realm + (realm.contains("?") ? "&" : "?") + query.map { "\($0.0)=\(SigV4.uriEncode($0.1))" }.joined(separator: "&")
+        var headers: [(name: String, value: String)] = [(name: "Accept", value: "application/json")]
+        if let basic { headers.append((name: "Authorization", value: basic)) }
+        let response = try await client.send(UpstreamHTTPRequest(method: "GET", url: url, headers: headers, body: nil))
+        let bytes = try await response.collect()
+        guard (200..<300).contains(response.status) else {
+            let error = Self.registryError(status: response.status, body: bytes)
+            throw CacheError(error.kind, "token request: " + error.message, status: error.status)
+        }
+        guard let object = (try? CanonicalJSON.parse(bytes))?.objectValue,
+              let token = object["token"]?.stringValue ?? object["access_token"]?.stringValue, !token.isEmpty else {
+            throw CacheError(.io, "the registry's token answer holds no token")
+        }
+        return "Bearer " + token
+    }
+
+    /// A `WWW-Authenticate` challenge: its scheme (lower-cased) and parameters.
+    public struct AuthChallenge: Equatable, Sendable {
+        public var scheme: String
+        public var parameters: [String: String]
+    }
+
+    /// Parses `Bearer realm="...",service="...",scope="..."` (quoted values may hold commas).
+    public static func parseChallenge(_ header: String) -> AuthChallenge? {
+        let text = Array(header.trimmingCharacters(in: .whitespaces))
+        guard let space = text.firstIndex(of: " ") ?? (text.isEmpty ? nil : text.endIndex) else { return nil }
+        let scheme = String(text[..<space]).lowercased()
+        var parameters: [String: String] = [:]
+        var i = space
+        while i < text.count {
+            while i < text.count, text[i] == " " || text[i] == "," { i += 1 }
+            let keyStart = i
+            while i < text.count, text[i] != "=" { i += 1 }
+            guard i < text.count else { break }
+            let key = String(text[keyStart..<i]).trimmingCharacters(in: .whitespaces).lowercased()
+            i += 1
+            var value = ""
+            if i < text.count, text[i] == "\"" {
+                i += 1
+                while i < text.count, text[i] != "\"" {
+                    if text[i] == "\\", i + 1 < text.count { i += 1 }
+                    value.append(text[i]); i += 1
+                }
+                i += 1
+            } else {
+                while i < text.count, text[i] != "," { value.append(text[i]); i += 1 }
+                value = value.trimmingCharacters(in: .whitespaces)
+            }
+            if !key.isEmpty { parameters[key] = value }
+        }
+        return AuthChallenge(scheme: scheme, parameters: parameters)
+    }
+
+    /// The target of `Link: <...>; rel="next"`.
+    public static func nextLink(_ header: String) -> String? {
+        for part in header.split(separator: ",") {
+            guard let open = part.firstIndex(of: "<"), let close = part.firstIndex(of: ">"), open < close else { continue }
+            let params = part[part.index(after: close)...].replacingOccurrences(of: " ", with: "")
+            if params.contains("rel=\"next\"") || params.contains("rel=next") {
+                return String(part[part.index(after: open)..<close])
+            }
+        }
+        return nil
+    }
+
+    /// A registry's `{"errors": [{"code", "message"}]}` with the status's errno
+    /// (`TOOMANYREQUESTS` busy, `DENIED`/`UNAUTHORIZED` access denied).
+    static func registryError(status: Int, body: [UInt8]) -> CacheError {
+        let first = (try? CanonicalJSON.parse(body))?.objectValue?["errors"]?.arrayValue?.first?.objectValue
+        let code = first?["code"]?.stringValue
+        let detail = first?["message"]?.stringValue ?? CacheEngine.errorMessage(body)
+        let text = "registry answered \(status)" + (code.map { " \($0)" } ?? "") + ": " + detail
+        switch code {
+        case "TOOMANYREQUESTS": return CacheError(.busy, text, status: status)
+        case "DENIED", "UNAUTHORIZED": return CacheError(.accessDenied, text, status: status)
+        case "NAME_UNKNOWN", "MANIFEST_UNKNOWN": return CacheError(.notFound, text, status: status)
+        default: return CacheError.forStatus(status, text)
+        }
+    }
+}

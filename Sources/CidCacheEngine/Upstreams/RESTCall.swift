@@ -1,0 +1,244 @@
+import CidCacheCore
+
+/// Pieces the metadata families (HF Hub, GitHub, CodeQL, IPFS) share: their
+/// requests are JSON objects of an operation's parameters, some of which fill
+/// the URL path and the rest of which become query parameters.
+enum RESTCall {
+    // MARK: Parameters
+
+    /// The string a path parameter holds: present, a string, not empty (EINVAL otherwise).
+    static func requiredString(_ request: JSONObject, _ field: String, op: String) throws -> String {
+        guard let value = request[field] else {
+            throw CacheError(.invalidRequest, "\(op) requires the field \"\(field)\"")
+        }
+        guard let text = value.stringValue, !text.isEmpty else {
+            throw CacheError(.invalidRequest, "\"\(field)\" must be a non-empty string")
+        }
+        return text
+    }
+
+    /// The string an optional parameter holds, nil when absent or null (EINVAL when not a non-empty string).
+    static func optionalString(_ request: JSONObject, _ field: String) throws -> String? {
+        guard let value = request[field], !value.isNull else { return nil }
+        guard let text = value.stringValue, !text.isEmpty else {
+            throw CacheError(.invalidRequest, "\"\(field)\" must be a non-empty string")
+        }
+        return text
+    }
+
+    /// A `namespace/name` (or bare `name`) repository id as URL path segments,
+    /// each percent-encoded; the one slash stays a slash.
+    static func repositoryPath(_ id: String, field: String) throws -> String {
+        let parts = id.split(separator: "/", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count) else {
+            throw CacheError(.invalidRequest, "\"\(field)\" must be \"name\" or \"namespace/name\"")
+        }
+        return try parts.map { try WireFormat.pathSegment(String($0), field: field) }.joined(separator: "/")
+    }
+
+    /// The text a scalar parameter is sent as: strings as they are, booleans
+    /// as `true`/`false`, numbers as JSON writes them; nil for null.
+    static func queryText(_ value: JSON, field: String) throws -> [String] {
+        switch value {
+        case .null: return []
+        case .string(let text): return [text]
+        case .bool(let flag): return [flag ? "true" : "false"]
+        case .number: return [String(decoding: CanonicalJSON.serialize(value), as: UTF8.self)]
+        case .array(let elements):
+            return try elements.flatMap { element -> [String] in
+                if case .array = element { throw arrayError(field) }
+                if case .object = element { throw arrayError(field) }
+                return try queryText(element, field: field)
+            }
+        case .object:
+            throw CacheError(.invalidRequest, "\"\(field)\" must be a string, number, boolean or an array of them")
+        }
+    }
+
+    private static func arrayError(_ field: String) -> CacheError {
+        CacheError(.invalidRequest, "\"\(field)\" must be an array of strings, numbers or booleans")
+    }
+
+    /// Every member of the request but `consumed` as query parameters, in
+    /// request order; an array repeats its parameter (`filter=a&filter=b`).
+    static func queryParameters(_ request: JSONObject, except consumed: Set<String>) throws -> [(name: String, value: String)] {
+        var parameters: [(name: String, value: String)] = []
+        for member in request.members where !consumed.contains(member.key) {
+            for text in try queryText(member.value, field: member.key) {
+                parameters.append((name: member.key, value: text))
+            }
+        }
+        return parameters
+    }
+
+    /// Refuses members that cannot be sent as query parameters (EINVAL), so
+    /// a request fails before keying rather than at the upstream call.
+    static func validateQuery(_ request: JSONObject, except consumed: Set<String>) throws {
+        _ = try queryParameters(request, except: consumed)
+    }
+
+    // MARK: URLs
+
+    /// `name=value&...`, both percent-encoded (RFC 3986 unreserved kept).
+    static func queryString(_ parameters: [(name: String, value: String)]) -> String {
+        parameters.map { percentEncoded($0.name) + "=" + percentEncoded($0.value) }.joined(separator: "&")
+    }
+
+    /// `url` with `parameters` appended as its query.
+    static func url(_ url: String, _ parameters: [(name: String, value: String)]) -> String {
+        parameters.isEmpty ? url : url + (url.contains("?") ? "&" : "?") + queryString(parameters)
+    }
+
+    /// A query component percent-encoded: RFC 3986 unreserved characters kept.
+    static func percentEncoded(_ value: String) -> String {
+        let digits = Array("0123456789ABCDEF")
+        var encoded = ""
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                 UInt8(ascii: "_"), UInt8(ascii: "~"):
+                encoded.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                encoded += "%\(digits[Int(byte >> 4)])\(digits[Int(byte & 0xF)])"
+            }
+        }
+        return encoded
+    }
+
+    /// The `rel="next"` target of an RFC 8288 `Link` header, if any.
+    static func nextLink(_ header: String?) -> String? {
+        guard let header else { return nil }
+        for link in header.split(separator: ",") {
+            let parts = link.split(separator: ";").map { trimmed($0, extra: []) }
+            guard let target = parts.first, target.hasPrefix("<"), target.hasSuffix(">") else { continue }
+            let isNext = parts.dropFirst().contains { parameter in
+                let pair = parameter.split(separator: "=", maxSplits: 1).map { trimmed($0, extra: ["\""]) }
+                return pair.count == 2 && pair[0].lowercased() == "rel"
+                    && pair[1].split(separator: " ").contains { $0.lowercased() == "next" }
+            }
+            if isNext { return String(target.dropFirst().dropLast()) }
+        }
+        return nil
+    }
+
+    /// `text` without leading and trailing blanks (and `extra` characters).
+    private static func trimmed(_ text: some StringProtocol, extra: Set<Character>) -> String {
+        let drop: (Character) -> Bool = { $0 == " " || $0 == "\t" || extra.contains($0) }
+        guard let first = text.firstIndex(where: { !drop($0) }), let last = text.lastIndex(where: { !drop($0) }) else { return "" }
+        return String(text[first...last])
+    }
+
+    /// The next page of `current`: its own path with the query of the `next`
+    /// link. Only the query is taken from the link, so a page is always asked
+    /// of the configured upstream (a mirror's links often name the origin
+    /// host) and the credential never goes anywhere else.
+    static func nextPage(of current: String, link: String) -> String? {
+        guard let query = link.firstIndex(of: "?").map({ link[link.index(after: $0)...] }), !query.isEmpty else { return nil }
+        let path = current.firstIndex(of: "?").map { String(current[..<$0]) } ?? current
+        return path + "?" + query
+    }
+
+    // MARK: Answers
+
+    /// The byte ranges of the elements of a top-level JSON array, or nil when
+    /// `bytes` is not one. Lenient (no validation of the elements): only
+    /// strings, escapes and nesting are tracked, so each element keeps the
+    /// exact bytes the upstream sent.
+    static func arrayElements(_ bytes: [UInt8]) -> [Range<Int>]? {
+        var index = 0
+        func skipSpace() { while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 } }
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else { return nil }
+        index += 1
+        var elements: [Range<Int>] = []
+        var depth = 0
+        var inString = false
+        var start: Int?
+        var lastNonSpace = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if inString {
+                if byte == UInt8(ascii: "\\") { index += 2; lastNonSpace = index; continue }
+                if byte == UInt8(ascii: "\"") { inString = false }
+                index += 1
+                lastNonSpace = index
+                continue
+            }
+            switch byte {
+            case 0x20, 0x09, 0x0A, 0x0D:
+                index += 1
+                continue
+            case UInt8(ascii: "\""):
+                inString = true
+                if start == nil { start = index }
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if start == nil { start = index }
+            case UInt8(ascii: "]") where depth == 0, UInt8(ascii: ","):
+                if byte == UInt8(ascii: ",") && depth > 0 { break }
+                if let first = start {
+                    elements.append(first..<lastNonSpace)
+                } else if byte == UInt8(ascii: ",") || !elements.isEmpty {
+                    return nil  // an empty element: `[,` or `[1,]`
+                }
+                start = nil
+                if byte == UInt8(ascii: "]") {
+                    index += 1
+                    skipSpace()
+                    return index == bytes.count ? elements : nil
+                }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                depth -= 1
+                if depth < 0 { return nil }
+            default:
+                if start == nil { start = index }
+            }
+            index += 1
+            lastNonSpace = index
+        }
+        return nil
+    }
+
+    /// A JSON array of the given elements, each with its exact bytes.
+    static func joinedArray(_ parts: [ArraySlice<UInt8>]) -> [UInt8] {
+        var output: [UInt8] = [UInt8(ascii: "[")]
+        for (position, part) in parts.enumerated() {
+            if position > 0 { output.append(UInt8(ascii: ",")) }
+            output += part
+        }
+        output.append(UInt8(ascii: "]"))
+        return output
+    }
+
+    /// The human message of an error answer: `message` (GitHub), `Message`
+    /// (Kubo), `error` (the HF Hub), else the start of the body.
+    static func errorMessage(_ body: [UInt8]) -> String {
+        if let object = WireFormat.json(body)?.objectValue {
+            for key in ["message", "Message", "error"] {
+                if let text = object[key]?.stringValue { return text }
+                if let text = object[key]?.objectValue?["message"]?.stringValue { return text }
+            }
+        }
+        let text = String(decoding: body.prefix(300), as: UTF8.self)
+        return text.isEmpty ? "(empty body)" : text
+    }
+
+    /// The failure of an answer that is not 2xx: the family's own mapping, else the status's (SPEC section 3).
+    static func failure(status: Int, headers: [(name: String, value: String)], body: [UInt8],
+                        mapping: ErrorMappingFamily?, op: String) -> CacheError {
+        mapping?.error(op: op, status: status, headers: headers, body: body)
+            ?? CacheError.forStatus(status, "upstream answered \(status): \(errorMessage(body))")
+    }
+
+    /// One GET (or POST) whose whole 2xx body is returned; any other status fails as `failure` says.
+    static func fetchPage(_ request: UpstreamHTTPRequest, client: UpstreamClient, mapping: ErrorMappingFamily?,
+                          op: String) async throws -> (body: [UInt8], next: String?) {
+        let response = try await client.send(request)
+        let body = try await response.collect()
+        guard (200..<300).contains(response.status) else {
+            throw failure(status: response.status, headers: response.headers, body: body, mapping: mapping, op: op)
+        }
+        return (body, nextLink(response.header("link")))
+    }
+}

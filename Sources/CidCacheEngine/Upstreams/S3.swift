@@ -1,0 +1,344 @@
+import CidCacheCore
+import Glibc
+
+/// Amazon S3 (and S3-compatible stores) metadata: `list_objects`
+/// (ListObjectsV2, every page joined unless `pages` says otherwise, as JSON),
+/// `head_object` (the object's metadata as JSON) and `presign` (a presigned
+/// GET URL computed locally, no call made). Object bodies are never fetched.
+///
+/// Path-style addressing (`{endpoint}/{bucket}/{key}`), AWS Signature Version 4.
+/// The credential is `AWS_ACCESS_KEY_ID` (so entries are scoped by a keyed
+/// hash of it); the secret, session token and region are settings. Without an
+/// access key id, requests go unsigned (public buckets); `presign` needs one.
+public struct S3Family: SelfFetchingFamily {
+    public init() {}
+
+    public let name = "s3"
+    public let operations = ["list_objects", "head_object", "presign"]
+    public var isCredentialScoped: Bool { true }
+    public var settingVariables: [String: [String]] {
+        ["secret_access_key": ["AWS_SECRET_ACCESS_KEY"], "session_token": ["AWS_SESSION_TOKEN"],
+         "region": ["AWS_REGION", "AWS_DEFAULT_REGION"]]
+    }
+
+    public static let defaultRegion = "us-east-1"
+    public static let defaultExpiresIn = 3600
+    /// SigV4's longest presigned validity (7 days).
+    public static let maxExpiresIn = 604_800
+
+    public func region(_ endpoint: Endpoint) -> String { endpoint.settings["region"] ?? Self.defaultRegion }
+
+    /// The region signs every request and is written into presigned URLs.
+    public func identityParts(endpoint: Endpoint) -> [String] { ["region=" + region(endpoint)] }
+
+    public func droppedFields(op: String) -> Set<String> { [] }
+
+    static let fields: [String: [String: FieldKind]] = [
+        "list_objects": ["bucket": .string, "prefix": .string, "delimiter": .string, "start_after": .string,
+                         "continuation_token": .string, "max_keys": .int(1...1000), "pages": .int(1...100_000)],
+        "head_object": ["bucket": .string, "key": .string, "version_id": .string],
+        "presign": ["bucket": .string, "key": .string, "version_id": .string,
+                    "expires_in": .int(61...S3Family.maxExpiresIn)],
+    ]
+
+    public func validate(op: String, request: JSONObject) throws {
+        guard let fields = Self.fields[op] else { throw CacheError(.notFound, "s3 has no operation \(op)") }
+        try FieldKind.check(request, fields: fields, required: op == "list_objects" ? ["bucket"] : ["bucket", "key"], op: op)
+        let bucket = request["bucket"]!.stringValue!
+        let allowed = bucket.utf8.allSatisfy {
+            ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z"))
+                || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: ".")
+                || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
+        }
+        guard allowed, (1...255).contains(bucket.utf8.count) else {
+            throw CacheError(.invalidRequest, "s3 \(op): \"bucket\" is not a bucket name")
+        }
+        if let key = request["key"]?.stringValue, key.isEmpty {
+            throw CacheError(.invalidRequest, "s3 \(op): \"key\" is empty")
+        }
+    }
+
+    public func defaultTTL(op: String, request: JSONObject) -> Int {
+        switch op {
+        case "list_objects": return 300
+        case "head_object": return 600
+        case "presign":
+            let expiresIn = request["expires_in"]?.intValue ?? Self.defaultExpiresIn
+            return max(0, min(3600, expiresIn - 60))
+        default: return 300
+        }
+    }
+
+    public func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest {
+        try signedRequest(method: op == "head_object" ? "HEAD" : "GET", path: objectPath(request),
+                          query: [], endpoint: endpoint, time: Int(time(nil)))
+    }
+
+    // MARK: Calls
+
+    public func fetch(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint,
+                      client: UpstreamClient) async throws -> [UInt8] {
+        switch op {
+        case "list_objects": return try await listObjects(request, endpoint: endpoint, client: client)
+        case "head_object": return try await headObject(request, endpoint: endpoint, client: client)
+        case "presign": return try presign(request, endpoint: endpoint, time: Int(time(nil)))
+        default: throw CacheError(.notFound, "s3 has no operation \(op)")
+        }
+    }
+
+    /// The configured key pair, nil for anonymous calls.
+    func credentials(_ endpoint: Endpoint) throws -> AWSCredentials? {
+        guard let id = endpoint.credential else { return nil }
+        guard let secret = endpoint.settings["secret_access_key"] else {
+            throw CacheError(.accessDenied, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
+        }
+        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: endpoint.settings["session_token"])
+    }
+
+    /// The endpoint split: origin (`scheme://host[:port]`), the Host header, any path prefix.
+    func base(_ endpoint: Endpoint) throws -> (origin: String, host: String, prefix: String) {
+        let url = endpoint.baseURL.replacingOccurrences(of: "{region}", with: region(endpoint))
+        guard let split = URLParts(url), split.scheme == "http" || split.scheme == "https" else {
+            throw CacheError(.invalidRequest, "s3 endpoint \(url) is not an http(s) URL")
+        }
+        return (split.origin, split.hostHeader, split.path)
+    }
+
+    func objectPath(_ request: JSONObject) -> String {
+        let bucket = request["bucket"]?.stringValue ?? ""
+        guard let key = request["key"]?.stringValue else { return "/" + bucket }
+        return "/" + bucket + "/" + key
+    }
+
+    /// One signed (or, without credentials, anonymous) request.
+    func signedRequest(method: String, path: String, query: [(name: String, value: String)],
+                       endpoint: Endpoint, time: Int) throws -> UpstreamHTTPRequest {
+        let (origin, host, prefix) = try base(endpoint)
+        let fullPath = prefix + path
+        var headers: [(name: String, value: String)] = [(name: "host", value: host)]
+        if let credentials = try credentials(endpoint) {
+            headers = SigV4.signedHeaders(method: method, path: fullPath, query: query, headers: headers,
+                                          credentials: credentials, region: region(endpoint), time: time)
+        }
+        var url = origin + SigV4.uriEncode(fullPath, keepSlash: true)
+        if !query.isEmpty { url += "?" + SigV4.canonicalQuery(query) }
+        return UpstreamHTTPRequest(method: method, url: url, headers: headers, body: nil)
+    }
+
+    func send(_ request: UpstreamHTTPRequest, client: UpstreamClient) async throws -> (UpstreamResponse, [UInt8]) {
+        let response = try await client.send(request)
+        let body = try await response.collect()
+        guard (200..<300).contains(response.status) else { throw Self.error(status: response.status, body: body) }
+        return (response, body)
+    }
+
+    func listObjects(_ request: JSONObject, endpoint: Endpoint, client: UpstreamClient) async throws -> [UInt8] {
+        let bucket = request["bucket"]!.stringValue!
+        var token = request["continuation_token"]?.stringValue
+        var pagesLeft = request["pages"]?.intValue ?? Int.max
+        var contents: [JSON] = [], prefixes: [JSON] = []
+        var truncated = false
+        var seen: Set<String> = []
+        while true {
+            var query: [(name: String, value: String)] = [(name: "list-type", value: "2")]
+            for (field, param) in [("prefix", "prefix"), ("delimiter", "delimiter"), ("start_after", "start-after")] {
+                if let value = request[field]?.stringValue { query.append((name: param, value: value)) }
+            }
+            if let maxKeys = request["max_keys"]?.intValue { query.append((name: "max-keys", value: String(maxKeys))) }
+            if let token { query.append((name: "continuation-token", value: token)) }
+            let call = try signedRequest(method: "GET", path: "/" + bucket, query: query, endpoint: endpoint, time: Int(time(nil)))
+            let (_, body) = try await send(call, client: client)
+            let page = try Self.parseListPage(body)
+            contents += page.contents
+            prefixes += page.commonPrefixes
+            truncated = page.isTruncated
+            token = page.nextToken
+            pagesLeft -= 1
+            guard truncated, let next = token, pagesLeft > 0 else { break }
+            guard seen.insert(next).inserted else { throw CacheError(.io, "S3 repeated a continuation token") }
+        }
+        let document: JSON = .object(JSONObject([
+            (key: "bucket", value: .string(bucket)),
+            (key: "prefix", value: .string(request["prefix"]?.stringValue ?? "")),
+            (key: "contents", value: .array(contents)),
+            (key: "common_prefixes", value: .array(prefixes)),
+            (key: "is_truncated", value: .bool(truncated)),
+            (key: "next_continuation_token", value: truncated ? token.map(JSON.string) ?? .null : .null),
+        ]))
+        return CanonicalJSON.serialize(document)
+    }
+
+    /// One ListBucketResult page as JSON pieces.
+    static func parseListPage(_ body: [UInt8]) throws -> (contents: [JSON], commonPrefixes: [JSON], isTruncated: Bool, nextToken: String?) {
+        let root = try MiniXMLElement.parse(body)
+        guard root.name == "ListBucketResult" else { throw CacheError(.io, "S3 answered <\(root.name)>, not a ListBucketResult") }
+        let contents: [JSON] = root.all("Contents").map { item in
+            .object(JSONObject([
+                (key: "key", value: .string(item.text("Key") ?? "")),
+                (key: "size", value: item.text("Size").flatMap(Double.init).map(JSON.number) ?? .null),
+                (key: "etag", value: item.text("ETag").map(JSON.string) ?? .null),
+                (key: "last_modified", value: item.text("LastModified").map(JSON.string) ?? .null),
+                (key: "storage_class", value: item.text("StorageClass").map(JSON.string) ?? .null),
+            ]))
+        }
+        let prefixes: [JSON] = root.all("CommonPrefixes").compactMap { $0.text("Prefix").map(JSON.string) }
+        let next = root.text("NextContinuationToken").flatMap { $0.isEmpty ? nil : $0 }
+        return (contents, prefixes, root.text("IsTruncated") == "true", next)
+    }
+
+    func headObject(_ request: JSONObject, endpoint: Endpoint, client: UpstreamClient) async throws -> [UInt8] {
+        var query: [(name: String, value: String)] = []
+        if let version = request["version_id"]?.stringValue { query.append((name: "versionId", value: version)) }
+        let call = try signedRequest(method: "HEAD", path: objectPath(request), query: query, endpoint: endpoint, time: Int(time(nil)))
+        let (response, _) = try await send(call, client: client)
+        return CanonicalJSON.serialize(Self.headDocument(bucket: request["bucket"]!.stringValue!, key: request["key"]!.stringValue!,
+                                                         headers: response.headers))
+    }
+
+    /// HeadObject's answer headers as JSON: the usual five, `metadata` from
+    /// `x-amz-meta-*`, and the optional ones when present.
+    static func headDocument(bucket: String, key: String, headers: [(name: String, value: String)]) -> JSON {
+        func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name }?.value }
+        var metadata = JSONObject()
+        for (name, value) in headers where name.lowercased().hasPrefix("x-amz-meta-") {
+            metadata[String(name.lowercased().dropFirst("x-amz-meta-".count))] = .string(value)
+        }
+        var object = JSONObject([
+            (key: "bucket", value: .string(bucket)),
+            (key: "key", value: .string(key)),
+            (key: "content_length", value: header("content-length").flatMap(Double.init).map(JSON.number) ?? .null),
+            (key: "content_type", value: header("content-type").map(JSON.string) ?? .null),
+            (key: "etag", value: header("etag").map(JSON.string) ?? .null),
+            (key: "last_modified", value: header("last-modified").map(JSON.string) ?? .null),
+            (key: "metadata", value: .object(metadata)),
+        ])
+        for (field, name) in [("version_id", "x-amz-version-id"), ("storage_class", "x-amz-storage-class"),
+                              ("cache_control", "cache-control"), ("content_encoding", "content-encoding"),
+                              ("content_disposition", "content-disposition"), ("content_language", "content-language"),
+                              ("expires", "expires"), ("server_side_encryption", "x-amz-server-side-encryption")] {
+            if let value = header(name) { object[field] = .string(value) }
+        }
+        return .object(object)
+    }
+
+    /// A presigned GET URL, computed here: `{"url", "method", "expires_in", "expires_at"}`.
+    func presign(_ request: JSONObject, endpoint: Endpoint, time: Int) throws -> [UInt8] {
+        guard let credentials = try credentials(endpoint) else {
+            throw CacheError(.accessDenied, "presign needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        }
+        let expiresIn = request["expires_in"]?.intValue ?? Self.defaultExpiresIn
+        let (origin, host, prefix) = try base(endpoint)
+        var query: [(name: String, value: String)] = []
+        if let version = request["version_id"]?.stringValue { query.append((name: "versionId", value: version)) }
+        let url = SigV4.presignedURL(origin: origin, host: host, path: prefix + objectPath(request), query: query,
+                                     credentials: credentials, region: region(endpoint), time: time, expiresIn: expiresIn)
+        return CanonicalJSON.serialize(.object(JSONObject([
+            (key: "url", value: .string(url)),
+            (key: "method", value: "GET"),
+            (key: "expires_in", value: .number(Double(expiresIn))),
+            (key: "expires_at", value: .string(Self.isoDate(time + expiresIn))),
+        ])))
+    }
+
+    /// `2013-05-24T00:00:00Z`.
+    static func isoDate(_ time: Int) -> String {
+        let d = Array(SigV4.amzDate(time))
+        return String(d[0..<4]) + "-" + String(d[4..<6]) + "-" + String(d[6..<8]) + "T"
+            + String(d[9..<11]) + ":" + String(d[11..<13]) + ":" + String(d[13..<15]) + "Z"
+    }
+
+    // MARK: Errors
+
+    /// S3's `<Error><Code>` first, then the status (SPEC section 3).
+    public static func error(status: Int, body: [UInt8]) -> CacheError {
+        let root = try? MiniXMLElement.parse(body)
+        let code = root?.name == "Error" ? root?.text("Code") : nil
+        let message = root?.text("Message")
+        let text = "S3 answered \(status)" + (code.map { " \($0)" } ?? "") + (message.map { ": \($0)" } ?? "")
+        switch code {
+        case "NoSuchBucket", "NoSuchKey", "NoSuchVersion", "NotFound":
+            return CacheError(.notFound, text, status: status)
+        case "AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId", "ExpiredToken", "InvalidToken",
+             "TokenRefreshRequired", "AccountProblem", "AllAccessDisabled", "RequestTimeTooSkewed",
+             "InvalidSecurity", "MissingSecurityHeader", "AuthorizationHeaderMalformed":
+            return CacheError(.accessDenied, text, status: status)
+        case "SlowDown", "ServiceUnavailable", "Throttling", "ThrottlingException", "RequestLimitExceeded":
+            return CacheError(.busy, text, status: status)
+        case "RequestTimeout":
+            return CacheError(.timedOut, text, status: status)
+        default:
+            return CacheError.forStatus(status, text)
+        }
+    }
+}
+
+/// The kinds of request fields the infrastructure families accept.
+enum FieldKind {
+    case string, bool, stringArray, object, stringOrObject
+    case int(ClosedRange<Int>)
+
+    /// Refuses unknown fields, missing required ones and ill-typed ones (EINVAL).
+    static func check(_ request: JSONObject, fields: [String: FieldKind], required: [String], op: String) throws {
+        for key in request.keys where fields[key] == nil {
+            throw CacheError(.invalidRequest, "\(op): unknown field \"\(key)\" (accepted: \(fields.keys.sorted().joined(separator: ", ")))")
+        }
+        for key in required where request[key] == nil {
+            throw CacheError(.invalidRequest, "\(op): \"\(key)\" is required")
+        }
+        for (key, value) in request.members {
+            let ok: Bool
+            switch fields[key]! {
+            case .string: ok = value.stringValue != nil
+            case .bool: ok = value.boolValue != nil
+            case .object: ok = value.objectValue != nil
+            case .stringOrObject: ok = value.stringValue != nil || value.objectValue != nil
+            case .stringArray: ok = value.arrayValue?.allSatisfy { $0.stringValue != nil } ?? false
+            case .int(let range): ok = value.intValue.map(range.contains) ?? false
+            }
+            guard ok else { throw CacheError(.invalidRequest, "\(op): \"\(key)\" must be \(fields[key]!.description)") }
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .string: return "a string"
+        case .bool: return "true or false"
+        case .object: return "an object"
+        case .stringOrObject: return "a string or an object"
+        case .stringArray: return "a list of strings"
+        case .int(let range): return "an integer from \(range.lowerBound) to \(range.upperBound)"
+        }
+    }
+}
+
+/// A URL split into what the families need: scheme, authority, path.
+struct URLParts {
+    var scheme: String
+    /// `host[:port]` as written.
+    var authority: String
+    /// The path without a trailing slash ("" for none).
+    var path: String
+
+    init?(_ url: String) {
+        guard let range = url.range(of: "://") else { return nil }
+        scheme = url[..<range.lowerBound].lowercased()
+        let rest = url[range.upperBound...]
+        let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        authority = String(rest[..<end])
+        var tail = String(rest[end...])
+        if let cut = tail.firstIndex(where: { $0 == "?" || $0 == "#" }) { tail = String(tail[..<cut]) }
+        while tail.hasSuffix("/") { tail.removeLast() }
+        path = tail
+        if authority.isEmpty { return nil }
+    }
+
+    var origin: String { scheme + "://" + authority }
+
+    /// The Host header a client sends: the authority without a default port.
+    var hostHeader: String {
+        let lower = authority.lowercased()
+        if scheme == "http", lower.hasSuffix(":80") { return String(lower.dropLast(3)) }
+        if scheme == "https", lower.hasSuffix(":443") { return String(lower.dropLast(4)) }
+        return lower
+    }
+}

@@ -1,0 +1,184 @@
+import CidCacheCore
+@testable import CidCacheEngine
+import Foundation
+import XCTest
+
+private func object(_ text: String) throws -> JSONObject {
+    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
+}
+
+private func config(_ text: String) throws -> CacheConfig {
+    try CacheConfig.parse(Array(text.utf8), source: "test.json")
+}
+
+final class ExecFamilyTests: XCTestCase {
+    private let commands: [String: ExecCommand] = [
+        "cat": ExecCommand(argv: ["/bin/cat"], ttl: 120),
+        "sha": ExecCommand(argv: ["sha256sum", "--tag"], inputs: true),
+        "fail": ExecCommand(argv: ["/bin/ls", "/nonexistent-cidcache"]),
+        "slow": ExecCommand(argv: ["/bin/sleep", "5"], timeoutSeconds: 0.3),
+        "count": ExecCommand(argv: ["/usr/bin/wc", "-c"]),
+    ]
+    private var family: ExecFamily { ExecFamily(commands: commands) }
+
+    private func temporaryFile(_ contents: String) throws -> String {
+        let path = NSTemporaryDirectory() + "cidcache-exec-\(UUID().uuidString)"
+        try contents.write(toFile: path, atomically: true, encoding: .utf8)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    // MARK: Config
+
+    func testConfigSection() throws {
+        let parsed = try config("""
+            {"exec": {"copilot": {"argv": ["/usr/bin/env", "gh", "copilot", "suggest"], "ttl": 600, "timeout_s": 60, "inputs": true},
+                      "scan.v2": {"argv": ["codeql"], "cwd": "/tmp"}}}
+            """)
+        XCTAssertEqual(parsed.execCommands["copilot"], ExecCommand(argv: ["/usr/bin/env", "gh", "copilot", "suggest"], ttl: 600,
+                                                                  timeoutSeconds: 60, inputs: true))
+        XCTAssertEqual(parsed.execCommands["scan.v2"], ExecCommand(argv: ["codeql"], cwd: "/tmp"))
+        XCTAssertEqual(parsed.execCommands["scan.v2"]?.ttl, 600)
+        XCTAssertEqual(parsed.execCommands["scan.v2"]?.inputs, false)
+
+        for (text, fragment) in [
+            (#"{"exec": []}"#, "exec must be an object"),
+            (#"{"exec": {"bad name": {"argv": ["x"]}}}"#, "not a valid command name"),
+            (#"{"exec": {"-x": {"argv": ["x"]}}}"#, "not a valid command name"),
+            (#"{"exec": {"x": ["x"]}}"#, "exec.x must be an object"),
+            (#"{"exec": {"x": {}}}"#, "exec.x.argv must be a non-empty list"),
+            (#"{"exec": {"x": {"argv": []}}}"#, "exec.x.argv must be a non-empty list"),
+            (#"{"exec": {"x": {"argv": ["a", 1]}}}"#, "exec.x.argv must be a non-empty list"),
+            (#"{"exec": {"x": {"argv": [""]}}}"#, "exec.x.argv must be a non-empty list"),
+            (#"{"exec": {"x": {"argv": ["a"], "ttl": -1}}}"#, "exec.x.ttl must be a non-negative integer"),
+            (#"{"exec": {"x": {"argv": ["a"], "timeout_s": 0}}}"#, "exec.x.timeout_s must be a positive number"),
+            (#"{"exec": {"x": {"argv": ["a"], "inputs": "yes"}}}"#, "exec.x.inputs must be true or false"),
+            (#"{"exec": {"x": {"argv": ["a"], "cwd": "rel"}}}"#, "exec.x.cwd must be an absolute path"),
+            (#"{"exec": {"x": {"argv": ["a"], "shell": true}}}"#, "unknown setting \"shell\""),
+        ] {
+            XCTAssertThrowsError(try config(text), text) { error in
+                let message = (error as? CacheError)?.message ?? ""
+                XCTAssertTrue(message.hasPrefix("test.json: ") && message.contains(fragment), message)
+                XCTAssertEqual((error as? CacheError)?.kind, .invalidRequest)
+            }
+        }
+    }
+
+    func testNamespaceServesTheConfiguredCommands() throws {
+        let parsed = try config(#"{"exec": {"b": {"argv": ["/bin/echo"]}, "a": {"argv": ["/bin/cat"], "ttl": 42}}}"#)
+        let list = try NamespaceResolver.resolve(config: parsed, environment: [:], secret: [UInt8](repeating: 1, count: 32))
+        let ns = try XCTUnwrap(list.first { $0.name == "exec" })
+        let exec = try XCTUnwrap(ns.family as? ExecFamily)
+        XCTAssertEqual(exec.operations, ["a", "b"])
+        XCTAssertEqual(exec.defaultTTL(op: "a", request: [:]), 42)
+        XCTAssertEqual(exec.defaultTTL(op: "b", request: [:]), 600)
+        XCTAssertTrue(exec.isCredentialScoped)
+        // Unknown names open (and fail with EACCES when asked); unsafe ones do not.
+        XCTAssertTrue(exec.acceptsOperation("not-configured"))
+        for op in ["", "../x", "a/b", "a b", ".hidden", String(repeating: "a", count: 65)] {
+            XCTAssertFalse(exec.acceptsOperation(op), op)
+        }
+    }
+
+    // MARK: Requests
+
+    func testValidationAndArgv() throws {
+        let request = try object(#"{"args": ["-n", "x y", "$(rm -rf /)"], "stdin": "hi"}"#)
+        XCTAssertNoThrow(try family.validate(op: "cat", request: request))
+        XCTAssertEqual(family.argv(op: "cat", request: request), ["/bin/cat", "-n", "x y", "$(rm -rf /)"])
+        XCTAssertEqual(family.argv(op: "sha", request: [:]), ["sha256sum", "--tag"])
+        XCTAssertNil(family.argv(op: "other", request: [:]))
+        for text in [#"{"args": "x"}"#, #"{"args": [1]}"#, #"{"stdin": 3}"#, #"{"argv": ["/bin/sh"]}"#,
+                     #"{"files": {"a": "relative"}}"#, #"{"files": {"a": 1}}"#, #"{"args": ["a\u0000b"]}"#] {
+            XCTAssertThrowsError(try family.validate(op: "cat", request: try object(text)), text) {
+                XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest, text)
+            }
+        }
+    }
+
+    func testEnrichKeysTheCommandAndTheInputContent() throws {
+        let path = try temporaryFile("first")
+        let request = try object(#"{"args": [""# + path + #""], "files": {"input": ""# + path + #""}}"#)
+        try family.validate(op: "sha", request: request)
+        let enriched = try family.enrich(op: "sha", request: request)
+        XCTAssertEqual(enriched["command"], ["sha256sum", "--tag"])
+        XCTAssertEqual(enriched["input_cids"], ["input": .string(CID.forContent(Array("first".utf8)).string)])
+        XCTAssertEqual(enriched["args"], request["args"])
+        XCTAssertEqual(try family.enrich(op: "sha", request: request), enriched)
+        try "second".write(toFile: path, atomically: false, encoding: .utf8)
+        XCTAssertEqual(try family.enrich(op: "sha", request: request)["input_cids"],
+                       ["input": .string(CID.forContent(Array("second".utf8)).string)])
+        // Commands without "inputs": true take no files; missing files are ENOENT.
+        XCTAssertThrowsError(try family.enrich(op: "cat", request: request)) {
+            XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
+        }
+        XCTAssertThrowsError(try family.enrich(op: "sha", request: try object(#"{"files": {"x": "/nonexistent/file"}}"#))) {
+            XCTAssertEqual(($0 as? CacheError)?.kind, .notFound)
+        }
+        XCTAssertThrowsError(try family.enrich(op: "sha", request: try object(#"{"files": {"x": "/tmp"}}"#))) {
+            XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
+        }
+        // Not allow-listed: left alone (the fetch refuses it).
+        XCTAssertEqual(try family.enrich(op: "other", request: request), request)
+    }
+
+    // MARK: Runs
+
+    private func run(_ op: String, _ text: String) async throws -> [UInt8] {
+        let request = try family.enrich(op: op, request: try object(text))
+        return try await family.fetch(op: op, request: request, body: [], endpoint: Endpoint(baseURL: "exec://localhost", credential: nil),
+                                      client: UpstreamClient(timeoutSeconds: 1, responseLimitBytes: 1 << 20))
+    }
+
+    private func expectFailure(_ op: String, _ text: String, _ kind: CacheError.Kind, file: StaticString = #filePath, line: UInt = #line) async -> CacheError? {
+        do {
+            _ = try await run(op, text)
+            XCTFail("\(op) succeeded", file: file, line: line)
+        } catch let error as CacheError {
+            XCTAssertEqual(error.kind, kind, error.message, file: file, line: line)
+            return error
+        } catch {
+            XCTFail("\(error)", file: file, line: line)
+        }
+        return nil
+    }
+
+    func testRunsWithoutAShell() async throws {
+        let echoed = try await run("cat", #"{"stdin": "hello world"}"#)
+        XCTAssertEqual(echoed, Array("hello world".utf8))
+        let empty = try await run("cat", #"{"args": ["-"], "stdin": ""}"#)
+        XCTAssertEqual(empty, [])
+        let path = try temporaryFile("data")
+        let digest = try await run("sha", #"{"args": [""# + path + #""]}"#)
+        XCTAssertEqual(String(decoding: digest, as: UTF8.self),
+                       "SHA256 (\(path)) = 3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7\n")
+        // More stdin than a pipe holds, fed while stdout is drained.
+        let big = String(repeating: "x", count: 300_000)
+        let counted = try await run("count", #"{"stdin": ""# + big + #""}"#)
+        XCTAssertEqual(String(decoding: counted, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), "300000")
+    }
+
+    func testFailures() async throws {
+        let failed = await expectFailure("fail", "{}", .io)
+        XCTAssertEqual(failed?.message.hasPrefix("exec fail exited with status 2: "), true, failed?.message ?? "")
+        XCTAssertEqual(failed?.message.contains("cannot access"), true)
+        _ = await expectFailure("nope", "{}", .accessDenied)
+        let started = Date()
+        _ = await expectFailure("slow", "{}", .timedOut)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 3)
+        let missing = ExecFamily(commands: ["ghost": ExecCommand(argv: ["/nonexistent/binary"])])
+        do {
+            _ = try await missing.fetch(op: "ghost", request: [:], body: [], endpoint: Endpoint(baseURL: "x", credential: nil),
+                                        client: UpstreamClient(timeoutSeconds: 1, responseLimitBytes: 1))
+            XCTFail("ran a missing binary")
+        } catch let error as CacheError {
+            XCTAssertEqual(error.kind, .io)
+        }
+    }
+
+    func testStderrIsOneBoundedLine() {
+        XCTAssertEqual(ExecFamily.stderrSuffix(Array("line one\nline two\n".utf8)), ": line one line two")
+        XCTAssertEqual(ExecFamily.stderrSuffix([]), "")
+        XCTAssertEqual(ExecFamily.stderrSuffix(Array(String(repeating: "e", count: 2000).utf8)).count, 2 + 500 + 3)
+    }
+}

@@ -1,0 +1,138 @@
+import CidCacheCore
+@testable import CidCacheEngine
+import XCTest
+
+private func object(_ text: String) throws -> JSONObject {
+    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
+}
+
+private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
+    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
+}
+
+private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
+    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
+                                             secret: [UInt8](repeating: 5, count: 32))
+    return try XCTUnwrap(list.first { $0.name == name })
+}
+
+final class HuggingFaceFamilyTests: XCTestCase {
+    private let family = HuggingFaceFamily()
+    private let hub = Endpoint(baseURL: "https://huggingface.co/", credential: nil)
+
+    private func url(_ op: String, _ request: String, endpoint: Endpoint? = nil) throws -> String {
+        let parsed = try object(request)
+        try family.validate(op: op, request: parsed)
+        return try family.httpRequest(op: op, request: parsed, body: Array(request.utf8), endpoint: endpoint ?? hub).url
+    }
+
+    func testRepoInfoPaths() throws {
+        XCTAssertEqual(try url("model_info", #"{"repo_id":"bert-base-uncased"}"#),
+                       "https://huggingface.co/api/models/bert-base-uncased")
+        XCTAssertEqual(try url("model_info", #"{"repo_id":"google/gemma-2b","revision":"main"}"#),
+                       "https://huggingface.co/api/models/google/gemma-2b/revision/main")
+        // A revision is one segment; the repo id's one slash stays.
+        XCTAssertEqual(try url("dataset_info", #"{"repo_id":"org/my data","revision":"refs/pr/1"}"#),
+                       "https://huggingface.co/api/datasets/org/my%20data/revision/refs%2Fpr%2F1")
+        XCTAssertEqual(try url("space_info", #"{"repo_id":"gradio/hello_world","expand":["sdk","likes"]}"#),
+                       "https://huggingface.co/api/spaces/gradio/hello_world?expand=sdk&expand=likes")
+        XCTAssertEqual(try url("model_info", #"{"repo_id":"gpt2","blobs":true}"#),
+                       "https://huggingface.co/api/models/gpt2?blobs=true")
+    }
+
+    func testTreeAndCommits() throws {
+        XCTAssertEqual(try url("list_repo_files", #"{"repo_id":"gpt2"}"#),
+                       "https://huggingface.co/api/models/gpt2/tree/main?recursive=true")
+        XCTAssertEqual(try url("list_repo_files", #"{"repo_id":"a/b","revision":"v1.0","repo_type":"dataset","path":"data/train","recursive":false}"#),
+                       "https://huggingface.co/api/datasets/a/b/tree/v1.0/data%2Ftrain?recursive=false")
+        XCTAssertEqual(try url("repo_commits", #"{"repo_id":"a/b"}"#),
+                       "https://huggingface.co/api/models/a/b/commits/main")
+        XCTAssertEqual(try url("repo_commits", #"{"repo_id":"a/b","repo_type":"space","revision":"dev","p":1}"#),
+                       "https://huggingface.co/api/spaces/a/b/commits/dev?p=1")
+    }
+
+    func testListsAndTags() throws {
+        XCTAssertEqual(try url("list_models", #"{"search":"llama 3","author":"meta-llama","filter":["text-generation","safetensors"],"sort":"downloads","direction":-1,"limit":5}"#),
+                       "https://huggingface.co/api/models?search=llama%203&author=meta-llama&filter=text-generation&filter=safetensors&sort=downloads&direction=-1&limit=5")
+        XCTAssertEqual(try url("list_datasets", "{}"), "https://huggingface.co/api/datasets")
+        XCTAssertEqual(try url("list_datasets", #"{"search":"a&b=c?d/é"}"#),
+                       "https://huggingface.co/api/datasets?search=a%26b%3Dc%3Fd%2F%C3%A9")
+        XCTAssertEqual(try url("model_tags", "{}"), "https://huggingface.co/api/models-tags-by-type")
+        XCTAssertEqual(try url("model_tags", #"{"type":"library"}"#),
+                       "https://huggingface.co/api/models-tags-by-type?type=library")
+    }
+
+    func testHeadersAndToken() throws {
+        let anonymous = try family.httpRequest(op: "model_info", request: try object(#"{"repo_id":"gpt2"}"#), body: [], endpoint: hub)
+        XCTAssertEqual(anonymous.method, "GET")
+        XCTAssertNil(anonymous.body)
+        XCTAssertNil(header(anonymous, "authorization"))
+        XCTAssertEqual(header(anonymous, "accept"), "application/json")
+        let signed = try family.httpRequest(op: "model_info", request: try object(#"{"repo_id":"gpt2"}"#), body: [],
+                                            endpoint: Endpoint(baseURL: "http://mirror/hf", credential: "hf_abc"))
+        XCTAssertEqual(signed.url, "http://mirror/hf/api/models/gpt2")
+        XCTAssertEqual(header(signed, "authorization"), "Bearer hf_abc")
+    }
+
+    func testValidation() throws {
+        let bad: [(String, String)] = [
+            ("model_info", "{}"), ("model_info", #"{"repo_id":""}"#), ("model_info", #"{"repo_id":5}"#),
+            ("model_info", #"{"repo_id":"a/b/c"}"#), ("model_info", #"{"repo_id":"a/.."}"#), ("model_info", #"{"repo_id":"/b"}"#),
+            ("model_info", #"{"repo_id":"a","revision":""}"#), ("model_info", #"{"repo_id":"a","revision":3}"#),
+            ("list_repo_files", #"{"repo_id":"a","repo_type":"ship"}"#), ("repo_commits", "{}"),
+            ("list_models", #"{"filter":{"a":1}}"#), ("list_models", #"{"filter":[["a"]]}"#),
+        ]
+        for (op, request) in bad {
+            XCTAssertThrowsError(try family.validate(op: op, request: try object(request)), "\(op) \(request)") {
+                XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest, "\(op) \(request)")
+            }
+        }
+        XCTAssertNoThrow(try family.validate(op: "list_models", request: try object(#"{"search":null}"#)))
+    }
+
+    func testTTLs() throws {
+        let expected = ["model_info": 3600, "list_repo_files": 1800, "dataset_info": 3600, "space_info": 1800,
+                        "list_models": 600, "list_datasets": 600, "model_tags": 1800, "repo_commits": 300]
+        XCTAssertEqual(Set(family.operations), Set(expected.keys))
+        for (op, ttl) in expected { XCTAssertEqual(family.defaultTTL(op: op, request: JSONObject()), ttl, op) }
+        XCTAssertEqual(family.droppedFields(op: "model_info"), [])
+    }
+
+    func testNamespaceAndCredentialScope() throws {
+        let ns = try namespace("hf")
+        XCTAssertTrue(ns.family is HuggingFaceFamily)
+        XCTAssertEqual(ns.endpoint.baseURL, "https://huggingface.co")
+        XCTAssertNil(ns.endpoint.credential)
+        XCTAssertEqual(try namespace("hf", ["HF_ENDPOINT": "https://hf-mirror.com"]).endpoint.baseURL, "https://hf-mirror.com")
+        let a = try namespace("hf", ["HF_TOKEN": "hf_tokenA"])
+        let b = try namespace("hf", ["HF_TOKEN": "hf_tokenB"])
+        XCTAssertEqual(a.endpoint.credential, "hf_tokenA")
+        XCTAssertNotEqual(a.upstream, b.upstream)
+        XCTAssertNotEqual(a.upstream, ns.upstream)
+        XCTAssertEqual(a.upstream, try namespace("hf", ["HF_TOKEN": "hf_tokenA"]).upstream)
+        XCTAssertEqual(try namespace("hf", ["CIDCACHE_HF_KEY": "hf_tokenB", "HF_TOKEN": "hf_tokenA"]).upstream, b.upstream)
+        XCTAssertFalse(a.upstream.contains("tokenA"))
+    }
+
+    func testPagingHelpers() throws {
+        let link = #"<https://huggingface.co/api/models/gpt2/tree/main?recursive=true&cursor=ZXlK>; rel="next""#
+        XCTAssertEqual(RESTCall.nextLink(link), "https://huggingface.co/api/models/gpt2/tree/main?recursive=true&cursor=ZXlK")
+        XCTAssertEqual(RESTCall.nextLink(#"<https://a/x?page=1>; rel="prev", <https://a/x?page=3>; rel="next""#), "https://a/x?page=3")
+        XCTAssertNil(RESTCall.nextLink(#"<https://a/x?page=1>; rel="last""#))
+        XCTAssertNil(RESTCall.nextLink(nil))
+        // Only the link's query is taken: the configured host and path stay.
+        XCTAssertEqual(RESTCall.nextPage(of: "http://127.0.0.1:9/api/models/gpt2/tree/main?recursive=true",
+                                         link: "https://evil.example/other?recursive=true&cursor=2"),
+                       "http://127.0.0.1:9/api/models/gpt2/tree/main?recursive=true&cursor=2")
+        let body = Array(#" [ {"path":"a,b]","n":[1,2]} , "x\"]" ,3,null ] "#.utf8)
+        let ranges = try XCTUnwrap(RESTCall.arrayElements(body))
+        XCTAssertEqual(ranges.map { String(decoding: body[$0], as: UTF8.self) },
+                       [#"{"path":"a,b]","n":[1,2]}"#, #""x\"]""#, "3", "null"])
+        XCTAssertEqual(RESTCall.arrayElements(Array("[]".utf8))?.count, 0)
+        for bad in ["{}", "[1,]", "[,1]", "[1", "[1] x", ""] {
+            XCTAssertNil(RESTCall.arrayElements(Array(bad.utf8)), bad)
+        }
+        XCTAssertEqual(String(decoding: RESTCall.joinedArray([body[ranges[0]], body[ranges[2]]]), as: UTF8.self),
+                       #"[{"path":"a,b]","n":[1,2]},3]"#)
+    }
+}

@@ -1,0 +1,92 @@
+import CidCacheCore
+@testable import CidCacheEngine
+import XCTest
+
+private func object(_ text: String) throws -> JSONObject {
+    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
+}
+
+private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
+    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
+                                             secret: [UInt8](repeating: 6, count: 32))
+    return try XCTUnwrap(list.first { $0.name == name })
+}
+
+final class IPFSFamilyTests: XCTestCase {
+    private let family = IPFSFamily()
+    private let kubo = Endpoint(baseURL: "http://127.0.0.1:5001", credential: nil)
+    private let cid = "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
+
+    private func call(_ op: String, _ request: String) throws -> UpstreamHTTPRequest {
+        let parsed = try object(request)
+        try family.validate(op: op, request: parsed)
+        return try family.httpRequest(op: op, request: parsed, body: Array(request.utf8), endpoint: kubo)
+    }
+
+    func testCalls() throws {
+        let stat = try call("stat", #"{"cid":"\#(cid)"}"#)
+        XCTAssertEqual(stat.method, "POST")
+        XCTAssertNil(stat.body)
+        XCTAssertTrue(stat.headers.isEmpty)
+        XCTAssertEqual(stat.url, "http://127.0.0.1:5001/api/v0/files/stat?arg=%2Fipfs%2F\(cid)")
+        XCTAssertEqual(try call("stat", #"{"cid":"\#(cid)","block":true}"#).url, "http://127.0.0.1:5001/api/v0/block/stat?arg=\(cid)")
+        XCTAssertEqual(try call("stat", #"{"path":"/my dir/f","with-local":true}"#).url,
+                       "http://127.0.0.1:5001/api/v0/files/stat?arg=%2Fmy%20dir%2Ff&with-local=true")
+        XCTAssertEqual(try call("dht.findprovs", #"{"cid":"\#(cid)","num-providers":5}"#).url,
+                       "http://127.0.0.1:5001/api/v0/routing/findprovs?arg=\(cid)&num-providers=5")
+        XCTAssertEqual(try call("pin.ls", "{}").url, "http://127.0.0.1:5001/api/v0/pin/ls")
+        XCTAssertEqual(try call("pin.ls", #"{"cid":"\#(cid)","type":"recursive"}"#).url,
+                       "http://127.0.0.1:5001/api/v0/pin/ls?arg=\(cid)&type=recursive")
+    }
+
+    func testValidation() throws {
+        let bad: [(String, String)] = [
+            ("stat", "{}"), ("stat", #"{"cid":""}"#), ("stat", #"{"cid":"a","path":"/b"}"#), ("stat", #"{"path":"/b","block":true}"#),
+            ("stat", #"{"cid":"a","block":"yes"}"#), ("dht.findprovs", "{}"), ("dht.findprovs", #"{"path":"/ipfs/x"}"#),
+            ("pin.ls", #"{"cid":7}"#), ("pin.ls", #"{"type":{"a":1}}"#),
+        ]
+        for (op, request) in bad {
+            XCTAssertThrowsError(try family.validate(op: op, request: try object(request)), "\(op) \(request)") {
+                XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest, "\(op) \(request)")
+            }
+        }
+    }
+
+    func testTTLsAndStreams() throws {
+        XCTAssertEqual(family.defaultTTL(op: "stat", request: JSONObject()), 3600)
+        XCTAssertEqual(family.defaultTTL(op: "dht.findprovs", request: JSONObject()), 600)
+        XCTAssertEqual(family.defaultTTL(op: "pin.ls", request: JSONObject()), 300)
+        XCTAssertTrue(family.streams(op: "dht.findprovs", request: JSONObject()))
+        XCTAssertFalse(family.streams(op: "pin.ls", request: JSONObject()))
+        XCTAssertTrue(family.streams(op: "pin.ls", request: try object(#"{"stream":true}"#)))
+        XCTAssertTrue(family.isCompleteStream(op: "dht.findprovs", body: Array(#"{"ID":"","Type":4,"Responses":[{"ID":"12D3","Addrs":[]}],"Extra":""}"#.utf8) + [0x0A]))
+        XCTAssertTrue(family.isCompleteStream(op: "dht.findprovs", body: []))
+        XCTAssertFalse(family.isCompleteStream(op: "dht.findprovs", body: Array(#"{"ID":"","Type":4,"Resp"#.utf8)))
+    }
+
+    func testKuboErrors() {
+        func body(_ message: String, code: Int = 0) -> [UInt8] {
+            Array(#"{"Message":"\#(message)","Code":\#(code),"Type":"error"}"#.utf8)
+        }
+        XCTAssertEqual(family.error(op: "pin.ls", status: 500, headers: [], body: body("path '\(cid)' is not pinned"))?.kind, .notFound)
+        XCTAssertEqual(family.error(op: "stat", status: 500, headers: [], body: body("file does not exist"))?.kind, .notFound)
+        XCTAssertEqual(family.error(op: "stat", status: 400, headers: [], body: body("argument cid is required", code: 1))?.kind, .invalidRequest)
+        XCTAssertEqual(family.error(op: "stat", status: 500, headers: [], body: body("invalid path x: invalid cid"))?.kind, .invalidRequest)
+        let other = family.error(op: "stat", status: 500, headers: [], body: body("context deadline exceeded"))
+        XCTAssertEqual(other?.kind, .io)
+        XCTAssertEqual(other?.status, 500)
+        XCTAssertTrue(other?.message.contains("context deadline exceeded") ?? false)
+        XCTAssertEqual(family.error(op: "stat", status: 429, headers: [], body: body("slow down", code: 3))?.kind, .busy)
+        XCTAssertNil(family.error(op: "stat", status: 502, headers: [], body: Array("Bad Gateway".utf8)))
+    }
+
+    func testNamespace() throws {
+        let ns = try namespace("ipfs")
+        XCTAssertTrue(ns.family is IPFSFamily)
+        XCTAssertEqual(ns.endpoint.baseURL, "http://127.0.0.1:5001")
+        XCTAssertNil(ns.endpoint.credential)
+        XCTAssertFalse(ns.family.requiresCredential)
+        XCTAssertEqual(try namespace("ipfs", ["CIDCACHE_IPFS_URL": "http://10.0.0.2:5001"]).endpoint.baseURL, "http://10.0.0.2:5001")
+        XCTAssertTrue(ns.family.isCredentialScoped)
+    }
+}

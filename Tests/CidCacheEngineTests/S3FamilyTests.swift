@@ -1,0 +1,260 @@
+import CidCacheCore
+@testable import CidCacheEngine
+import XCTest
+
+private func object(_ text: String) throws -> JSONObject {
+    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
+}
+
+private func header(_ headers: [(name: String, value: String)], _ name: String) -> String? {
+    headers.first { $0.name.lowercased() == name.lowercased() }?.value
+}
+
+private func namespace(_ name: String, _ environment: [String: String] = [:], config: CacheConfig = CacheConfig()) throws -> Namespace {
+    let list = try NamespaceResolver.resolve(config: config, environment: environment, secret: [UInt8](repeating: 3, count: 32))
+    return try XCTUnwrap(list.first { $0.name == name })
+}
+
+private let exampleKeys = AWSCredentials(accessKeyID: "AKIAIOSFODNN7EXAMPLE",
+                                         secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+/// 2013-05-24T00:00:00Z, the date of AWS's S3 signing examples.
+private let exampleTime = 1_369_353_600
+
+final class S3FamilyTests: XCTestCase {
+    private let family = S3Family()
+
+    // MARK: Signature Version 4, AWS's published S3 examples
+
+    func testGetObjectExampleSignature() {
+        XCTAssertEqual(SigV4.amzDate(exampleTime), "20130524T000000Z")
+        let headers = SigV4.signedHeaders(
+            method: "GET", path: "/test.txt", query: [],
+            headers: [(name: "Host", value: "examplebucket.s3.amazonaws.com"), (name: "Range", value: "bytes=0-9")],
+            credentials: exampleKeys, region: "us-east-1", time: exampleTime)
+        XCTAssertEqual(header(headers, "x-amz-date"), "20130524T000000Z")
+        XCTAssertEqual(header(headers, "x-amz-content-sha256"), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(header(headers, "authorization"),
+                       "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,"
+                       + "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,"
+                       + "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
+        let canonical = SigV4.canonicalRequest(
+            method: "GET", path: "/test.txt", query: [],
+            headers: [(name: "Host", value: "examplebucket.s3.amazonaws.com"), (name: "Range", value: "bytes=0-9"),
+                      (name: "x-amz-content-sha256", value: SigV4.emptyPayloadHash), (name: "x-amz-date", value: "20130524T000000Z")],
+            payloadHash: SigV4.emptyPayloadHash)
+        XCTAssertEqual(canonical, """
+            GET
+            /test.txt
+
+            host:examplebucket.s3.amazonaws.com
+            range:bytes=0-9
+            x-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+            x-amz-date:20130524T000000Z
+
+            host;range;x-amz-content-sha256;x-amz-date
+            e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+            """)
+    }
+
+    func testPresignedURLExample() {
+        let url = SigV4.presignedURL(origin: "https://examplebucket.s3.amazonaws.com", host: "examplebucket.s3.amazonaws.com",
+                                     path: "/test.txt", credentials: exampleKeys, region: "us-east-1",
+                                     time: exampleTime, expiresIn: 86400)
+        XCTAssertEqual(url, "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+                       + "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+                       + "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+                       + "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404")
+    }
+
+    func testURIEncoding() {
+        XCTAssertEqual(SigV4.uriEncode("a b/c~d_e-f.g"), "a%20b%2Fc~d_e-f.g")
+        XCTAssertEqual(SigV4.uriEncode("/photos/2024 é+x.jpg", keepSlash: true), "/photos/2024%20%C3%A9%2Bx.jpg")
+        XCTAssertEqual(SigV4.canonicalQuery([(name: "prefix", value: "a/b"), (name: "list-type", value: "2"),
+                                             (name: "continuation-token", value: "x=y+z")]),
+                       "continuation-token=x%3Dy%2Bz&list-type=2&prefix=a%2Fb")
+    }
+
+    // MARK: Requests
+
+    func testPathStyleSignedRequests() throws {
+        let ns = try namespace("s3", ["AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000/", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+                                      "AWS_SECRET_ACCESS_KEY": "secret/value", "AWS_REGION": "eu-west-3",
+                                      "AWS_SESSION_TOKEN": "session-token"])
+        XCTAssertTrue(ns.family is S3Family)
+        XCTAssertEqual(ns.endpoint.credential, "AKIDEXAMPLE")
+        XCTAssertEqual(ns.endpoint.settings["secret_access_key"], "secret/value")
+        let request = try family.signedRequest(method: "HEAD", path: "/bucket/dir/a b+c.txt", query: [(name: "versionId", value: "v 1")],
+                                               endpoint: ns.endpoint, time: exampleTime)
+        XCTAssertEqual(request.method, "HEAD")
+        XCTAssertEqual(request.url, "http://127.0.0.1:9000/bucket/dir/a%20b%2Bc.txt?versionId=v%201")
+        XCTAssertEqual(header(request.headers, "host"), "127.0.0.1:9000")
+        XCTAssertEqual(header(request.headers, "x-amz-security-token"), "session-token")
+        let authorization = try XCTUnwrap(header(request.headers, "authorization"))
+        XCTAssertTrue(authorization.hasPrefix("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20130524/eu-west-3/s3/aws4_request,"
+                                              + "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,Signature="))
+        XCTAssertFalse(request.headers.contains { $0.value.contains("secret/value") })
+
+        // No key pair: anonymous (public buckets); a key id without its secret: EACCES.
+        let anonymous = try namespace("s3", ["AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000"])
+        let plain = try family.signedRequest(method: "GET", path: "/bucket", query: [(name: "list-type", value: "2")],
+                                             endpoint: anonymous.endpoint, time: exampleTime)
+        XCTAssertNil(header(plain.headers, "authorization"))
+        XCTAssertEqual(plain.url, "http://127.0.0.1:9000/bucket?list-type=2")
+        let half = try namespace("s3", ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE"])
+        XCTAssertThrowsError(try family.signedRequest(method: "GET", path: "/b", query: [], endpoint: half.endpoint, time: 0)) {
+            XCTAssertEqual(($0 as? CacheError)?.kind, .accessDenied)
+        }
+    }
+
+    func testDefaultEndpointAndIdentity() throws {
+        let base = ["AWS_ACCESS_KEY_ID": "AKIDONE", "AWS_SECRET_ACCESS_KEY": "s1"]
+        let ns = try namespace("s3", base.merging(["AWS_DEFAULT_REGION": "ap-south-1"]) { a, _ in a })
+        XCTAssertEqual(try family.base(ns.endpoint).origin, "https://s3.ap-south-1.amazonaws.com")
+        XCTAssertEqual(try family.base(try namespace("s3").endpoint).origin, "https://s3.us-east-1.amazonaws.com")
+        // AWS_REGION wins over AWS_DEFAULT_REGION, CIDCACHE_S3_REGION over both.
+        XCTAssertEqual(family.region(try namespace("s3", ["AWS_REGION": "a", "AWS_DEFAULT_REGION": "b"]).endpoint), "a")
+        XCTAssertEqual(family.region(try namespace("s3", ["AWS_REGION": "a", "CIDCACHE_S3_REGION": "c"]).endpoint), "c")
+
+        let first = try namespace("s3", base).upstream
+        XCTAssertEqual(try namespace("s3", base.merging(["AWS_SECRET_ACCESS_KEY": "other"]) { _, b in b }).upstream, first,
+                       "the secret is not part of the identity")
+        XCTAssertNotEqual(try namespace("s3", base.merging(["AWS_ACCESS_KEY_ID": "AKIDTWO"]) { _, b in b }).upstream, first)
+        XCTAssertNotEqual(try namespace("s3", base.merging(["AWS_REGION": "us-west-2"]) { _, b in b }).upstream, first)
+        XCTAssertNotEqual(try namespace("s3").upstream, first)
+    }
+
+    func testConfigSettings() throws {
+        var config = try CacheConfig.parse(Array(#"{"namespaces": {"s3": {"family": "s3", "url": "http://minio:9000", "settings": {"region": "home"}}}}"#.utf8))
+        let ns = try namespace("s3", ["AWS_REGION": "ignored"], config: config)
+        XCTAssertEqual(family.region(ns.endpoint), "home")
+        XCTAssertEqual(ns.endpoint.baseURL, "http://minio:9000")
+        config.namespaces["s3"]?.settings = ["colour": "blue"]
+        XCTAssertThrowsError(try namespace("s3", config: config)) {
+            XCTAssertTrue(($0 as? CacheError)?.message.contains("unknown setting \"colour\"") ?? false)
+        }
+    }
+
+    func testPresignOperation() throws {
+        let ns = try namespace("s3", ["AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+                                      "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"])
+        let bytes = try family.presign(try object(#"{"bucket":"examplebucket","key":"test.txt","expires_in":86400}"#),
+                                       endpoint: ns.endpoint, time: exampleTime)
+        let answer = try XCTUnwrap(CanonicalJSON.parse(bytes).objectValue)
+        XCTAssertEqual(answer["url"]?.stringValue?.hasPrefix("https://s3.us-east-1.amazonaws.com/examplebucket/test.txt?X-Amz-Algorithm="), true)
+        XCTAssertEqual(answer["expires_in"], 86400)
+        XCTAssertEqual(answer["expires_at"], "2013-05-25T00:00:00Z")
+        XCTAssertEqual(answer["method"], "GET")
+        XCTAssertFalse(String(decoding: bytes, as: UTF8.self).contains("wJalrXUtnFEMI"))
+        XCTAssertThrowsError(try family.presign(try object(#"{"bucket":"b","key":"k"}"#), endpoint: try namespace("s3").endpoint, time: 0)) {
+            XCTAssertEqual(($0 as? CacheError)?.kind, .accessDenied)
+        }
+    }
+
+    func testValidationAndTTL() throws {
+        for (op, text) in [("list_objects", #"{"bucket":"b","prefix":"p/","delimiter":"/","max_keys":2,"pages":1}"#),
+                           ("head_object", #"{"bucket":"b","key":"a/b.txt","version_id":"3"}"#),
+                           ("presign", #"{"bucket":"b","key":"k","expires_in":61}"#)] {
+            XCTAssertNoThrow(try family.validate(op: op, request: try object(text)), op)
+        }
+        for (op, text) in [("list_objects", "{}"), ("list_objects", #"{"bucket":"a/b"}"#), ("list_objects", #"{"bucket":"b","max_keys":0}"#),
+                           ("list_objects", #"{"bucket":"b","colour":1}"#), ("head_object", #"{"bucket":"b"}"#),
+                           ("head_object", #"{"bucket":"b","key":""}"#), ("presign", #"{"bucket":"b","key":"k","expires_in":60}"#),
+                           ("presign", #"{"bucket":"b","key":"k","expires_in":"3600"}"#),
+                           ("presign", #"{"bucket":"b","key":"k","expires_in":604801}"#)] {
+            XCTAssertThrowsError(try family.validate(op: op, request: try object(text)), text) {
+                XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
+            }
+        }
+        XCTAssertEqual(family.defaultTTL(op: "list_objects", request: [:]), 300)
+        XCTAssertEqual(family.defaultTTL(op: "head_object", request: [:]), 600)
+        XCTAssertEqual(family.defaultTTL(op: "presign", request: [:]), 3540)
+        XCTAssertEqual(family.defaultTTL(op: "presign", request: ["expires_in": 61]), 1)
+        XCTAssertEqual(family.defaultTTL(op: "presign", request: ["expires_in": 900]), 840)
+        XCTAssertEqual(family.defaultTTL(op: "presign", request: ["expires_in": 86400]), 3600)
+        XCTAssertTrue(family.isCredentialScoped)
+        XCTAssertEqual(family.operations, ["list_objects", "head_object", "presign"])
+    }
+
+    // MARK: Answers
+
+    func testListPageXMLToJSON() throws {
+        let xml = """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+              <Name>bucket</Name><Prefix>photos/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys>
+              <IsTruncated>true</IsTruncated>
+              <NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>
+              <Contents>
+                <Key>photos/a &amp; b &lt;1&gt;.jpg</Key>
+                <LastModified>2009-10-12T17:50:30.000Z</LastModified>
+                <ETag>&quot;fba9dede5f27731c9771645a39863328&quot;</ETag>
+                <Size>434234</Size>
+                <StorageClass>STANDARD</StorageClass>
+              </Contents>
+              <Contents><Key>photos/&#233;t&#xE9;.png</Key><LastModified>2024-01-01T00:00:00.000Z</LastModified>
+                <ETag>"e"</ETag><Size>0</Size><StorageClass>GLACIER</StorageClass></Contents>
+              <CommonPrefixes><Prefix>photos/2006/</Prefix></CommonPrefixes>
+              <CommonPrefixes><Prefix>photos/2007/</Prefix></CommonPrefixes>
+            </ListBucketResult>
+            """
+        let page = try S3Family.parseListPage(Array(xml.utf8))
+        XCTAssertTrue(page.isTruncated)
+        XCTAssertEqual(page.nextToken, "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=")
+        XCTAssertEqual(page.commonPrefixes, ["photos/2006/", "photos/2007/"])
+        XCTAssertEqual(page.contents.count, 2)
+        XCTAssertEqual(page.contents[0], .object([
+            "key": "photos/a & b <1>.jpg", "size": 434234, "etag": "\"fba9dede5f27731c9771645a39863328\"",
+            "last_modified": "2009-10-12T17:50:30.000Z", "storage_class": "STANDARD"]))
+        XCTAssertEqual(page.contents[1]["key"], "photos/été.png")
+        XCTAssertEqual(page.contents[1]["size"], 0)
+
+        let last = try S3Family.parseListPage(Array("<ListBucketResult><Name>b</Name><IsTruncated>false</IsTruncated></ListBucketResult>".utf8))
+        XCTAssertFalse(last.isTruncated)
+        XCTAssertNil(last.nextToken)
+        XCTAssertEqual(last.contents, [])
+        XCTAssertThrowsError(try S3Family.parseListPage(Array("<Error><Code>x</Code></Error>".utf8)))
+        XCTAssertThrowsError(try S3Family.parseListPage(Array("<ListBucketResult><Name>b</ListBucketResult>".utf8)))
+        XCTAssertThrowsError(try S3Family.parseListPage(Array("not xml".utf8)))
+    }
+
+    func testMiniXML() throws {
+        let root = try MiniXMLElement.parse(Array("<!-- c --><a x='1>2' y=\"/\"><b/><s3:c>t<![CDATA[<&>]]></s3:c><?pi?></a>".utf8))
+        XCTAssertEqual(root.name, "a")
+        XCTAssertEqual(root.children.map(\.name), ["b", "c"])
+        XCTAssertEqual(root.text("c"), "t<&>")
+        XCTAssertThrowsError(try MiniXMLElement.parse(Array("<a>&bogus;</a>".utf8)))
+    }
+
+    func testHeadDocument() {
+        let document = S3Family.headDocument(bucket: "b", key: "k", headers: [
+            (name: "Content-Length", value: "11"), (name: "Content-Type", value: "text/plain"),
+            (name: "ETag", value: "\"5eb63bbbe01eeed093cb22bb8f5acdc3\""), (name: "Last-Modified", value: "Wed, 12 Oct 2009 17:50:00 GMT"),
+            (name: "x-amz-meta-Owner", value: "me"), (name: "X-Amz-Meta-purpose", value: "test"),
+            (name: "x-amz-version-id", value: "v1"), (name: "x-amz-request-id", value: "ignored")])
+        XCTAssertEqual(document, .object([
+            "bucket": "b", "key": "k", "content_length": 11, "content_type": "text/plain",
+            "etag": "\"5eb63bbbe01eeed093cb22bb8f5acdc3\"", "last_modified": "Wed, 12 Oct 2009 17:50:00 GMT",
+            "metadata": ["owner": "me", "purpose": "test"], "version_id": "v1"]))
+    }
+
+    func testErrorMapping() {
+        func kind(_ status: Int, _ code: String?) -> CacheError.Kind {
+            let body = code.map { "<?xml version=\"1.0\"?><Error><Code>\($0)</Code><Message>m</Message></Error>" } ?? ""
+            return S3Family.error(status: status, body: Array(body.utf8)).kind
+        }
+        XCTAssertEqual(kind(404, "NoSuchBucket"), .notFound)
+        XCTAssertEqual(kind(404, "NoSuchKey"), .notFound)
+        XCTAssertEqual(kind(404, nil), .notFound)
+        XCTAssertEqual(kind(403, "AccessDenied"), .accessDenied)
+        XCTAssertEqual(kind(403, "SignatureDoesNotMatch"), .accessDenied)
+        XCTAssertEqual(kind(403, "InvalidAccessKeyId"), .accessDenied)
+        XCTAssertEqual(kind(403, nil), .accessDenied)
+        XCTAssertEqual(kind(503, "SlowDown"), .busy)
+        XCTAssertEqual(kind(503, nil), .busy)
+        XCTAssertEqual(kind(400, "InvalidArgument"), .invalidRequest)
+        XCTAssertEqual(kind(500, "InternalError"), .io)
+        let error = S3Family.error(status: 404, body: Array("<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>".utf8))
+        XCTAssertEqual(error.message, "S3 answered 404 NoSuchBucket: The specified bucket does not exist")
+        XCTAssertEqual(error.status, 404)
+    }
+}
