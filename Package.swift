@@ -19,6 +19,8 @@ let package = Package(
         // C libraries, each through a shim header.
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+        // Linux calls glibc declares only under _GNU_SOURCE.
+        .target(name: "CLinux"),
 
         // Identities: canonical JSON (RFC 8785), CIDs, digests, errors. No I/O.
         .target(name: "CidCacheCore", dependencies: ["CCrypto"]),
@@ -29,7 +31,7 @@ let package = Package(
         ]),
         // The engine: config, TTL policy, upstream families, single-flight, stats.
         .target(name: "CidCacheEngine", dependencies: [
-            "CidCacheCore", "CidCacheStore",
+            "CidCacheCore", "CidCacheStore", "CLinux",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -46,6 +48,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The engine in-process (bench/README.md); run by hand.
+        .executableTarget(name: "cidcache-bench", dependencies: ["CidCacheEngine", "CidCacheStore", "CidCacheCore"],
+                          path: "bench/Engine"),
 
         .testTarget(name: "CidCacheCoreTests", dependencies: ["CidCacheCore"]),
         .testTarget(name: "CidCacheStoreTests", dependencies: ["CidCacheStore"]),

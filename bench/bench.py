@@ -270,6 +270,17 @@ def py_query(path, request):
     return body
 
 
+def py_query_one_read(path, request):
+    """A transaction whose reader takes the answer in one read (a buffer larger
+    than the answer) and closes without reading EOF: OPEN, WRITE, READ."""
+    def body():
+        fd = os.open(path, os.O_RDWR)
+        os.write(fd, request)
+        assert os.read(fd, 1 << 20)
+        os.close(fd)
+    return body
+
+
 def c_samples(*args):
     out = os.path.join(OUT, "samples.bin")
     subprocess.run([CLIENT, *args[:1], out, *args[1:]], check=True)
@@ -384,6 +395,9 @@ def measure_hits(results, hello, mount, payload, request, n, seconds, root):
     log("python query-file hit")
     rows.append({"method": "cidcache query-file hit", "client": "python", "what": "O_RDWR open, write, read to EOF, close",
                  "samples": time_loop(n, py_query(query_file, body))})
+    rows.append({"method": "cidcache query-file hit, one read", "client": "python",
+                 "what": "O_RDWR open, write, one read of up to 1 MiB, close",
+                 "samples": time_loop(n, py_query_one_read(query_file, body))})
     for name, path in files:
         log("c", name)
         rows.append({"method": name, "client": "c", "what": "open+read to EOF+close", "samples": c_samples("lat", str(n), path)})
@@ -404,6 +418,7 @@ def measure_hits(results, hello, mount, payload, request, n, seconds, root):
         ("entry hit, builtin open()", mount.process.pid, py_builtin_read(entry)),
         ("cid/ file, os.open/read/close", mount.process.pid, py_read(cid_file)),
         ("query-file hit", mount.process.pid, py_query(query_file, body)),
+        ("query-file hit, one read", mount.process.pid, py_query_one_read(query_file, body)),
     ]:
         trips[name] = count_round_trips(pid, action, 20)
     results["round_trips"] = trips
@@ -519,6 +534,19 @@ def measure_miss(results, mount, fake, n, label):
                                              "overhead_p50_us": round(mine - theirs, 1)}
 
 
+def measure_engine(results, sizes, n):
+    """The Swift benchmark of the engine in-process (bench/Engine): keying and lookups without FUSE."""
+    binary = os.path.join(os.path.dirname(BINARY), "cidcache-bench")
+    if not os.path.exists(binary):
+        log("engine: no", binary)
+        return
+    out = os.path.join(OUT, "engine.json")
+    subprocess.run([binary, "--sizes", ",".join(map(str, sizes)), "--iterations", str(n), "--json", out], check=True,
+                   stdout=subprocess.DEVNULL)
+    with open(out) as f:
+        results["engine"] = json.load(f)
+
+
 def measure_scale(results, fake, sizes, samples, root, max_generation_s):
     log("scale:", sizes)
     done = 0
@@ -620,10 +648,11 @@ def targets(results, by):
         only_open = repeat.get("OPEN") == 1 and synchronous(repeat) <= 1
         check("repeat hit: one round trip (OPEN), no LOOKUP/GETATTR/FLUSH/IOCTL/READ", only_open,
               ", ".join(f"{k} {v}" for k, v in repeat.items()))
-    query = trips.get("query-file hit")
-    if query:
-        check("query-file hit in at most 3 round trips", synchronous(query) <= 3,
-              f"{synchronous(query):g} waited on (" + ", ".join(f"{k} {v}" for k, v in query.items()) + ")")
+    for name in ("query-file hit", "query-file hit, one read"):
+        query = trips.get(name)
+        if query:
+            check(f"{name} in at most 3 round trips", synchronous(query) <= 3,
+                  f"{synchronous(query):g} waited on (" + ", ".join(f"{k} {v}" for k, v in query.items()) + ")")
     hit = by[("cidcache entry hit", "python")]
     for other in ("requests-cache GET (SQLite)", "Redis GET over loopback"):
         row = by.get((other, "python"))
@@ -673,6 +702,12 @@ def print_table(results):
     for label, m in results.get("miss", {}).items():
         add(f"miss overhead, {label}: {m['through_mount_p50_us']:.0f} us through the mount - "
             f"{m['direct_p50_us']:.0f} us direct = {m['overhead_p50_us']:.0f} us (p50)")
+    if results.get("engine"):
+        add("")
+        add("engine in-process (Swift, no FUSE; bench/Engine), microseconds:")
+        for row in results["engine"]:
+            label = row["name"] + (f" @ {row['entries']} entries" if row.get("entries") else "")
+            add(f"  {label:44} p50 {row['p50_us']:8.2f}   p99 {row['p99_us']:8.2f}")
     if results["scale"]:
         add("")
         add("scale (lookup = open+read+close of random distinct entries from C; cold = first open by name):")
@@ -779,6 +814,8 @@ def main():
         measure_miss(results, mount, fast, misses, "fake with TCP_NODELAY")
         mount.stop()
         measure_scale(results, fast, sizes, samples, root, args.max_generation_s)
+        log("engine in-process")
+        measure_engine(results, [size for size in sizes if size <= 100000] or sizes[:1], n)
     finally:
         mount.stop()
         hello.stop()

@@ -197,7 +197,9 @@ final class FileSystem: @unchecked Sendable {
         case .query(let namespace, let op):
             guard access == O_RDWR else { return request.error(EINVAL) }
             let transaction = QueryTransaction(namespace: namespace, op: op, engine: engine)
-            request.open(handle: OpenHandle(.query(transaction)).retainedHandle(), directIO: true, keepCache: false, nonSeekable: true)
+            // close() ends nothing here (the last release does), so spare the caller a FLUSH round trip.
+            request.open(handle: OpenHandle(.query(transaction)).retainedHandle(), directIO: true, keepCache: false,
+                         nonSeekable: true, noFlush: true)
         case .control:
             guard access == O_WRONLY else { return request.error(EACCES) }
             request.open(handle: OpenHandle(.control(ControlWriter(engine: engine))).retainedHandle(), directIO: true, keepCache: false)
@@ -206,7 +208,7 @@ final class FileSystem: @unchecked Sendable {
         case .readme:
             request.open(handle: OpenHandle(.snapshot(readme)).retainedHandle(), directIO: false, keepCache: true, noFlush: true)
         case .stats(let name):
-            request.open(handle: OpenHandle(.snapshot(statsBytes(name))).retainedHandle(), directIO: true, keepCache: false)
+            request.open(handle: OpenHandle(.snapshot(statsBytes(name))).retainedHandle(), directIO: true, keepCache: false, noFlush: true)
         case .errors, .log:
             let path = node == .errors ? engine.errorLog.path : engine.transactionLog.path
             openFile(request, path: path, directIO: true)
@@ -226,8 +228,8 @@ final class FileSystem: @unchecked Sendable {
     private func openFile(_ request: Request, path: String, directIO: Bool) {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return request.error(errno == ENOENT ? ENOENT : EIO) }
-        // Bodies never change under a name: keep them in the page cache, skip FLUSH.
-        request.open(handle: OpenHandle(.file(fd: fd)).retainedHandle(), directIO: directIO, keepCache: !directIO, noFlush: !directIO)
+        // Bodies never change under a name: keep them in the page cache. Only ctl acts on FLUSH.
+        request.open(handle: OpenHandle(.file(fd: fd)).retainedHandle(), directIO: directIO, keepCache: !directIO, noFlush: true)
     }
 
     func read(_ request: Request, handle: UInt64, size: Int, offset: Int64) {

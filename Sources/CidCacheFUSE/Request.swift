@@ -1,6 +1,7 @@
 import CFuse
 import Foundation
 import Glibc
+import Synchronization
 
 /// A kernel request awaiting its one reply. libfuse's `fuse_req_t` stays valid
 /// on any thread until replied to, so it may travel into a Swift task.
@@ -9,20 +10,7 @@ struct Request: @unchecked Sendable {
 
     /// The calling process, for the `errors` and `log` lines. The kernel
     /// sends the calling thread's id; its thread group is the process.
-    var pid: Int32 { Self.processID(ofThread: fuse_req_ctx(raw).pointee.pid) }
-
-    static func processID(ofThread tid: pid_t) -> pid_t {
-        let fd = Glibc.open("/proc/\(tid)/status", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return tid }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let count = Glibc.read(fd, &buffer, buffer.count)
-        guard count > 0 else { return tid }
-        let text = String(decoding: buffer[0..<count], as: UTF8.self)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Tgid:") }),
-              let tgid = pid_t(String(line.dropFirst(5)).trimmingCharacters(in: .whitespaces)) else { return tid }
-        return tgid
-    }
+    var pid: Int32 { ProcessIDCache.shared.processID(ofThread: fuse_req_ctx(raw).pointee.pid) }
 
     func error(_ errno: Int32) { fuse_reply_err(raw, errno) }
 
@@ -73,4 +61,41 @@ struct Request: @unchecked Sendable {
     }
 
     func none() { fuse_reply_none(raw) }
+}
+
+/// Thread id to process id, read from `/proc/<tid>/status` and remembered for
+/// a second: a client's transactions come from the same few threads, and the
+/// kernel cannot hand a thread id to another process within a second (it would
+/// have to cycle through every other id first).
+final class ProcessIDCache: Sendable {
+    static let shared = ProcessIDCache()
+    private static let lifetimeNanoseconds: UInt64 = 1_000_000_000
+    private static let capacity = 4096
+    private let known = Mutex<[pid_t: (pid: pid_t, readAt: UInt64)]>([:])
+
+    func processID(ofThread tid: pid_t) -> pid_t {
+        let now = DispatchTime.now().uptimeNanoseconds
+        if let cached = known.withLock({ $0[tid] }), now - cached.readAt < Self.lifetimeNanoseconds {
+            return cached.pid
+        }
+        let pid = Self.read(thread: tid)
+        known.withLock { known in
+            if known.count >= Self.capacity { known.removeAll(keepingCapacity: true) }
+            known[tid] = (pid, now)
+        }
+        return pid
+    }
+
+    private static func read(thread tid: pid_t) -> pid_t {
+        let fd = Glibc.open("/proc/\(tid)/status", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return tid }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = Glibc.read(fd, &buffer, buffer.count)
+        guard count > 0 else { return tid }
+        let text = String(decoding: buffer[0..<count], as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Tgid:") }),
+              let tgid = pid_t(String(line.dropFirst(5)).trimmingCharacters(in: .whitespaces)) else { return tid }
+        return tgid
+    }
 }

@@ -14,15 +14,22 @@ extension Store {
     /// Stores bytes under their CID once: identical bodies share one file.
     /// - Parameter kind: "body" or "key" (a key document).
     public func putBlob(cid: String, bytes: [UInt8], kind: String = "body") throws {
+        try writeBlobFile(cid: cid, bytes: bytes)
+        try write { db in try insertBlobRow(db, cid: cid, size: bytes.count, kind: kind) }
+    }
+
+    /// Writes the file of a CID unless it is there already.
+    func writeBlobFile(cid: String, bytes: [UInt8]) throws {
         let path = blobPath(cid)
         if access(path, F_OK) != 0 {
             try Self.makePrivateDirectory((path as NSString).deletingLastPathComponent)
             try writeAtomically(bytes, to: path)
         }
-        try write { db in
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO blobs (cid, size, kind, created) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [cid, bytes.count, kind, Int64(Date().timeIntervalSince1970)])
-        }
+    }
+
+    func insertBlobRow(_ db: Database, cid: String, size: Int, kind: String) throws {
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO blobs (cid, size, kind, created) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [cid, size, kind, Int64(Date().timeIntervalSince1970)])
     }
 
     /// Writes to a unique file in tmp/, syncs it, and renames it into place.

@@ -14,22 +14,40 @@ extension Store {
     /// Indexes a fresh answer, replacing an earlier fetch of the same request:
     /// the replacement gets a new id and starts with no hits.
     public func upsertEntry(_ entry: NewEntry) throws -> EntryRecord {
-        try write { db in
-            try db.cachedStatement(sql: "DELETE FROM entries WHERE request_cid = ? AND upstream = ?")
-                .execute(arguments: [entry.requestCID, entry.upstream])
-            try db.cachedStatement(sql: """
-                INSERT INTO entries (request_cid, upstream, namespace, op, content_cid, size, fetched, expires, ttl,
-                                     hits, last_access, tokens, cost_usd, fetch_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)
-                """).execute(arguments: [
-                    entry.requestCID, entry.upstream, entry.namespace, entry.op, entry.contentCID, entry.size,
-                    entry.fetched, entry.expires, entry.ttl, entry.fetched, entry.tokens, entry.costUSD, entry.fetchMs,
-                ])
-            return EntryRecord(id: db.lastInsertedRowID, requestCID: entry.requestCID, upstream: entry.upstream,
-                               namespace: entry.namespace, op: entry.op, contentCID: entry.contentCID, size: entry.size,
-                               fetched: entry.fetched, expires: entry.expires, ttl: entry.ttl, hits: 0,
-                               lastAccess: entry.fetched, tokens: entry.tokens, costUSD: entry.costUSD, fetchMs: entry.fetchMs)
+        try write { db in try upsertEntry(db, entry) }
+    }
+
+    /// Stores a fresh answer: its body and key document (files first, synced),
+    /// then their rows and the entry in one index transaction.
+    /// - Returns: the new entry, and the earlier fetch it replaced.
+    public func storeAnswer(_ entry: NewEntry, body: [UInt8], keyDocument: [UInt8]) throws
+        -> (stored: EntryRecord, replaced: EntryRecord?) {
+        try writeBlobFile(cid: entry.contentCID, bytes: body)
+        try writeBlobFile(cid: entry.requestCID, bytes: keyDocument)
+        return try write { db in
+            try insertBlobRow(db, cid: entry.contentCID, size: body.count, kind: "body")
+            try insertBlobRow(db, cid: entry.requestCID, size: keyDocument.count, kind: "key")
+            let replaced = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM entries WHERE request_cid = ? AND upstream = ?"),
+                                            arguments: [entry.requestCID, entry.upstream]).map(EntryRecord.init(row:))
+            return (try upsertEntry(db, entry), replaced)
         }
+    }
+
+    private func upsertEntry(_ db: Database, _ entry: NewEntry) throws -> EntryRecord {
+        try db.cachedStatement(sql: "DELETE FROM entries WHERE request_cid = ? AND upstream = ?")
+            .execute(arguments: [entry.requestCID, entry.upstream])
+        try db.cachedStatement(sql: """
+            INSERT INTO entries (request_cid, upstream, namespace, op, content_cid, size, fetched, expires, ttl,
+                                 hits, last_access, tokens, cost_usd, fetch_ms)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)
+            """).execute(arguments: [
+                entry.requestCID, entry.upstream, entry.namespace, entry.op, entry.contentCID, entry.size,
+                entry.fetched, entry.expires, entry.ttl, entry.fetched, entry.tokens, entry.costUSD, entry.fetchMs,
+            ])
+        return EntryRecord(id: db.lastInsertedRowID, requestCID: entry.requestCID, upstream: entry.upstream,
+                           namespace: entry.namespace, op: entry.op, contentCID: entry.contentCID, size: entry.size,
+                           fetched: entry.fetched, expires: entry.expires, ttl: entry.ttl, hits: 0,
+                           lastAccess: entry.fetched, tokens: entry.tokens, costUSD: entry.costUSD, fetchMs: entry.fetchMs)
     }
 
     /// The entry of a request under an upstream identity, live or not.

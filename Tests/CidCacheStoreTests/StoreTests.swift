@@ -65,6 +65,23 @@ final class StoreTests: XCTestCase {
         XCTAssertNil(try store.entry(requestCID: "r1", upstream: "other"))
     }
 
+    func testStoreAnswerWritesBodyKeyAndEntryTogether() throws {
+        let store = try Store(directory: directory)
+        let body = Array("answer one".utf8), key = Array(#"{"op":"x"}"#.utf8)
+        let first = try store.storeAnswer(entry("r1", content: CID.forContent(body).string), body: body, keyDocument: key)
+        XCTAssertNil(first.replaced)
+        XCTAssertEqual(try store.readBlob(CID.forContent(body).string), body)
+        XCTAssertEqual(try store.readBlob("r1"), key)
+        XCTAssertEqual(try store.entry(requestCID: "r1", upstream: "u1"), first.stored)
+        // A refetch replaces the entry; the shared key document is stored once.
+        let other = Array("answer two".utf8)
+        let second = try store.storeAnswer(entry("r1", content: CID.forContent(other).string), body: other, keyDocument: key)
+        XCTAssertEqual(second.replaced, first.stored)
+        XCTAssertNotEqual(second.stored.id, first.stored.id)
+        XCTAssertEqual(try store.blobStats().count, 3)
+        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: directory + "/tmp").isEmpty)
+    }
+
     func testPagedListingIsASnapshotOfLiveEntries() throws {
         let store = try Store(directory: directory)
         let now = Int64(Date().timeIntervalSince1970)

@@ -15,7 +15,9 @@ port (127.0.0.1:0):
 Tokens decide what a caller sees: `TOKEN_A` is alice, `TOKEN_B` is bob; the
 HF repo `org/private` is alice's. Switches: `rate_limited` (GitHub answers 403
 with `x-ratelimit-remaining: 0`), and names that fail: HF repo ids `err/401`,
-`err/403`, `err/404`, `err/429`; GitHub owner `err` with repo `401`, `403`,
+`err/403`, `err/404`, `err/429`; HF repo ids `flaky/<n>` answer 503 to their
+first n calls, `slow/<name>` after 0.3 s (`peak` counts the calls in flight at
+once); GitHub owner `err` with repo `401`, `403`,
 `404`, `429`; Kubo CIDs starting `missing` (not found) or `bad` (invalid).
 Every call is recorded as (method, path with query, headers)."""
 import json
@@ -72,6 +74,9 @@ class FakeInfra:
         self.tree_page = 2
         self.analyses_page = 3
         self.event_gap = 0.05
+        self.in_flight = 0
+        self.peak = 0
+        self.flaky_failures = {}
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -86,6 +91,15 @@ class FakeInfra:
                     self.rfile.read(length)
                 with fake.lock:
                     fake.calls.append({"method": method, "path": self.path, "headers": dict(self.headers)})
+                    fake.in_flight += 1
+                    fake.peak = max(fake.peak, fake.in_flight)
+                try:
+                    self.route(method)
+                finally:
+                    with fake.lock:
+                        fake.in_flight -= 1
+
+            def route(self, method):
                 url = urlsplit(self.path)
                 query = parse_qs(url.query, keep_blank_values=True)
                 if url.path.startswith("/api/v0/"):
@@ -172,6 +186,14 @@ class FakeInfra:
                              404: ("RepoNotFound", "Repository not found"),
                              429: ("RateLimited", "You have been rate-limited; you can retry this action in about 5 minutes.")}[status]
             return self.hub_error(handler, status, code, message)
+        if repo.startswith("flaky/"):
+            with self.lock:
+                failed = self.flaky_failures.get(path, 0)
+                self.flaky_failures[path] = failed + 1
+            if failed < int(repo[len("flaky/"):]):
+                return self.hub_error(handler, 503, "ServiceUnavailable", "The Hub is temporarily unavailable.")
+        if repo.startswith("slow/"):
+            time.sleep(0.3)
         if repo == "org/private" and USERS.get(token, ("",))[0] != "alice":
             return self.hub_error(handler, 401, "RepoNotFound", "Invalid username or password.")
         if not rest or rest[0] == "revision":

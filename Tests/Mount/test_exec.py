@@ -2,6 +2,7 @@
 without a shell, input files keyed by their content, per-command TTLs."""
 import hashlib
 import os
+import threading
 
 import pytest
 
@@ -112,3 +113,25 @@ def test_bad_requests_are_einval(m):
     assert m.query_errno("exec", "cat", {"args": "not a list"}) == "EINVAL"
     assert m.query_errno("exec", "cat", {"argv": ["/bin/sh", "-c", "id"]}) == "EINVAL"
     assert m.query_errno("exec", "cat", {"files": {"a": "relative/path"}}) == "EINVAL"
+
+
+def test_failing_command_is_not_retried(make_mount, tmp_path):
+    runs = tmp_path / "runs"
+    script = 'echo run >> "$0"; exit 3'
+    mount = make_mount(upstream_retries=3, retry_backoff_ms=10,
+                       exec={"count": {"argv": ["/bin/sh", "-c", script, str(runs)]}}).start()
+    assert mount.query_errno("exec", "count", {}) == "EIO"
+    assert runs.read_text() == "run\n"
+
+
+def test_commands_run_within_the_concurrency_limit(make_mount, tmp_path):
+    trace = tmp_path / "trace"
+    script = 'echo start >> "$0"; sleep 0.3; echo end >> "$0"'
+    mount = make_mount(limits={"exec": {"concurrent": 1}},
+                       exec={"stamp": {"argv": ["/bin/sh", "-c", script, str(trace)]}}).start()
+    threads = [threading.Thread(target=mount.query, args=("exec", "stamp", {"stdin": str(i)})) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert trace.read_text().split() == ["start", "end"] * 4

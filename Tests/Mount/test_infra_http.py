@@ -4,6 +4,7 @@ the errno of each error status, GitHub's stale-on-rate-limit, and entries
 scoped by credential."""
 import json
 import os
+import threading
 import time
 
 import pytest
@@ -384,3 +385,36 @@ def test_infra_namespaces_in_the_tree(infra_mount):
     readme = m.read("README").decode()
     for ns in ("hf", "github", "codeql", "ipfs"):
         assert ns in readme
+
+
+# Self-fetching families call their upstream within the same retries and limits as the others.
+
+def test_hf_retries_ride_out_server_faults(infra_mount, infra):
+    m = infra_mount(upstream_retries=2, retry_backoff_ms=20)
+    info = json.loads(m.query("hf", "model_info", {"repo_id": "flaky/2"}))
+    assert info["id"] == "flaky/2"
+    assert len(infra.calls_to("/api/models/flaky/2")) == 3
+    assert m.stats("hf.json")["upstream_errors"] == 0
+
+
+def test_hf_retries_are_bounded(infra_mount, infra):
+    m = infra_mount(upstream_retries=1, retry_backoff_ms=20)
+    assert m.query_errno("hf", "model_info", {"repo_id": "flaky/5"}) == "EBUSY"
+    assert len(infra.calls_to("/api/models/flaky/5")) == 2
+    assert last_error(m)["errno"] == "EBUSY"
+
+
+def test_hf_burst_of_misses_is_queued_within_the_limit(infra_mount, infra):
+    m = infra_mount(limits={"hf": {"concurrent": 2}})
+    answers = []
+
+    def ask(i):
+        answers.append(json.loads(m.query("hf", "model_info", {"repo_id": f"slow/model-{i}"})))
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(a["id"] for a in answers) == [f"slow/model-{i}" for i in range(6)]
+    assert infra.peak == 2

@@ -1,9 +1,12 @@
-"""Upstream faults and limits: retries with backoff, stale-if-error, queued bursts."""
+"""Upstream faults and limits: retries with backoff, stale-if-error, queued
+bursts; store faults: disk budget, verify, kill -9, a full disk."""
+import errno
+import json
 import os
 import threading
 import time
 
-from cidlib import request_cid
+from cidlib import cid, request_cid
 from conftest import chat
 
 
@@ -61,8 +64,11 @@ def test_disk_budget_evicts_least_recently_used(make_mount):
     m = make_mount(disk_budget_bytes=6000).start()
     for i in range(30):
         m.query("openai", "embeddings", {"model": "text-embedding-3-small", "input": f"budget {i}"})
-    time.sleep(1.5)  # the maintenance pass runs every second
-    stats = m.stats("openai.json")
+    # The maintenance pass runs every second: wait until two passes agree.
+    stats, previous = m.stats("openai.json"), None
+    while previous is None or stats["evictions"] != previous["evictions"]:
+        time.sleep(1.1)
+        previous, stats = stats, m.stats("openai.json")
     assert stats["evictions"] > 0
     assert stats["cid_index"]["total_bytes"] <= 6000
     listed = [n for n in os.listdir(m.p("api", "openai", "embeddings")) if n != "query"]
@@ -77,7 +83,6 @@ def test_verify_repairs_a_damaged_store(make_mount):
     body = m.query("openai", "chat.completions", chat("to damage"))
     kept = m.query("openai", "chat.completions", chat("to keep"))
     m.stop()
-    from cidlib import cid
     damaged = [os.path.join(folder, name) for folder, _, files in os.walk(os.path.join(m.data, "blobs"))
                for name in files if name == cid(body)][0]
     with open(damaged, "wb") as f:
@@ -136,3 +141,67 @@ for i in range(int(sys.argv[3])):
     m.stop()
     result = m.cli("verify")
     assert b"index integrity:   ok" in result.stdout and b"bad blobs dropped: 0" in result.stdout
+
+
+def fill_disk(path):
+    """Writes zeros to path until the file system is full."""
+    block = b"\0" * (1 << 16)
+    with open(path, "wb", buffering=0) as f:
+        while True:
+            try:
+                f.write(block)
+            except OSError as error:
+                assert error.errno == errno.ENOSPC
+                break
+        while True:  # the last partial block
+            try:
+                f.write(b"\0" * 512)
+            except OSError:
+                return
+
+
+def test_full_disk_serves_what_is_stored_and_stores_nothing_new(make_mount, fake):
+    import subprocess
+    m = make_mount()
+    os.makedirs(m.data, mode=0o700)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "cidcache-test-full", m.data], check=True)
+    try:
+        m.start()
+        requests = [chat(f"stored before the disk filled {i}") for i in range(3)]
+        stored = [m.query("openai", "chat.completions", r) for r in requests]
+        time.sleep(1.2)  # let the statistics reach the index
+        fill_disk(os.path.join(m.data, "filler"))
+
+        # A miss is still answered (the upstream was paid for); only the cache misses out.
+        late = chat("asked while the disk is full")
+        answer = m.query("openai", "chat.completions", late)
+        assert json.loads(answer)["choices"]
+        error = m.json_lines("errors")[-1]
+        assert error["errno"] == "ENOSPC" and error["request_cid"] == request_cid("openai", "chat.completions", late)
+        assert not os.path.exists(m.entry("openai", "chat.completions", late))
+        assert m.query("openai", "chat.completions", late) == answer
+        assert len(fake.calls_to("/chat/completions")) == 5  # asked again: nothing was stored
+        assert os.listdir(os.path.join(m.data, "tmp")) == []
+
+        # Every stored answer stays readable: as a hit, as an entry, as its cid/ file.
+        for request, body in zip(requests, stored):
+            assert m.query("openai", "chat.completions", request) == body
+            assert m.read("api", "openai", "chat.completions", request_cid("openai", "chat.completions", request)) == body
+            assert m.read("cid", cid(body)) == body
+        assert m.json_lines("log")[-1]["outcome"] == "hit"
+
+        # The daemon restarts on the full disk and still serves them.
+        m.stop()
+        m.start()
+        for request, body in zip(requests, stored):
+            assert m.read("api", "openai", "chat.completions", request_cid("openai", "chat.completions", request)) == body
+
+        # Room again: the next miss is stored.
+        os.remove(os.path.join(m.data, "filler"))
+        assert m.query("openai", "chat.completions", late) == answer
+        assert os.path.exists(m.entry("openai", "chat.completions", late))
+        assert m.query("openai", "chat.completions", late) == answer
+        assert m.json_lines("log")[-1]["outcome"] == "hit"
+    finally:
+        m.stop()
+        subprocess.run(["umount", "-l", m.data])

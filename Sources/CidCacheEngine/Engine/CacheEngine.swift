@@ -22,12 +22,13 @@ public final class CacheEngine: Sendable {
     let prices: PriceTable
     let limiters: [String: UpstreamLimiter]
     private let flights = Mutex<[String: Task<FlightResult, Error>]>([:])
-    private let pendingAccesses = Mutex<[Int64: (hits: Int64, lastAccess: Int64)]>([:])
+    /// Hits not yet written to the index, by entry id.
+    private let pendingAccesses = ShardedMap<Int64, (hits: Int64, lastAccess: Int64)>()
     private let removalObserver = Mutex<(@Sendable (EntryRecord) -> Void)?>(nil)
     /// Entries recently looked up, by upstream and request CID, so repeated
     /// opens of an entry skip the index. Every removal and refetch updates it.
-    private let recentEntries = Mutex<[String: EntryRecord]>([:])
-    private static let recentEntriesLimit = 100_000
+    /// 16 384 records (about 2 MiB with their strings) bound the daemon's memory at any store size.
+    private let recentEntries = ShardedMap<String, EntryRecord>(capacity: 16_384)
     /// Bytes written to the store, counted high (shared bodies count again)
     /// until the next eviction pass measures them exactly.
     private let storedBytes: Mutex<Int64>
@@ -211,8 +212,15 @@ public final class CacheEngine: Sendable {
         if let family = ns.family as? SelfFetchingFamily {
             let bytes: [UInt8]
             do {
-                bytes = try await family.fetch(op: query.op, request: query.request, body: query.upstreamBody,
-                                               endpoint: ns.endpoint, client: client)
+                bytes = try await withinLimits(query) {
+                    do {
+                        return .done(try await family.fetch(op: query.op, request: query.request, body: query.upstreamBody,
+                                                            endpoint: ns.endpoint, client: self.client))
+                    } catch let error as CacheError where family.retriesFailures
+                        && (error.status.map(Self.retryableStatuses.contains) ?? (error.kind == .io)) {
+                        return .retry(error, after: nil)
+                    }
+                }
             } catch let error as CacheError {
                 throw upstreamFailure(error, ns)
             }
@@ -245,35 +253,55 @@ public final class CacheEngine: Sendable {
         return body
     }
 
-    /// One upstream call within the namespace's limits, retried with backoff
-    /// while nothing was answered (connection failures) or the answer says
-    /// "try again" (429, 5xx). Returns a 2xx answer whose body is still to come.
+    /// One upstream call within the namespace's limits, retried while nothing
+    /// was answered (connection failures) or the answer says "try again" (429, 5xx).
+    /// Returns a 2xx answer whose body is still to come.
     private func send(_ request: UpstreamHTTPRequest, _ query: PreparedQuery) async throws -> UpstreamResponse {
-        let ns = query.namespace
-        let limiter = limiters[ns.name]!
-        let deadline = Date().addingTimeInterval(config.upstreamTimeoutSeconds)
-        var attempt = 0
-        while true {
-            var retryAfter: Double?
-            var failure: CacheError
+        try await withinLimits(query) {
             do {
-                let response = try await limiter.run { try await client.send(request) }
-                if (200..<300).contains(response.status) { return response }
+                let response = try await self.client.send(request)
+                if (200..<300).contains(response.status) { return .done(response) }
                 let bytes = (try? await response.collect()) ?? []
-                let error = (ns.family as? ErrorMappingFamily)?.error(op: query.op, status: response.status,
-                                                                      headers: response.headers, body: bytes)
+                let family = query.namespace.family
+                let error = (family as? ErrorMappingFamily)?.error(op: query.op, status: response.status,
+                                                                   headers: response.headers, body: bytes)
                     ?? CacheError.forStatus(response.status, "upstream answered \(response.status): \(Self.errorMessage(bytes))")
-                guard Self.retryableStatuses.contains(response.status), attempt < config.upstreamRetries else { throw error }
-                retryAfter = response.header("retry-after").flatMap(Double.init)
-                failure = error
-            } catch let error as CacheError where error.kind == .io && error.status == nil && attempt < config.upstreamRetries {
-                failure = error  // no answer at all (refused, reset): ask again
+                guard Self.retryableStatuses.contains(response.status) else { throw error }
+                return .retry(error, after: response.header("retry-after").flatMap(Double.init))
+            } catch let error as CacheError where error.kind == .io && error.status == nil {
+                return .retry(error, after: nil)  // no answer at all (refused, reset): ask again
             }
-            let backoff = Double(config.retryBackoffMilliseconds) / 1000 * Double(1 << attempt) * Double.random(in: 0.75...1.25)
+        }
+    }
+
+    /// What one attempt at an upstream call came to.
+    private enum Attempt<Value> {
+        case done(Value)
+        /// A failure worth asking again, after the upstream's Retry-After when it gave one.
+        case retry(CacheError, after: Double?)
+    }
+
+    /// Runs attempts of one upstream call, each within the namespace's
+    /// concurrency and per-minute limits (queued, never refused), with
+    /// exponential backoff between them, up to `upstream_retries` repeats and
+    /// never past the upstream timeout.
+    private func withinLimits<Value: Sendable>(_ query: PreparedQuery,
+                                               _ attempt: @escaping @Sendable () async throws -> Attempt<Value>) async throws -> Value {
+        let limiter = limiters[query.namespace.name]!
+        let deadline = Date().addingTimeInterval(config.upstreamTimeoutSeconds)
+        var retries = 0
+        while true {
+            let failure: CacheError, retryAfter: Double?
+            switch try await limiter.run({ try await attempt() }) {
+            case .done(let value): return value
+            case .retry(let error, let after): (failure, retryAfter) = (error, after)
+            }
+            guard retries < config.upstreamRetries else { throw failure }
+            let backoff = Double(config.retryBackoffMilliseconds) / 1000 * Double(1 << retries) * Double.random(in: 0.75...1.25)
             let wait = min(retryAfter ?? backoff, 60)
             guard Date().addingTimeInterval(wait) < deadline else { throw failure }
             try await Task.sleep(nanoseconds: UInt64(wait * 1_000_000_000))
-            attempt += 1
+            retries += 1
         }
     }
 
@@ -303,19 +331,16 @@ public final class CacheEngine: Sendable {
     private func store(_ query: PreparedQuery, bytes: [UInt8], sent: Date) throws {
         let ns = query.namespace
         let elapsedMs = Int64(Date().timeIntervalSince(sent) * 1000)
-        let contentCID = CID.forContent(bytes)
-        try store.putBlob(cid: contentCID.string, bytes: bytes)
-        try store.putBlob(cid: query.requestCID.string, bytes: query.keyDocument, kind: "key")
         let usage = ns.family.usage(op: query.op, request: query.request, response: bytes)
         let ttl = query.control.ttl ?? ttlFor(query)
         let fetched = Int64(sent.timeIntervalSince1970)
-        storedBytes.withLock { $0 += Int64(bytes.count + query.keyDocument.count) }
-        let replaced = try store.entry(requestCID: query.requestCID.string, upstream: ns.upstream)
-        let entry = try store.upsertEntry(NewEntry(
+        let (entry, replaced) = try store.storeAnswer(NewEntry(
             requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
-            contentCID: contentCID.string, size: Int64(bytes.count),
+            contentCID: CID.forContent(bytes).string, size: Int64(bytes.count),
             fetched: fetched, expires: fetched.addingReportingOverflow(Int64(ttl)).overflow ? .max : fetched + Int64(ttl), ttl: Int64(ttl),
-            tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs))
+            tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs),
+            body: bytes, keyDocument: query.keyDocument)
+        storedBytes.withLock { $0 += Int64(bytes.count + query.keyDocument.count) }
         if let replaced { notifyRemoved([replaced]) }
         remember(entry)
     }
@@ -359,7 +384,7 @@ public final class CacheEngine: Sendable {
     /// The live entry of a request under the namespace's current upstream identity.
     public func liveEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
         let key = namespace.upstream + "/" + requestCID
-        if let cached = recentEntries.withLock({ $0[key] }) {
+        if let cached = recentEntries[key] {
             return cached.expires > Self.now() ? cached : nil
         }
         guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream) else { return nil }
@@ -368,17 +393,12 @@ public final class CacheEngine: Sendable {
     }
 
     private func remember(_ entry: EntryRecord) {
-        recentEntries.withLock { recent in
-            if recent.count >= Self.recentEntriesLimit { recent.removeAll(keepingCapacity: true) }
-            recent[entry.upstream + "/" + entry.requestCID] = entry
-        }
+        recentEntries.update(entry.upstream + "/" + entry.requestCID) { $0 = entry }
     }
 
     private func forget(_ entries: [EntryRecord]) {
-        recentEntries.withLock { recent in
-            for entry in entries where recent[entry.upstream + "/" + entry.requestCID]?.id == entry.id {
-                recent[entry.upstream + "/" + entry.requestCID] = nil
-            }
+        for entry in entries {
+            recentEntries.update(entry.upstream + "/" + entry.requestCID) { if $0?.id == entry.id { $0 = nil } }
         }
     }
 
@@ -408,16 +428,13 @@ public final class CacheEngine: Sendable {
             $0.costSavedUSD += cost
         }
         let now = Self.now()
-        pendingAccesses.withLock { pending in
-            let current = pending[entry.id] ?? (0, now)
-            pending[entry.id] = (current.hits + 1, now)
-        }
+        pendingAccesses.update(entry.id) { $0 = (($0?.hits ?? 0) + 1, now) }
     }
 
     /// The hit count of an entry, including hits not yet written to the index.
     public func hits(of entry: EntryRecord) -> Int64 {
         let flushed = (try? store.entry(id: entry.id))?.hits ?? entry.hits
-        return flushed + pendingAccesses.withLock { $0[entry.id]?.hits ?? 0 }
+        return flushed + (pendingAccesses[entry.id]?.hits ?? 0)
     }
 
     /// A page of live entries of one operation, ordered by id, for directory listings.
@@ -458,10 +475,7 @@ public final class CacheEngine: Sendable {
 
     /// Writes batched hit counts and statistics to the store.
     public func flush() {
-        let accesses = pendingAccesses.withLock { pending -> [(id: Int64, hits: Int64, lastAccess: Int64)] in
-            defer { pending.removeAll() }
-            return pending.map { (id: $0.key, hits: $0.value.hits, lastAccess: $0.value.lastAccess) }
-        }
+        let accesses = pendingAccesses.drain().map { (id: $0.key, hits: $0.value.hits, lastAccess: $0.value.lastAccess) }
         if !accesses.isEmpty { try? store.recordAccesses(accesses) }
         evictIfOverBudget()
         if let snapshot = statistics.takeDirtySnapshot() { try? store.saveState("stats", snapshot) }

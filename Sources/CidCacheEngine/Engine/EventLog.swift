@@ -1,14 +1,37 @@
+import CLinux
 import CidCacheCore
 import Foundation
 import Synchronization
 
 /// An append-only file of JSON lines (`errors`, `log`), rotated at a size
 /// limit: the full file moves to `<name>.1` and a new one starts.
+///
+/// Disk blocks are reserved ahead of the end of the file, so the line that
+/// says the disk is full still finds room when the disk is full.
 public final class EventLog: Sendable {
     /// Where the lines are kept; the FUSE front serves this file.
     public let path: String
     private let rotateBytes: Int
-    private let handle: Mutex<FileHandle?>
+    private static let reserveBytes: UInt64 = 64 * 1024
+
+    private struct Writer {
+        var handle: FileHandle?
+        /// The end of the blocks reserved so far (the file's size stays its content's).
+        var reservedUntil: UInt64 = 0
+
+        init(path: String) {
+            handle = FileHandle(forWritingAtPath: path)
+            _ = try? handle?.seekToEnd()
+        }
+
+        mutating func reserve(beyond offset: UInt64, needing count: Int) {
+            guard let fd = handle?.fileDescriptor, offset + UInt64(count) > reservedUntil else { return }
+            if cidcache_reserve_blocks(fd, Int64(offset), Int64(EventLog.reserveBytes)) == 0 {
+                reservedUntil = offset + EventLog.reserveBytes
+            }
+        }
+    }
+    private let writer: Mutex<Writer>
 
     init(path: String, rotateBytes: Int, truncate: Bool) {
         self.path = path
@@ -16,25 +39,28 @@ public final class EventLog: Sendable {
         if truncate || !FileManager.default.fileExists(atPath: path) {
             _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         }
-        let handle = FileHandle(forWritingAtPath: path)
-        _ = try? handle?.seekToEnd()
-        self.handle = Mutex(handle)
+        var writer = Writer(path: path)
+        writer.reserve(beyond: (try? writer.handle?.offset()) ?? 0, needing: 1)
+        self.writer = Mutex(writer)
     }
 
     /// Appends one JSON object as a line.
     func append(_ fields: [(String, JSON)]) {
         var line = CanonicalJSON.serialize(.object(JSONObject(fields.map { (key: $0.0, value: $0.1) })))
         line.append(0x0A)
-        handle.withLock { handle in
-            guard let current = handle else { return }
-            if let size = try? current.offset(), size + UInt64(line.count) > rotateBytes {
+        writer.withLock { writer in
+            guard let current = writer.handle else { return }
+            var offset = (try? current.offset()) ?? 0
+            if offset + UInt64(line.count) > rotateBytes {
                 try? current.close()
                 try? FileManager.default.removeItem(atPath: path + ".1")
                 try? FileManager.default.moveItem(atPath: path, toPath: path + ".1")
                 _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
-                handle = FileHandle(forWritingAtPath: path)
+                writer = Writer(path: path)
+                offset = 0
             }
-            try? handle?.write(contentsOf: line)
+            writer.reserve(beyond: offset, needing: line.count)
+            try? writer.handle?.write(contentsOf: line)
         }
     }
 
@@ -45,9 +71,19 @@ public final class EventLog: Sendable {
     }
 
     /// Current time as RFC 3339 UTC with milliseconds, the `time` of every line.
+    /// Formatted by hand: building an `ISO8601DateFormatter` per line cost more
+    /// than the rest of a cached transaction.
     static func timestamp(_ date: Date = Date()) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        var seconds = time_t(milliseconds / 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func padded(_ value: Int32, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return padded(parts.tm_year + 1900, 4) + "-" + padded(parts.tm_mon + 1, 2) + "-" + padded(parts.tm_mday, 2)
+            + "T" + padded(parts.tm_hour, 2) + ":" + padded(parts.tm_min, 2) + ":" + padded(parts.tm_sec, 2)
+            + "." + padded(Int32(milliseconds % 1000), 3) + "Z"
     }
 }

@@ -87,6 +87,9 @@ public struct ExecCommand: Sendable, Equatable {
 /// Run with posix_spawn (no shell); a name not on the list fails with EACCES,
 /// a non-zero exit with EIO (stderr in the message), the deadline with ETIMEDOUT.
 public struct ExecFamily: SelfFetchingFamily, RequestEnrichingFamily, ConfigurableFamily {
+    /// A command that failed fails the same way again: its failures are not transient.
+    public var retriesFailures: Bool { false }
+
     public let commands: [String: ExecCommand]
     /// The largest stdout taken in (the config's `response_limit_bytes`).
     public let outputLimit: Int

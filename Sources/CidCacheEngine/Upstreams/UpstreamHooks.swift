@@ -5,9 +5,18 @@ import CidCacheCore
 /// a registry's token handshake before the call. It fetches the answer itself
 /// (through `client` for HTTP) and returns the whole body; the engine keys,
 /// coalesces, stores and accounts it like any other.
+/// The engine runs `fetch` within the namespace's limits, like any upstream call.
 public protocol SelfFetchingFamily: UpstreamFamily {
     func fetch(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint,
                client: UpstreamClient) async throws -> [UInt8]
+
+    /// Whether a failed `fetch` is worth repeating when it looks transient
+    /// (no answer at all, or a 429/5xx status): true for network upstreams.
+    var retriesFailures: Bool { get }
+}
+
+extension SelfFetchingFamily {
+    public var retriesFailures: Bool { true }
 }
 
 /// A family that reads more than the status of an error answer (GitHub's
