@@ -82,7 +82,7 @@ extension Store {
 
     /// The size of stored bytes, or nil when the CID is not stored.
     public func blobSize(_ cid: String) throws -> Int64? {
-        try read { db in
+        try lookUp { db in
             try Int64.fetchOne(db.cachedStatement(sql: "SELECT size FROM blobs WHERE cid = ?"), arguments: [cid])
         }
     }

@@ -2,11 +2,12 @@ import CidCacheCore
 import GRDB
 
 extension EntryRecord {
+    /// From a `SELECT *` row of `entries`, by position in the table's column
+    /// order (a lookup by name searches the columns, and this runs on every open).
     init(row: Row) {
-        self.init(id: row["id"], requestCID: row["request_cid"], upstream: row["upstream"],
-                  namespace: row["namespace"], op: row["op"], contentCID: row["content_cid"], size: row["size"],
-                  fetched: row["fetched"], expires: row["expires"], ttl: row["ttl"], hits: row["hits"],
-                  lastAccess: row["last_access"], tokens: row["tokens"], costUSD: row["cost_usd"], fetchMs: row["fetch_ms"])
+        self.init(id: row[0], requestCID: row[1], upstream: row[2], namespace: row[3], op: row[4], contentCID: row[5],
+                  size: row[6], fetched: row[7], expires: row[8], ttl: row[9], hits: row[10], lastAccess: row[11],
+                  tokens: row[12], costUSD: row[13], fetchMs: row[14])
     }
 }
 
@@ -52,7 +53,7 @@ extension Store {
 
     /// The entry of a request under an upstream identity, live or not.
     public func entry(requestCID: String, upstream: String) throws -> EntryRecord? {
-        try read { db in
+        try lookUp { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM entries WHERE request_cid = ? AND upstream = ?"),
                              arguments: [requestCID, upstream]).map(EntryRecord.init(row:))
         }
@@ -60,7 +61,7 @@ extension Store {
 
     /// The entry with this id (a given fetch), live or not.
     public func entry(id: Int64) throws -> EntryRecord? {
-        try read { db in
+        try lookUp { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM entries WHERE id = ?"), arguments: [id]).map(EntryRecord.init(row:))
         }
     }

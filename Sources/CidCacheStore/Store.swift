@@ -122,6 +122,13 @@ public final class Store: Sendable {
         do { return try database.read(body) } catch { throw CacheError(.io, "index read failed: \(error)") }
     }
 
+    /// Runs a single statement without a transaction around it (one SELECT is
+    /// its own consistent snapshot in SQLite), for the lookups of every open:
+    /// BEGIN and COMMIT would cost more than the lookup itself.
+    func lookUp<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try database.unsafeRead(body) } catch { throw CacheError(.io, "index read failed: \(error)") }
+    }
+
     /// Runs a write transaction, mapping database failures to EIO (ENOSPC when the disk is full).
     func write<T>(_ body: (Database) throws -> T) throws -> T {
         do {
