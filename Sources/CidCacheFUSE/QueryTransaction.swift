@@ -87,7 +87,15 @@ final class QueryTransaction: @unchecked Sendable {
             }
             return nil
         }
-        if let requestBody { send(requestBody, pid: request.pid) }
+        if let requestBody {
+            // A hit is answered on this thread; anything else goes to a task.
+            let pid = request.pid
+            if let answer = engine.cachedAnswer(namespace: namespace, op: op, body: requestBody, pid: pid) {
+                state.withLock { $0.phase = .answered(answer.body) }
+            } else {
+                send(requestBody, pid: pid)
+            }
+        }
         serveNext()
     }
 

@@ -109,21 +109,38 @@ public final class CacheEngine: Sendable {
             let query = try prepare(namespace: namespace, op: op, body: body)
             prepared = query
             let answer = try await answer(query)
-            answer.body.whenComplete { result in
-                switch result {
-                case .success(let bytes):
-                    self.logTransaction(namespace: namespace, op: op, requestCID: query.requestCID.string,
-                                        cid: (answer.contentCID ?? CID.forContent(bytes)).string,
-                                        outcome: answer.outcome, started: started, bytes: bytes.count, pid: pid)
-                case .failure(let error):
-                    self.fail(namespace: namespace, op: op, requestCID: query.requestCID.string,
-                              error: error, started: started, pid: pid)
-                }
-            }
+            logWhenComplete(answer, query, started: started, pid: pid)
             return answer
         } catch let error as CacheError {
             fail(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: error, started: started, pid: pid)
             throw error
+        }
+    }
+
+    /// The answer of a live entry, found on the caller's thread; nil when the
+    /// request needs more than that (a miss, a refresh, a failure to report),
+    /// which `query` then handles. Spares a hit the hop to a task.
+    public func cachedAnswer(namespace: String, op: String, body: [UInt8], pid: Int32) -> Answer? {
+        let started = Date()
+        guard let query = try? prepare(namespace: namespace, op: op, body: body),
+              !bypassesCache(query), !query.control.refresh,
+              let answer = try? hit(query) else { return nil }
+        logWhenComplete(answer, query, started: started, pid: pid)
+        return answer
+    }
+
+    private func logWhenComplete(_ answer: Answer, _ query: PreparedQuery, started: Date, pid: Int32) {
+        let namespace = query.namespace.name, op = query.op
+        answer.body.whenComplete { result in
+            switch result {
+            case .success(let bytes):
+                self.logTransaction(namespace: namespace, op: op, requestCID: query.requestCID.string,
+                                    cid: (answer.contentCID ?? CID.forContent(bytes)).string,
+                                    outcome: answer.outcome, started: started, bytes: bytes.count, pid: pid)
+            case .failure(let error):
+                self.fail(namespace: namespace, op: op, requestCID: query.requestCID.string,
+                          error: error, started: started, pid: pid)
+            }
         }
     }
 
@@ -136,18 +153,13 @@ public final class CacheEngine: Sendable {
     /// Answers a prepared request from a live entry, a fetch in progress, or the upstream.
     public func answer(_ query: PreparedQuery) async throws -> Answer {
         let ns = query.namespace
-        if query.control.noStore || config.isPrivate(namespace: ns.name, op: query.op) {
+        if bypassesCache(query) {
             guard !config.offline else { throw offlineError() }
             let body = try await fetch(query, store: false)
             statistics.update(ns.name) { $0.bypassed += 1 }
             return Answer(requestCID: query.requestCID, contentCID: nil, body: body, outcome: .bypassed, entry: nil)
         }
-        if !query.control.refresh, let entry = try liveEntry(namespace: ns, requestCID: query.requestCID.string) {
-            let bytes = try store.readBlob(entry.contentCID)
-            recordHit(entry)
-            return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID),
-                          body: ResponseBody(complete: bytes), outcome: .hit, entry: entry)
-        }
+        if !query.control.refresh, let answer = try hit(query) { return answer }
         guard !config.offline else { throw offlineError() }
 
         let key = ns.upstream + "/" + query.requestCID.string
@@ -168,6 +180,20 @@ public final class CacheEngine: Sendable {
         }
         return Answer(requestCID: query.requestCID, contentCID: result.entry.flatMap { CID($0.contentCID) },
                       body: result.body, outcome: outcome, entry: result.entry)
+    }
+
+    /// Whether a request passes through uncached (`no_store`, or a private operation).
+    private func bypassesCache(_ query: PreparedQuery) -> Bool {
+        query.control.noStore || config.isPrivate(namespace: query.namespace.name, op: query.op)
+    }
+
+    /// The answer of the request's live entry, counted as a hit; nil when there is none.
+    private func hit(_ query: PreparedQuery) throws -> Answer? {
+        guard let entry = try liveEntry(namespace: query.namespace, requestCID: query.requestCID.string) else { return nil }
+        let bytes = try store.readBlob(entry.contentCID)
+        recordHit(entry)
+        return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID),
+                      body: ResponseBody(complete: bytes), outcome: .hit, entry: entry)
     }
 
     struct FlightResult: Sendable {
