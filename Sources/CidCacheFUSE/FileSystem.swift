@@ -211,25 +211,33 @@ final class FileSystem: @unchecked Sendable {
             request.open(handle: OpenHandle(.snapshot(statsBytes(name))).retainedHandle(), directIO: true, keepCache: false, noFlush: true)
         case .errors, .log:
             let path = node == .errors ? engine.errorLog.path : engine.transactionLog.path
-            openFile(request, path: path, directIO: true)
+            openLogFile(request, path: path)
         case .content(let cid):
-            openFile(request, path: engine.store.blobPath(cid), directIO: false)
+            openStoredBytes(request, cid: cid)
         case .entry(let namespace, let op, let requestCID, let id):
             guard let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else {
                 return request.error(ENOENT)
             }
             engine.recordHit(entry)
-            openFile(request, path: engine.store.blobPath(entry.contentCID), directIO: false)
+            openStoredBytes(request, cid: entry.contentCID)
         default:
             request.error(EISDIR)
         }
     }
 
-    private func openFile(_ request: Request, path: String, directIO: Bool) {
+    /// Bodies never change under a name: kept in the page cache. Their file,
+    /// or (small ones, which have none) their bytes from the index at the first read.
+    private func openStoredBytes(_ request: Request, cid: String) {
+        let fd = Glibc.open(engine.store.blobPath(cid), O_RDONLY | O_CLOEXEC)
+        let kind: OpenHandle.Kind = fd >= 0 ? .file(fd: fd) : .indexed(cid: cid)
+        request.open(handle: OpenHandle(kind).retainedHandle(), directIO: false, keepCache: true, noFlush: true)
+    }
+
+    /// `errors` and `log` grow while open: read past the page cache, at the kernel's offsets.
+    private func openLogFile(_ request: Request, path: String) {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return request.error(errno == ENOENT ? ENOENT : EIO) }
-        // Bodies never change under a name: keep them in the page cache. Only ctl acts on FLUSH.
-        request.open(handle: OpenHandle(.file(fd: fd)).retainedHandle(), directIO: directIO, keepCache: !directIO, noFlush: true)
+        request.open(handle: OpenHandle(.file(fd: fd)).retainedHandle(), directIO: true, keepCache: false, noFlush: true)
     }
 
     func read(_ request: Request, handle: UInt64, size: Int, offset: Int64) {
@@ -242,8 +250,10 @@ final class FileSystem: @unchecked Sendable {
             if count < 0 { return request.error(EIO) }
             request.bytes(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
         case .snapshot(let bytes):
-            let start = min(Int(offset), bytes.count), end = min(start + size, bytes.count)
-            bytes.withUnsafeBytes { request.bytes(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
+            request.bytes(bytes, from: offset, size: size)
+        case .indexed(let cid):
+            guard let bytes = try? engine.store.inlineBytes(cid) else { return request.error(EIO) }
+            request.bytes(bytes, from: offset, size: size)
         case .query(let transaction):
             transaction.read(request, size: size)
         case .control:

@@ -22,6 +22,12 @@ struct Request: @unchecked Sendable {
         bytes.withUnsafeBytes { self.bytes($0) }
     }
 
+    /// Replies with at most `size` of `bytes` from `offset` (none past the end).
+    func bytes(_ bytes: [UInt8], from offset: Int64, size: Int) {
+        let start = min(Int(offset), bytes.count), end = min(start + size, bytes.count)
+        bytes.withUnsafeBytes { self.bytes(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
+    }
+
     func written(_ count: Int) { fuse_reply_write(raw, count) }
 
     func attributes(_ st: stat, timeout: Double) {

@@ -11,15 +11,16 @@ extension Store {
         return "\(directory)/blobs/\(fanout)/\(cid)"
     }
 
-    /// Stores bytes under their CID once: identical bodies share one file.
+    /// Stores bytes under their CID once: identical bodies share one copy.
     /// - Parameter kind: "body" or "key" (a key document).
     public func putBlob(cid: String, bytes: [UInt8], kind: String = "body") throws {
         try writeBlobFile(cid: cid, bytes: bytes)
-        try write { db in try insertBlobRow(db, cid: cid, size: bytes.count, kind: kind) }
+        try write { db in try insertBlobRow(db, cid: cid, bytes: bytes, kind: kind) }
     }
 
-    /// Writes the file of a CID unless it is there already.
+    /// Writes the file of a CID whose bytes are too large for the index, unless it is there already.
     func writeBlobFile(cid: String, bytes: [UInt8]) throws {
+        guard bytes.count > inlineLimit else { return }
         let path = blobPath(cid)
         if access(path, F_OK) != 0 {
             try Self.makePrivateDirectory((path as NSString).deletingLastPathComponent)
@@ -27,9 +28,11 @@ extension Store {
         }
     }
 
-    func insertBlobRow(_ db: Database, cid: String, size: Int, kind: String) throws {
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO blobs (cid, size, kind, created) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [cid, size, kind, Int64(Date().timeIntervalSince1970)])
+    /// Indexes stored bytes (with the bytes themselves when small); a CID already stored stays as it is.
+    func insertBlobRow(_ db: Database, cid: String, bytes: [UInt8], kind: String) throws {
+        let inline: DatabaseValueConvertible? = bytes.count > inlineLimit ? nil : Data(bytes)
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO blobs (cid, size, kind, created, inline) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [cid, bytes.count, kind, Int64(Date().timeIntervalSince1970), inline])
     }
 
     /// Writes to a unique file in tmp/, syncs it, and renames it into place.
@@ -74,10 +77,17 @@ extension Store {
 
     /// The stored bytes of a CID; EIO when they are missing.
     public func readBlob(_ cid: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: blobPath(cid)) else {
-            throw CacheError(.io, "stored bytes of \(cid) are missing")
+        if let data = FileManager.default.contents(atPath: blobPath(cid)) { return [UInt8](data) }
+        guard let bytes = try inlineBytes(cid) else { throw CacheError(.io, "stored bytes of \(cid) are missing") }
+        return bytes
+    }
+
+    /// The bytes of a CID kept in the index; nil when it is not stored there.
+    public func inlineBytes(_ cid: String) throws -> [UInt8]? {
+        try lookUp { db in
+            try Data.fetchOne(db.cachedStatement(sql: "SELECT inline FROM blobs WHERE cid = ? AND inline IS NOT NULL"),
+                              arguments: [cid]).map { [UInt8]($0) }
         }
-        return [UInt8](data)
     }
 
     /// The size of stored bytes, or nil when the CID is not stored.

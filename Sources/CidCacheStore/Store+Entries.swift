@@ -18,16 +18,16 @@ extension Store {
         try write { db in try upsertEntry(db, entry) }
     }
 
-    /// Stores a fresh answer: its body and key document (files first, synced),
-    /// then their rows and the entry in one index transaction.
+    /// Stores a fresh answer: its body and key document (the files of large
+    /// ones first, synced), then their rows and the entry in one index transaction.
     /// - Returns: the new entry, and the earlier fetch it replaced.
     public func storeAnswer(_ entry: NewEntry, body: [UInt8], keyDocument: [UInt8]) throws
         -> (stored: EntryRecord, replaced: EntryRecord?) {
         try writeBlobFile(cid: entry.contentCID, bytes: body)
         try writeBlobFile(cid: entry.requestCID, bytes: keyDocument)
         return try write { db in
-            try insertBlobRow(db, cid: entry.contentCID, size: body.count, kind: "body")
-            try insertBlobRow(db, cid: entry.requestCID, size: keyDocument.count, kind: "key")
+            try insertBlobRow(db, cid: entry.contentCID, bytes: body, kind: "body")
+            try insertBlobRow(db, cid: entry.requestCID, bytes: keyDocument, kind: "key")
             let replaced = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM entries WHERE request_cid = ? AND upstream = ?"),
                                             arguments: [entry.requestCID, entry.upstream]).map(EntryRecord.init(row:))
             return (try upsertEntry(db, entry), replaced)

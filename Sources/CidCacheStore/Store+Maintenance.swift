@@ -37,7 +37,7 @@ extension Store {
             for blob in page {
                 report.blobsChecked += 1
                 known.insert(blob.cid)
-                if !Self.bytesMatch(path: blobPath(blob.cid), cid: blob.cid, size: blob.size) {
+                if !(try bytesMatch(blob)) {
                     report.badBlobs.append(blob.cid)
                     report.droppedEntries += try removeBlob(blob.cid)
                 }
@@ -63,9 +63,19 @@ extension Store {
         return report
     }
 
-    /// Whether a file holds exactly the bytes its CID names.
-    static func bytesMatch(path: String, cid: String, size: Int64) -> Bool {
-        guard let expected = CID(cid) else { return false }
+    /// Whether the stored bytes of a CID, in the index or in their file, are exactly what it names.
+    func bytesMatch(_ blob: BlobRecord) throws -> Bool {
+        guard let expected = CID(blob.cid) else { return false }
+        if let inline = try inlineBytes(blob.cid) {
+            var hasher = SHA256Hasher()
+            hasher.update(inline)
+            return Int64(inline.count) == blob.size && hasher.finalize() == expected.digest
+        }
+        return Self.fileMatches(path: blobPath(blob.cid), digest: expected.digest, size: blob.size)
+    }
+
+    /// Whether a file holds exactly `size` bytes with this SHA-256 digest.
+    static func fileMatches(path: String, digest: [UInt8], size: Int64) -> Bool {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -81,7 +91,7 @@ extension Store {
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
             total += Int64(n)
         }
-        return total == size && hasher.finalize() == expected.digest
+        return total == size && hasher.finalize() == digest
     }
 
     /// Evicts least recently used entries until the stored bytes fit the budget,

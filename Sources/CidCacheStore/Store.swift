@@ -4,17 +4,23 @@ import GRDB
 import Glibc
 
 /// The persistent store under a data directory: an SQLite index (GRDB, WAL)
-/// of entries, stored bytes and engine state, and the bytes themselves as
-/// files named by their CID under `blobs/`, each written to `tmp/` first and
-/// renamed into place, so no reader ever sees half a file.
+/// of entries, stored bytes and engine state. Small bytes (most chat answers
+/// and every key document) live in the index itself; larger ones are files
+/// named by their CID under `blobs/`, each written to `tmp/` first and renamed
+/// into place, so no reader ever sees half a file.
 public final class Store: Sendable {
     /// The data directory the store lives in.
     public let directory: String
+    /// Bytes up to this size are kept in the index rather than in a file of
+    /// their own: creating and syncing a file cost more than the rest of a miss.
+    public let inlineLimit: Int
+    public static let defaultInlineLimit = 16 * 1024
     let database: DatabasePool
 
     /// Opens (creating when needed) the store in `directory`.
-    public init(directory: String) throws {
+    public init(directory: String, inlineLimit: Int = Store.defaultInlineLimit) throws {
         self.directory = directory
+        self.inlineLimit = inlineLimit
         for folder in [directory, directory + "/blobs", directory + "/tmp"] {
             try Self.makePrivateDirectory(folder)
         }
@@ -65,6 +71,10 @@ public final class Store: Sendable {
                     kind TEXT NOT NULL, created INTEGER NOT NULL);
                 CREATE TABLE state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
                 """)
+        }
+        migrator.registerMigration("v2: small bytes in the index") { db in
+            // NULL: the bytes are in their file under blobs/.
+            try db.execute(sql: "ALTER TABLE blobs ADD COLUMN inline BLOB")
         }
         return migrator
     }

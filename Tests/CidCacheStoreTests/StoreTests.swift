@@ -26,7 +26,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testIdenticalBodiesAreStoredOnce() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         let cid = CID.forContent(Array("hello world".utf8)).string
         try store.putBlob(cid: cid, bytes: Array("hello world".utf8))
         try store.putBlob(cid: cid, bytes: Array("hello world".utf8))
@@ -37,7 +37,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testPrivatePermissions() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         try store.putBlob(cid: "bafkreiabc", bytes: [1, 2, 3])
         XCTAssertEqual(try mode(directory), 0o700)
         XCTAssertEqual(try mode(directory + "/index.sqlite"), 0o600)
@@ -47,14 +47,14 @@ final class StoreTests: XCTestCase {
     }
 
     func testLeftoverTemporaryFilesAreClearedAtOpen() throws {
-        _ = try Store(directory: directory)
+        _ = try Store(directory: directory, inlineLimit: 0)
         _ = FileManager.default.createFile(atPath: directory + "/tmp/half-written", contents: Data([1]))
-        _ = try Store(directory: directory)
+        _ = try Store(directory: directory, inlineLimit: 0)
         XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: directory + "/tmp").isEmpty)
     }
 
     func testRefetchGetsANewID() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         let first = try store.upsertEntry(entry("r1"))
         try store.recordAccesses([(id: first.id, hits: 3, lastAccess: first.fetched + 5)])
         XCTAssertEqual(try store.entry(requestCID: "r1", upstream: "u1")?.hits, 3)
@@ -66,7 +66,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testStoreAnswerWritesBodyKeyAndEntryTogether() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         let body = Array("answer one".utf8), key = Array(#"{"op":"x"}"#.utf8)
         let first = try store.storeAnswer(entry("r1", content: CID.forContent(body).string), body: body, keyDocument: key)
         XCTAssertNil(first.replaced)
@@ -82,8 +82,50 @@ final class StoreTests: XCTestCase {
         XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: directory + "/tmp").isEmpty)
     }
 
-    func testPagedListingIsASnapshotOfLiveEntries() throws {
+    func testSmallBytesLiveInTheIndexAndLargeOnesInFiles() throws {
+        let store = try Store(directory: directory, inlineLimit: 16)
+        let small = Array("tiny answer".utf8), large = Array(String(repeating: "x", count: 17).utf8)
+        let smallCID = CID.forContent(small).string, largeCID = CID.forContent(large).string
+        try store.putBlob(cid: smallCID, bytes: small)
+        try store.putBlob(cid: largeCID, bytes: large)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: store.blobPath(smallCID)))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: store.blobPath(largeCID)))
+        XCTAssertEqual(try store.readBlob(smallCID), small)
+        XCTAssertEqual(try store.readBlob(largeCID), large)
+        XCTAssertEqual(try store.inlineBytes(smallCID), small)
+        XCTAssertNil(try store.inlineBytes(largeCID))
+        XCTAssertEqual(try store.blobStats().bytes, Int64(small.count + large.count))
+        XCTAssertEqual(try store.verify().badBlobs, [])
+        // Removal drops the row and, for a file, the file.
+        _ = try store.removeBlob(smallCID)
+        _ = try store.removeBlob(largeCID)
+        XCTAssertThrowsError(try store.readBlob(smallCID))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: store.blobPath(largeCID)))
+    }
+
+    func testBytesStoredAsFilesBeforeStillRead() throws {
+        let body = Array("stored as a file by an earlier version".utf8), cid = CID.forContent(body).string
+        try Store(directory: directory, inlineLimit: 0).putBlob(cid: cid, bytes: body)
         let store = try Store(directory: directory)
+        XCTAssertEqual(try store.readBlob(cid), body)
+        XCTAssertNil(try store.inlineBytes(cid))
+        XCTAssertEqual(try store.verify().badBlobs, [])
+    }
+
+    func testAnAnswerAndItsKeyFitInOneIndexTransaction() throws {
+        let store = try Store(directory: directory)
+        let body = Array("answer".utf8), key = Array(#"{"op":"x"}"#.utf8)
+        let entry = NewEntry(requestCID: "r1", upstream: "u1", namespace: "openai", op: "chat.completions",
+                             contentCID: CID.forContent(body).string, size: 6, fetched: 1, expires: .max, ttl: 60,
+                             tokens: 0, costUSD: 0, fetchMs: 1)
+        _ = try store.storeAnswer(entry, body: body, keyDocument: key)
+        XCTAssertEqual(try store.readBlob(entry.contentCID), body)
+        XCTAssertEqual(try store.readBlob("r1"), key)
+        XCTAssertEqual(try FileManager.default.subpathsOfDirectory(atPath: directory + "/blobs"), [])
+    }
+
+    func testPagedListingIsASnapshotOfLiveEntries() throws {
+        let store = try Store(directory: directory, inlineLimit: 0)
         let now = Int64(Date().timeIntervalSince1970)
         for i in 0..<5 { _ = try store.upsertEntry(entry("r\(i)")) }
         _ = try store.upsertEntry(entry("expired", expires: now - 1))
@@ -99,7 +141,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testRemovingBytesRemovesTheEntriesThatNeedThem() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         try store.putBlob(cid: "c1", bytes: [1])
         _ = try store.upsertEntry(entry("r1", content: "c1"))
         _ = try store.upsertEntry(entry("r2", content: "c1"))
@@ -112,7 +154,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testRemoveEntriesAndCounts() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         let a = try store.upsertEntry(entry("r1"))
         _ = try store.upsertEntry(entry("r2"))
         XCTAssertEqual(try store.entryCounts()["openai"]?.entries, 2)
@@ -123,11 +165,11 @@ final class StoreTests: XCTestCase {
     }
 
     func testStateAndSecretSurviveReopening() throws {
-        var store: Store? = try Store(directory: directory)
+        var store: Store? = try Store(directory: directory, inlineLimit: 0)
         try store!.saveState("stats", [1, 2, 3])
         let secret = try store!.secret()
         store = nil
-        let reopened = try Store(directory: directory)
+        let reopened = try Store(directory: directory, inlineLimit: 0)
         XCTAssertEqual(try reopened.loadState("stats"), [1, 2, 3])
         XCTAssertEqual(try reopened.secret(), secret)
         XCTAssertEqual(secret.count, 32)
@@ -141,7 +183,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testBlobsFanOutIntoSmallFoldersAndDedupe() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         let cid = fakeCID(42)
         XCTAssertEqual(cid.count, 59)
         try store.putBlob(cid: cid, bytes: [9, 9])
@@ -159,7 +201,7 @@ final class StoreTests: XCTestCase {
     func testPermissionsDoNotDependOnTheUmask() throws {
         let previous = umask(0o277)
         defer { umask(previous) }
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         let cid = fakeCID(1)
         try store.putBlob(cid: cid, bytes: [1])
         try store.saveState("k", [1])
@@ -177,17 +219,17 @@ final class StoreTests: XCTestCase {
     }
 
     func testOnlyFilesOfGoneWritersAreClearedAtOpen() throws {
-        _ = try Store(directory: directory)
+        _ = try Store(directory: directory, inlineLimit: 0)
         let tmp = directory + "/tmp/"
         let own = "\(getpid()).live", gone = "\(Int32.max).dead", old = "\(getpid()).old"
         for name in [own, gone, old, "unnamed"] { XCTAssertTrue(FileManager.default.createFile(atPath: tmp + name, contents: Data([1]))) }
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -2 * 86_400)], ofItemAtPath: tmp + old)
-        _ = try Store(directory: directory)
+        _ = try Store(directory: directory, inlineLimit: 0)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp), [own])
     }
 
     func testExpiredEntriesStayFindableButLeaveListings() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         let now = Int64(Date().timeIntervalSince1970)
         let expired = try store.upsertEntry(entry("gone", expires: now))
         XCTAssertEqual(try store.entry(requestCID: "gone", upstream: "u1"), expired)
@@ -199,7 +241,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testAccessesAreRecordedInABatch() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         let a = try store.upsertEntry(entry("a")), b = try store.upsertEntry(entry("b"))
         try store.recordAccesses([(id: a.id, hits: 2, lastAccess: a.fetched + 10), (id: b.id, hits: 5, lastAccess: b.fetched + 20),
                                   (id: 9_999, hits: 1, lastAccess: 1)])
@@ -213,7 +255,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testInvalidationScansAllAndByPage() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         let now = Int64(Date().timeIntervalSince1970)
         for i in 0..<5 { _ = try store.upsertEntry(entry("c\(i)")) }
         _ = try store.upsertEntry(entry("old", expires: now - 10))
@@ -234,7 +276,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testRemovingAKeyDocumentRemovesItsEntries() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         let request = fakeCID(7)
         try store.putBlob(cid: request, bytes: Array("{}".utf8), kind: "key")
         _ = try store.upsertEntry(entry(request, content: fakeCID(8)))
@@ -244,7 +286,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testConcurrentSecretCreationAgrees() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         let results = Mutex<[[UInt8]]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
             if let secret = try? store.secret() { results.withLock { $0.append(secret) } }
@@ -256,7 +298,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testLockIsExclusive() throws {
-        _ = try Store(directory: directory)
+        _ = try Store(directory: directory, inlineLimit: 0)
         let lock = try Store.lockDirectory(directory)
         XCTAssertThrowsError(try Store.lockDirectory(directory)) { error in
             XCTAssertEqual((error as? CacheError)?.kind, .busy)
@@ -292,7 +334,7 @@ final class StoreMaintenanceTests: XCTestCase {
     }
 
     func testVerifyKeepsGoodBytesAndDropsBadOnes() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         let good = try cache(store, "good answer")
         let bad = try cache(store, "bad answer")
         try Data("tampered".utf8).write(to: URL(fileURLWithPath: store.blobPath(bad.contentCID)))
@@ -314,7 +356,7 @@ final class StoreMaintenanceTests: XCTestCase {
     }
 
     func testVerifyDropsEntriesWhoseBytesAreGone() throws {
-        let store = try Store(directory: directory)
+        let store = try Store(directory: directory, inlineLimit: 0)
         let entry = try cache(store, "vanishing")
         unlink(store.blobPath(entry.contentCID))
         let report = try store.verify()
@@ -322,8 +364,22 @@ final class StoreMaintenanceTests: XCTestCase {
         XCTAssertNil(try store.entry(id: entry.id))
     }
 
-    func testEvictionDropsTheLeastRecentlyUsedFirst() throws {
+    func testVerifyChecksBytesKeptInTheIndex() throws {
         let store = try Store(directory: directory)
+        let good = try cache(store, "good answer")
+        let bad = try cache(store, "bad answer")
+        try store.write { db in
+            try db.execute(sql: "UPDATE blobs SET inline = ? WHERE cid = ?", arguments: [Data("tampered!!".utf8), bad.contentCID])
+        }
+        let report = try store.verify()
+        XCTAssertEqual(report.blobsChecked, 4)
+        XCTAssertEqual(report.badBlobs, [bad.contentCID])
+        XCTAssertEqual(report.droppedEntries.map(\.id), [bad.id])
+        XCTAssertNotNil(try store.entry(id: good.id))
+    }
+
+    func testEvictionDropsTheLeastRecentlyUsedFirst() throws {
+        let store = try Store(directory: directory, inlineLimit: 0)
         let old = try cache(store, "old old old old", lastAccess: 100)
         let recent = try cache(store, "recent recent recent", lastAccess: 200)
         let budget = try store.blobStats().bytes - 1

@@ -79,21 +79,28 @@ def test_disk_budget_evicts_least_recently_used(make_mount):
 
 
 def test_verify_repairs_a_damaged_store(make_mount):
+    import sqlite3
     m = make_mount().start()
-    body = m.query("openai", "chat.completions", chat("to damage"))
+    small = m.query("openai", "chat.completions", chat("to damage"))  # kept in the index
+    large_request = {"model": "text-embedding-3-small", "input": "to damage", "dimensions": 4000}
+    large = m.query("openai", "embeddings", large_request)  # kept in a file
+    assert len(small) < 16384 < len(large)
     kept = m.query("openai", "chat.completions", chat("to keep"))
     m.stop()
+    with sqlite3.connect(os.path.join(m.data, "index.sqlite")) as db:
+        db.execute("UPDATE blobs SET inline = ? WHERE cid = ?", (b"not the answer", cid(small)))
     damaged = [os.path.join(folder, name) for folder, _, files in os.walk(os.path.join(m.data, "blobs"))
-               for name in files if name == cid(body)][0]
+               for name in files if name == cid(large)][0]
     with open(damaged, "wb") as f:
         f.write(b"not the answer")
     result = m.cli("verify")
-    assert b"bad blobs dropped: 1" in result.stdout and b"entries dropped:   1" in result.stdout
+    assert b"bad blobs dropped: 2" in result.stdout and b"entries dropped:   2" in result.stdout
     m.start()
     assert m.query("openai", "chat.completions", chat("to keep")) == kept
     assert m.json_lines("log")[-1]["outcome"] == "hit"
-    assert m.query("openai", "chat.completions", chat("to damage")) == body
-    assert m.json_lines("log")[-1]["outcome"] == "miss"
+    assert m.query("openai", "chat.completions", chat("to damage")) == small
+    assert m.query("openai", "embeddings", large_request) == large
+    assert [line["outcome"] for line in m.json_lines("log")[-2:]] == ["miss", "miss"]
 
 
 def test_verify_refuses_a_mounted_store(mount):
@@ -172,15 +179,17 @@ def test_full_disk_serves_what_is_stored_and_stores_nothing_new(make_mount, fake
         time.sleep(1.2)  # let the statistics reach the index
         fill_disk(os.path.join(m.data, "filler"))
 
-        # A miss is still answered (the upstream was paid for); only the cache misses out.
-        late = chat("asked while the disk is full")
-        answer = m.query("openai", "chat.completions", late)
-        assert json.loads(answer)["choices"]
+        # A miss is still answered (the upstream was paid for); only the cache
+        # misses out. (An answer this large needs a file; a small one may still
+        # fit in the index's free pages.)
+        late = {"model": "text-embedding-3-small", "input": "asked while the disk is full", "dimensions": 4000}
+        answer = m.query("openai", "embeddings", late)
+        assert len(json.loads(answer)["data"][0]["embedding"]) == 4000
         error = m.json_lines("errors")[-1]
-        assert error["errno"] == "ENOSPC" and error["request_cid"] == request_cid("openai", "chat.completions", late)
-        assert not os.path.exists(m.entry("openai", "chat.completions", late))
-        assert m.query("openai", "chat.completions", late) == answer
-        assert len(fake.calls_to("/chat/completions")) == 5  # asked again: nothing was stored
+        assert error["errno"] == "ENOSPC" and error["request_cid"] == request_cid("openai", "embeddings", late)
+        assert not os.path.exists(m.entry("openai", "embeddings", late))
+        assert m.query("openai", "embeddings", late) == answer
+        assert len(fake.calls_to("/embeddings")) == 2  # asked again: nothing was stored
         assert os.listdir(os.path.join(m.data, "tmp")) == []
 
         # Every stored answer stays readable: as a hit, as an entry, as its cid/ file.
@@ -198,9 +207,9 @@ def test_full_disk_serves_what_is_stored_and_stores_nothing_new(make_mount, fake
 
         # Room again: the next miss is stored.
         os.remove(os.path.join(m.data, "filler"))
-        assert m.query("openai", "chat.completions", late) == answer
-        assert os.path.exists(m.entry("openai", "chat.completions", late))
-        assert m.query("openai", "chat.completions", late) == answer
+        assert m.query("openai", "embeddings", late) == answer
+        assert os.path.exists(m.entry("openai", "embeddings", late))
+        assert m.query("openai", "embeddings", late) == answer
         assert m.json_lines("log")[-1]["outcome"] == "hit"
     finally:
         m.stop()
