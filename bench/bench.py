@@ -244,6 +244,18 @@ def time_loop(n, body, warm=None):
     return list(samples)
 
 
+def time_interleaved(n, bodies, rounds=10):
+    """time_loop for several bodies taken in turns, n/rounds calls each a turn,
+    so a change in the machine's load weighs on every row alike."""
+    for _, body in bodies:
+        time_loop(n // 20 + 1, body, warm=0)
+    samples = {name: [] for name, _ in bodies}
+    for _ in range(rounds):
+        for name, body in bodies:
+            samples[name] += time_loop(n // rounds, body, warm=0)
+    return samples
+
+
 def py_read(path):
     def body():
         fd = os.open(path, os.O_RDONLY)
@@ -289,6 +301,15 @@ def c_samples(*args):
         data.frombytes(f.read())
     os.unlink(out)
     return list(data)
+
+
+def c_interleaved(n, runs, rounds=10):
+    """c_samples for several client runs taken in turns (see time_interleaved)."""
+    samples = {name: [] for name, _ in runs}
+    for _ in range(rounds):
+        for name, args in runs:
+            samples[name] += c_samples(args[0], str(n // rounds), *args[1:])
+    return samples
 
 
 def c_throughput(path, threads, seconds):
@@ -385,24 +406,20 @@ def measure_hits(results, hello, mount, payload, request, n, seconds, root):
     rows = results["latency"]
     files = [("FUSE floor (hello_ll)", hello.file), ("cidcache entry hit", entry), ("cidcache cid/ file", cid_file),
              ("plain file, local disk", disk), ("plain file, tmpfs", shm)]
-    for name, path in files:
-        log("python", name)
-        rows.append({"method": name, "client": "python", "what": "os.open+os.read to EOF+os.close",
-                     "samples": time_loop(n, py_read(path))})
-    for name, path in files[:2]:
-        rows.append({"method": name + ", builtin open()", "client": "python", "what": "with open(p,'rb') as f: f.read()",
-                     "samples": time_loop(n, py_builtin_read(path))})
-    log("python query-file hit")
-    rows.append({"method": "cidcache query-file hit", "client": "python", "what": "O_RDWR open, write, read to EOF, close",
-                 "samples": time_loop(n, py_query(query_file, body))})
-    rows.append({"method": "cidcache query-file hit, one read", "client": "python",
-                 "what": "O_RDWR open, write, one read of up to 64 KiB, close",
-                 "samples": time_loop(n, py_query_one_read(query_file, body))})
-    for name, path in files:
-        log("c", name)
-        rows.append({"method": name, "client": "c", "what": "open+read to EOF+close", "samples": c_samples("lat", str(n), path)})
-    rows.append({"method": "cidcache query-file hit", "client": "c", "what": "O_RDWR open, write, read to EOF, close",
-                 "samples": c_samples("query", str(n), query_file, request_file)})
+    log("python, interleaved")
+    python = [(name, "os.open+os.read to EOF+os.close", py_read(path)) for name, path in files]
+    python += [(name + ", builtin open()", "with open(p,'rb') as f: f.read()", py_builtin_read(path))
+               for name, path in files[:2]]
+    python += [("cidcache query-file hit", "O_RDWR open, write, read to EOF, close", py_query(query_file, body)),
+               ("cidcache query-file hit, one read", "O_RDWR open, write, one read of up to 64 KiB, close",
+                py_query_one_read(query_file, body))]
+    samples = time_interleaved(n, [(name, run) for name, _, run in python])
+    rows += [{"method": name, "client": "python", "what": what, "samples": samples[name]} for name, what, _ in python]
+    log("c, interleaved")
+    c = [(name, "open+read to EOF+close", ["lat", path]) for name, path in files]
+    c.append(("cidcache query-file hit", "O_RDWR open, write, read to EOF, close", ["query", query_file, request_file]))
+    samples = c_interleaved(n, [(name, args) for name, _, args in c])
+    rows += [{"method": name, "client": "c", "what": what, "samples": samples[name]} for name, what, _ in c]
 
     log("throughput")
     for name, path in [files[0], files[1], files[2], files[4]]:

@@ -219,17 +219,21 @@ final class FileSystem: @unchecked Sendable {
                 return request.error(ENOENT)
             }
             engine.recordHit(entry)
-            openStoredBytes(request, cid: entry.contentCID)
+            openStoredBytes(request, cid: entry.contentCID, size: entry.size)
         default:
             request.error(EISDIR)
         }
     }
 
-    /// Bodies never change under a name: kept in the page cache. Their file,
-    /// or (small ones, which have none) their bytes from the index at the first read.
-    private func openStoredBytes(_ request: Request, cid: String) {
-        let fd = Glibc.open(engine.store.blobPath(cid), O_RDONLY | O_CLOEXEC)
-        let kind: OpenHandle.Kind = fd >= 0 ? .file(fd: fd) : .indexed(cid: cid)
+    /// Bodies never change under a name: kept in the page cache. Small ones
+    /// (by `size` when known) are read from the index at the first read, with
+    /// no system call at open; larger ones from their file.
+    private func openStoredBytes(_ request: Request, cid: String, size: Int64? = nil) {
+        var kind = OpenHandle.Kind.indexed(cid: cid)
+        if size.map({ $0 > engine.store.inlineLimit }) ?? true {
+            let fd = Glibc.open(engine.store.blobPath(cid), O_RDONLY | O_CLOEXEC)
+            if fd >= 0 { kind = .file(fd: fd) }
+        }
         request.open(handle: OpenHandle(kind).retainedHandle(), directIO: false, keepCache: true, noFlush: true)
     }
 
@@ -252,7 +256,10 @@ final class FileSystem: @unchecked Sendable {
         case .snapshot(let bytes):
             request.bytes(bytes, from: offset, size: size)
         case .indexed(let cid):
-            guard let bytes = try? engine.store.inlineBytes(cid) else { return request.error(EIO) }
+            // A small body stored as a file by an earlier version is read from it.
+            guard let bytes = (try? engine.store.inlineBytes(cid)) ?? (try? engine.store.readBlob(cid)) else {
+                return request.error(EIO)
+            }
             request.bytes(bytes, from: offset, size: size)
         case .query(let transaction):
             transaction.read(request, size: size)

@@ -8,8 +8,8 @@ final class OpenHandle: @unchecked Sendable {
         case file(fd: Int32)
         /// Bytes fixed at open (README, stats), read at the kernel's offsets.
         case snapshot([UInt8])
-        /// Small stored bytes kept in the index, fetched when the kernel first
-        /// reads them (a repeat open is answered from its page cache, never read).
+        /// Small stored bytes, fetched from the index when the kernel first reads
+        /// them (a repeat open is answered from its page cache, never read).
         case indexed(cid: String)
         case query(QueryTransaction)
         case control(ControlWriter)

@@ -7,8 +7,8 @@ extension Store {
     /// Where the bytes of a CID live: `blobs/<two digest characters>/<cid>`
     /// (the ones before the last, which carries only a few bits).
     public func blobPath(_ cid: String) -> String {
-        let fanout = cid.dropLast().suffix(2)
-        return "\(directory)/blobs/\(fanout)/\(cid)"
+        let fanout = Substring(cid.utf8.dropLast().suffix(2))
+        return directory + "/blobs/" + fanout + "/" + cid
     }
 
     /// Stores bytes under their CID once: identical bodies share one copy.

@@ -74,3 +74,25 @@ def test_a_cli_query_without_the_mount_is_a_hit_after_it(make_mount, fake):
     assert "outcome=hit" in result.stderr.decode()
     assert f"request_cid={request_cid('openai', 'chat.completions', request)}" in result.stderr.decode()
     assert len(fake.calls) == 1
+
+
+def test_small_bodies_stored_as_files_by_an_earlier_version_are_served(make_mount, fake):
+    """Before the index kept small bodies itself, every body was a file under
+    blobs/: such a store is served as it is."""
+    import sqlite3
+    m = make_mount().start()
+    request = chat("stored as a file")
+    body = m.query("openai", "chat.completions", request)
+    m.stop()
+    content = cid(body)
+    folder = os.path.join(m.data, "blobs", content[-3:-1])
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, content), "wb") as f:
+        f.write(body)
+    with sqlite3.connect(os.path.join(m.data, "index.sqlite")) as db:
+        assert db.execute("UPDATE blobs SET inline = NULL WHERE cid = ?", (content,)).rowcount == 1
+    m.start()
+    assert m.read("api", "openai", "chat.completions", request_cid("openai", "chat.completions", request)) == body
+    assert m.read("cid", content) == body
+    assert m.query("openai", "chat.completions", request) == body
+    assert m.json_lines("log")[-1]["outcome"] == "hit"
