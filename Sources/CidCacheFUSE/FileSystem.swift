@@ -56,8 +56,8 @@ final class FileSystem: @unchecked Sendable {
             default: return nil
             }
         case .cidDirectory:
-            guard CID(name) != nil, (try? engine.store.blobSize(name)) ?? nil != nil else { return nil }
-            return .content(cid: name)
+            guard CID(name) != nil, let size = (try? engine.store.blobSize(name)) ?? nil else { return nil }
+            return .content(cid: name, size: size)
         case .apiDirectory:
             return engine.namespaces[name] != nil ? .namespaceDirectory(name) : nil
         case .namespaceDirectory(let namespace):
@@ -116,8 +116,8 @@ final class FileSystem: @unchecked Sendable {
         case .readme:
             file(0o444, size: Int64(readme.count))
             timeout = Self.immutableTimeout
-        case .content(let cid):
-            guard let size = (try? engine.store.blobSize(cid)) ?? nil else { return nil }
+        case .content(let cid, _):
+            guard let size = (try? engine.store.blobSize(cid)) ?? nil else { return nil }  // still stored?
             file(0o444, size: size)
             timeout = Self.immutableTimeout
         case .entry(let namespace, let op, let requestCID, let id):
@@ -212,8 +212,8 @@ final class FileSystem: @unchecked Sendable {
         case .errors, .log:
             let path = node == .errors ? engine.errorLog.path : engine.transactionLog.path
             openLogFile(request, path: path)
-        case .content(let cid):
-            openStoredBytes(request, cid: cid)
+        case .content(let cid, let size):
+            openStoredBytes(request, cid: cid, size: size)
         case .entry(let namespace, let op, let requestCID, let id):
             guard let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else {
                 return request.error(ENOENT)
@@ -226,11 +226,11 @@ final class FileSystem: @unchecked Sendable {
     }
 
     /// Bodies never change under a name: kept in the page cache. Small ones
-    /// (by `size` when known) are read from the index at the first read, with
-    /// no system call at open; larger ones from their file.
-    private func openStoredBytes(_ request: Request, cid: String, size: Int64? = nil) {
+    /// are read from the index at the first read, with no system call at
+    /// open; larger ones from their file.
+    private func openStoredBytes(_ request: Request, cid: String, size: Int64) {
         var kind = OpenHandle.Kind.indexed(cid: cid)
-        if size.map({ $0 > engine.store.inlineLimit }) ?? true {
+        if size > engine.store.inlineLimit {
             let fd = Glibc.open(engine.store.blobPath(cid), O_RDONLY | O_CLOEXEC)
             if fd >= 0 { kind = .file(fd: fd) }
         }

@@ -5,8 +5,9 @@ enum Node: Hashable, Sendable {
     case root
     case readme
     case cidDirectory
-    /// `cid/<cid>`: stored bytes, a body or a key document.
-    case content(cid: String)
+    /// `cid/<cid>`: stored bytes, a body or a key document, of `size` bytes
+    /// (fixed by the CID, so it never changes what the node is).
+    case content(cid: String, size: Int64)
     case apiDirectory
     case namespaceDirectory(String)
     case operationDirectory(namespace: String, op: String)
