@@ -26,10 +26,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-TOKEN_A = "ghp_tokenAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-TOKEN_B = "ghp_tokenBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
-HF_TOKEN_A = "hf_tokenAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-HF_TOKEN_B = "hf_tokenBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+TOKEN_A = "ghp_test-not-a-real-token-alice"
+TOKEN_B = "ghp_test-not-a-real-token-bob"
+HF_TOKEN_A = "hf_test-not-a-real-token-alice"
+HF_TOKEN_B = "hf_test-not-a-real-token-bob"
 USERS = {TOKEN_A: ("alice", 1), TOKEN_B: ("bob", 2), HF_TOKEN_A: ("alice", 1), HF_TOKEN_B: ("bob", 2)}
 
 SHA = "9a1e3b07c6d5f5f9a0b4e2d1c3f4a5b6c7d8e9f0"

@@ -49,8 +49,8 @@ FAMILIES = ("openai", "anthropic", "gemini", "ollama", "tgi", "tei", "ovms", "op
 
 KEYS = {
     "openai": "sk-test-llm-not-a-real-key-0005",
-    "anthropic": "sk-ant-api03-test-not-a-real-key-0002",
-    "gemini": "AIzaSyTest-not-a-real-key-0003",
+    "anthropic": "sk-ant-test-not-a-real-key-0002",
+    "gemini": "AIza-test-not-a-real-key-0003",
     "ollama": "ollama-proxy-test-token-0006",
     "tgi": "hf_test_not_a_real_token_0004",
     "tei": "hf_test_not_a_real_token_0007",

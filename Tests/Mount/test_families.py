@@ -265,7 +265,7 @@ def test_error_statuses_map_to_errno(llm_mount, llm, ns):
 def test_anthropic_wrong_or_missing_key(llm_mount, llm):
     request = {"model": "claude-3-5-haiku-20241022", "max_tokens": 8, "messages": [{"role": "user", "content": "k"}]}
     m = llm_mount(start=False)
-    m.env["CIDCACHE_ANTHROPIC_KEY"] = "sk-ant-api03-wrong-key-000000000000"
+    m.env["CIDCACHE_ANTHROPIC_KEY"] = "sk-ant-test-wrong-key-0012"
     m.start()
     assert m.query_errno("anthropic", "messages", request) == "EACCES"
     call = llm.calls_of("anthropic")[-1]
@@ -287,7 +287,7 @@ def test_gemini_wrong_or_missing_key(llm_mount, llm):
     API_KEY_INVALID: the upstream refused the credentials, so EACCES."""
     request = {"model": "gemini-2.0-flash", "contents": [{"parts": [{"text": "k"}]}]}
     m = llm_mount(start=False)
-    m.env["CIDCACHE_GEMINI_KEY"] = "AIzaSyWrong-key-000000000000000000"
+    m.env["CIDCACHE_GEMINI_KEY"] = "AIza-test-wrong-key-0013"
     m.start()
     assert m.query_errno("gemini", "generateContent", request) == "EACCES"
     call = llm.calls_of("gemini")[-1]

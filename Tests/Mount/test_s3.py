@@ -62,7 +62,7 @@ class Moto:
         # Plain signed payloads: moto checks those (newer botocore defaults to streamed checksums).
         config = Config(request_checksum_calculation="when_required", response_checksum_validation="when_required")
         return boto3.client(service, endpoint_url=self.url, region_name=REGION, config=config,
-                            aws_access_key_id=key or "AKIASETUPSETUPSETUP0", aws_secret_access_key=secret or "setup")
+                            aws_access_key_id=key or "test-setup-key-id", aws_secret_access_key=secret or "setup")
 
     def stop(self):
         self.process.terminate()
@@ -105,7 +105,7 @@ def open_moto():
     """moto without authentication, for what the authenticated one cannot check."""
     server = Moto(auth=False)
     try:
-        server.keys = [{"AccessKeyId": "AKIAOPENOPENOPEN0001", "SecretAccessKey": "open/secret+key0001"}]
+        server.keys = [{"AccessKeyId": "test-open-key-id-0001", "SecretAccessKey": "open/secret+key0001"}]
         fill(server.client("s3"))
         yield server
     finally:
@@ -202,7 +202,7 @@ def test_presign_is_local_and_fetchable(s3_mount, open_moto):
     assert answer["method"] == "GET" and answer["expires_in"] == 900
     url = answer["url"]
     assert url.startswith(f"{open_moto.url}/{BUCKET}/docs/read%20me.md?X-Amz-Algorithm=AWS4-HMAC-SHA256")
-    assert "X-Amz-Credential=AKIAOPENOPENOPEN0001%2F" in url and "X-Amz-Expires=900" in url
+    assert "X-Amz-Credential=test-open-key-id-0001%2F" in url and "X-Amz-Expires=900" in url
     provided, expected = presigned_signature(url, open_moto.keys[0]["SecretAccessKey"])
     assert provided == expected
     with urllib.request.urlopen(url, timeout=10) as response:
@@ -240,7 +240,7 @@ def test_missing_bucket_and_key(s3_mount):
 
 
 def test_wrong_secret_is_eacces(s3_mount, moto):
-    m = s3_mount(secret="wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGKEY")
+    m = s3_mount(secret="test-wrong-secret-not-a-real-key")
     assert m.query_errno("s3", "list_objects", {"bucket": BUCKET}) == "EACCES"
     line = m.json_lines("errors")[-1]
     assert line["status"] == 403 and "SignatureDoesNotMatch" in line["message"]
@@ -248,7 +248,7 @@ def test_wrong_secret_is_eacces(s3_mount, moto):
     assert m.query_errno("s3", "head_object", {"bucket": BUCKET, "key": "top.txt"}) == "EACCES"
     m.stop()
     # An unknown key id too.
-    m.env["AWS_ACCESS_KEY_ID"] = "AKIAUNKNOWNUNKNOWN00"
+    m.env["AWS_ACCESS_KEY_ID"] = "test-unknown-key-id"
     m.start()
     assert m.query_errno("s3", "list_objects", {"bucket": BUCKET}) == "EACCES"
 
