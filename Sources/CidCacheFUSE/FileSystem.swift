@@ -229,7 +229,7 @@ final class FileSystem: @unchecked Sendable {
     /// are read from the index at the first read, with no system call at
     /// open; larger ones from their file.
     private func openStoredBytes(_ request: Request, cid: String, size: Int64) {
-        var kind = OpenHandle.Kind.indexed(cid: cid)
+        var kind = OpenHandle.Kind.indexed(cid: cid, size: size)
         if size > engine.store.inlineLimit {
             let fd = Glibc.open(engine.store.blobPath(cid), O_RDONLY | O_CLOEXEC)
             if fd >= 0 { kind = .file(fd: fd) }
@@ -255,11 +255,8 @@ final class FileSystem: @unchecked Sendable {
             request.bytes(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
         case .snapshot(let bytes):
             request.bytes(bytes, from: offset, size: size)
-        case .indexed(let cid):
-            // A small body stored as a file by an earlier version is read from it.
-            guard let bytes = (try? engine.store.inlineBytes(cid)) ?? (try? engine.store.readBlob(cid)) else {
-                return request.error(EIO)
-            }
+        case .indexed(let cid, let storedSize):
+            guard let bytes = try? engine.store.readBlob(cid, size: storedSize) else { return request.error(EIO) }
             request.bytes(bytes, from: offset, size: size)
         case .query(let transaction):
             transaction.read(request, size: size)

@@ -10,7 +10,7 @@ final class OpenHandle: @unchecked Sendable {
         case snapshot([UInt8])
         /// Small stored bytes, fetched from the index when the kernel first reads
         /// them (a repeat open is answered from its page cache, never read).
-        case indexed(cid: String)
+        case indexed(cid: String, size: Int64)
         case query(QueryTransaction)
         case control(ControlWriter)
     }

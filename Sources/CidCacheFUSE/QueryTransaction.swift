@@ -88,25 +88,24 @@ final class QueryTransaction: @unchecked Sendable {
             return nil
         }
         if let requestBody {
-            // A hit is answered on this thread; anything else goes to a task.
-            let pid = request.pid
-            if let answer = engine.cachedAnswer(namespace: namespace, op: op, body: requestBody, pid: pid) {
-                state.withLock { $0.phase = .answered(answer.body) }
-            } else {
-                send(requestBody, pid: pid)
+            // Keying, refusals and hits are settled on this thread; only the upstream goes to a task.
+            switch engine.start(namespace: namespace, op: op, body: requestBody, pid: request.pid) {
+            case .answered(let answer): state.withLock { $0.phase = .answered(answer.body) }
+            case .failed(let error): state.withLock { $0.phase = .failed(error) }
+            case .needsUpstream(let pending): send(pending)
             }
         }
         serveNext()
     }
 
-    /// Sends the request. The task is not the reader's: an interrupted or
+    /// Asks the upstream. The task is not the reader's: an interrupted or
     /// departed reader still fills the cache.
-    private func send(_ body: [UInt8], pid: Int32) {
-        let engine = self.engine, namespace = self.namespace, op = self.op
+    private func send(_ pending: CacheEngine.PendingQuery) {
+        let engine = self.engine
         Task.detached {
             let phase: Phase
             do {
-                phase = .answered(try await engine.query(namespace: namespace, op: op, body: body, pid: pid).body)
+                phase = .answered(try await engine.finish(pending).body)
             } catch let error as CacheError {
                 phase = .failed(error)
             } catch {

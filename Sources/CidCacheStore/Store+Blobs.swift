@@ -75,11 +75,15 @@ extension Store {
         return CacheError(.io, "cannot write \(path): \(String(cString: strerror(code)))")
     }
 
-    /// The stored bytes of a CID; EIO when they are missing.
-    public func readBlob(_ cid: String) throws -> [UInt8] {
+    /// The stored bytes of a CID, from the index or their file; EIO when they are missing.
+    /// - Parameter size: their size when known: small ones are looked for in the
+    ///   index first (files of small bytes exist only in stores of earlier versions).
+    public func readBlob(_ cid: String, size: Int64? = nil) throws -> [UInt8] {
+        let small = size.map { $0 <= inlineLimit } ?? false
+        if small, let bytes = try inlineBytes(cid) { return bytes }
         if let data = FileManager.default.contents(atPath: blobPath(cid)) { return [UInt8](data) }
-        guard let bytes = try inlineBytes(cid) else { throw CacheError(.io, "stored bytes of \(cid) are missing") }
-        return bytes
+        if !small, let bytes = try inlineBytes(cid) { return bytes }
+        throw CacheError(.io, "stored bytes of \(cid) are missing")
     }
 
     /// The bytes of a CID kept in the index; nil when it is not stored there.

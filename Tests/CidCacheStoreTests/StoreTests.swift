@@ -92,6 +92,8 @@ final class StoreTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: store.blobPath(largeCID)))
         XCTAssertEqual(try store.readBlob(smallCID), small)
         XCTAssertEqual(try store.readBlob(largeCID), large)
+        XCTAssertEqual(try store.readBlob(smallCID, size: Int64(small.count)), small)
+        XCTAssertEqual(try store.readBlob(largeCID, size: Int64(large.count)), large)
         XCTAssertEqual(try store.inlineBytes(smallCID), small)
         XCTAssertNil(try store.inlineBytes(largeCID))
         XCTAssertEqual(try store.blobStats().bytes, Int64(small.count + large.count))
@@ -108,6 +110,7 @@ final class StoreTests: XCTestCase {
         try Store(directory: directory, inlineLimit: 0).putBlob(cid: cid, bytes: body)
         let store = try Store(directory: directory)
         XCTAssertEqual(try store.readBlob(cid), body)
+        XCTAssertEqual(try store.readBlob(cid, size: Int64(body.count)), body)
         XCTAssertNil(try store.inlineBytes(cid))
         XCTAssertEqual(try store.verify().badBlobs, [])
     }

@@ -103,30 +103,60 @@ public final class CacheEngine: Sendable {
     /// the body ends, and every failure.
     /// - Parameter pid: the caller's process, for the log lines.
     public func query(namespace: String, op: String, body: [UInt8], pid: Int32) async throws -> Answer {
+        switch start(namespace: namespace, op: op, body: body, pid: pid) {
+        case .answered(let answer): return answer
+        case .failed(let error): throw error
+        case .needsUpstream(let pending): return try await finish(pending)
+        }
+    }
+
+    /// How far a query got without waiting: `start` keys it and answers a live
+    /// entry on the caller's thread; only what needs the upstream goes on to `finish`.
+    public enum QueryStart: Sendable {
+        case answered(Answer)
+        /// Refused or failed (already logged).
+        case failed(CacheError)
+        case needsUpstream(PendingQuery)
+    }
+
+    /// A keyed query still to be answered by `finish`.
+    public struct PendingQuery: Sendable {
+        let query: PreparedQuery
+        let started: Date
+        let pid: Int32
+    }
+
+    /// The part of `query` that never waits: keying, and the answer of a live entry.
+    public func start(namespace: String, op: String, body: [UInt8], pid: Int32) -> QueryStart {
         let started = Date()
         var prepared: PreparedQuery?
         do {
             let query = try prepare(namespace: namespace, op: op, body: body)
             prepared = query
-            let answer = try await answer(query)
-            logWhenComplete(answer, query, started: started, pid: pid)
-            return answer
-        } catch let error as CacheError {
-            fail(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: error, started: started, pid: pid)
-            throw error
+            if servesFromCache(query), let answer = try hit(query) {
+                logWhenComplete(answer, query, started: started, pid: pid)
+                return .answered(answer)
+            }
+            return .needsUpstream(PendingQuery(query: query, started: started, pid: pid))
+        } catch {
+            let failure = error as? CacheError ?? CacheError(.io, "\(error)")
+            fail(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: failure, started: started, pid: pid)
+            return .failed(failure)
         }
     }
 
-    /// The answer of a live entry, found on the caller's thread; nil when the
-    /// request needs more than that (a miss, a refresh, a failure to report),
-    /// which `query` then handles. Spares a hit the hop to a task.
-    public func cachedAnswer(namespace: String, op: String, body: [UInt8], pid: Int32) -> Answer? {
-        let started = Date()
-        guard let query = try? prepare(namespace: namespace, op: op, body: body),
-              !bypassesCache(query), !query.control.refresh,
-              let answer = try? hit(query) else { return nil }
-        logWhenComplete(answer, query, started: started, pid: pid)
-        return answer
+    /// The rest of `query`: a fetch in progress or the upstream (or the bypass).
+    public func finish(_ pending: PendingQuery) async throws -> Answer {
+        let query = pending.query
+        do {
+            let answer = try await answerFromUpstream(query)
+            logWhenComplete(answer, query, started: pending.started, pid: pending.pid)
+            return answer
+        } catch let error as CacheError {
+            fail(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string, error: error,
+                 started: pending.started, pid: pending.pid)
+            throw error
+        }
     }
 
     private func logWhenComplete(_ answer: Answer, _ query: PreparedQuery, started: Date, pid: Int32) {
@@ -152,6 +182,13 @@ public final class CacheEngine: Sendable {
 
     /// Answers a prepared request from a live entry, a fetch in progress, or the upstream.
     public func answer(_ query: PreparedQuery) async throws -> Answer {
+        if servesFromCache(query), let answer = try hit(query) { return answer }
+        return try await answerFromUpstream(query)
+    }
+
+    /// Answers without looking for a live entry (the caller did): the bypass,
+    /// a fetch in progress, or a new upstream call.
+    private func answerFromUpstream(_ query: PreparedQuery) async throws -> Answer {
         let ns = query.namespace
         if bypassesCache(query) {
             guard !config.offline else { throw offlineError() }
@@ -159,7 +196,6 @@ public final class CacheEngine: Sendable {
             statistics.update(ns.name) { $0.bypassed += 1 }
             return Answer(requestCID: query.requestCID, contentCID: nil, body: body, outcome: .bypassed, entry: nil)
         }
-        if !query.control.refresh, let answer = try hit(query) { return answer }
         guard !config.offline else { throw offlineError() }
 
         let key = ns.upstream + "/" + query.requestCID.string
@@ -187,10 +223,15 @@ public final class CacheEngine: Sendable {
         query.control.noStore || config.isPrivate(namespace: query.namespace.name, op: query.op)
     }
 
+    /// Whether a live entry may answer the request (not bypassed, not `refresh`).
+    private func servesFromCache(_ query: PreparedQuery) -> Bool {
+        !bypassesCache(query) && !query.control.refresh
+    }
+
     /// The answer of the request's live entry, counted as a hit; nil when there is none.
     private func hit(_ query: PreparedQuery) throws -> Answer? {
         guard let entry = try liveEntry(namespace: query.namespace, requestCID: query.requestCID.string) else { return nil }
-        let bytes = try store.readBlob(entry.contentCID)
+        let bytes = try store.readBlob(entry.contentCID, size: entry.size)
         recordHit(entry)
         return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID),
                       body: ResponseBody(complete: bytes), outcome: .hit, entry: entry)
@@ -215,7 +256,7 @@ public final class CacheEngine: Sendable {
         } catch let error as CacheError where [.busy, .timedOut, .io].contains(error.kind) {
             land()
             if let stale = try? staleEntry(namespace: query.namespace, requestCID: query.requestCID.string),
-               let bytes = try? store.readBlob(stale.contentCID) {
+               let bytes = try? store.readBlob(stale.contentCID, size: stale.size) {
                 return FlightResult(body: ResponseBody(complete: bytes), entry: stale, stale: true)
             }
             throw error
@@ -242,8 +283,7 @@ public final class CacheEngine: Sendable {
                     do {
                         return .done(try await family.fetch(op: query.op, request: query.request, body: query.upstreamBody,
                                                             endpoint: ns.endpoint, client: self.client))
-                    } catch let error as CacheError where family.retriesFailures
-                        && (error.status.map(Self.retryableStatuses.contains) ?? (error.kind == .io)) {
+                    } catch let error as CacheError where family.retriesFailures && Self.isTransient(error) {
                         return .retry(error, after: nil)
                     }
                 }
@@ -294,7 +334,7 @@ public final class CacheEngine: Sendable {
                     ?? CacheError.forStatus(response.status, "upstream answered \(response.status): \(Self.errorMessage(bytes))")
                 guard Self.retryableStatuses.contains(response.status) else { throw error }
                 return .retry(error, after: response.header("retry-after").flatMap(Double.init))
-            } catch let error as CacheError where error.kind == .io && error.status == nil {
+            } catch let error as CacheError where Self.isTransient(error) {
                 return .retry(error, after: nil)  // no answer at all (refused, reset): ask again
             }
         }
@@ -333,6 +373,11 @@ public final class CacheEngine: Sendable {
 
     /// Answers worth asking again: rate limited, overloaded, or a server fault.
     static let retryableStatuses: Set<Int> = [429, 500, 502, 503, 504, 529]
+
+    /// A failure worth asking again: one of those answers, or no answer at all.
+    static func isTransient(_ error: CacheError) -> Bool {
+        error.status.map(retryableStatuses.contains) ?? (error.kind == .io)
+    }
 
     /// Counts an upstream failure and scrubs what the upstream echoed.
     private func upstreamFailure(_ error: CacheError, _ ns: Namespace) -> CacheError {

@@ -28,9 +28,10 @@ final class ShardedMap<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// Changes the value of one key under its shard's lock.
     func update(_ key: Key, _ change: (inout Value?) -> Void) {
         shard(key).map.withLock { map in
-            var value = map[key]
+            var value = map.removeValue(forKey: key)
             change(&value)
-            if value != nil && map[key] == nil && map.count >= shardCapacity { map.removeAll(keepingCapacity: true) }
+            guard let value else { return }
+            if map.count >= shardCapacity { map.removeAll(keepingCapacity: true) }
             map[key] = value
         }
     }
