@@ -206,7 +206,12 @@ public final class CacheEngine: Sendable {
             return (task, false)
         }
         let result = try await flight.value
-        let outcome: Outcome = result.stale ? .stale : (joined ? .coalesced : .miss)
+        if result.source == .stored, let entry = result.entry {
+            recordHit(entry)
+            return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID),
+                          body: result.body, outcome: .hit, entry: entry)
+        }
+        let outcome: Outcome = result.source == .stale ? .stale : (joined ? .coalesced : .miss)
         if outcome != .miss {
             statistics.update(ns.name) { if outcome == .stale { $0.staleServed += 1 } else { $0.coalesced += 1 } }
             result.body.whenComplete { result in
@@ -238,10 +243,12 @@ public final class CacheEngine: Sendable {
     }
 
     struct FlightResult: Sendable {
+        /// Where a flight's answer came from.
+        enum Source { case upstream, stale, stored }
         let body: ResponseBody
-        /// The entry served, for a stale answer.
+        /// The entry served, for a stale or stored answer.
         let entry: EntryRecord?
-        let stale: Bool
+        let source: Source
     }
 
     /// One upstream call shared by every identical concurrent miss. It resolves
@@ -250,14 +257,22 @@ public final class CacheEngine: Sendable {
     private func fly(_ query: PreparedQuery, key: String) async throws -> FlightResult {
         let land = { _ = self.flights.withLock { $0.removeValue(forKey: key) } }
         do {
+            // The caller looked for a live entry before this flight took off; a
+            // flight that landed in between has stored the answer already.
+            if servesFromCache(query),
+               let entry = try liveEntry(namespace: query.namespace, requestCID: query.requestCID.string) {
+                let bytes = try store.readBlob(entry.contentCID, size: entry.size)
+                land()
+                return FlightResult(body: ResponseBody(complete: bytes), entry: entry, source: .stored)
+            }
             let body = try await fetch(query, store: true)
             body.whenComplete { _ in land() }
-            return FlightResult(body: body, entry: nil, stale: false)
+            return FlightResult(body: body, entry: nil, source: .upstream)
         } catch let error as CacheError where [.busy, .timedOut, .io].contains(error.kind) {
             land()
             if let stale = try? staleEntry(namespace: query.namespace, requestCID: query.requestCID.string),
                let bytes = try? store.readBlob(stale.contentCID, size: stale.size) {
-                return FlightResult(body: ResponseBody(complete: bytes), entry: stale, stale: true)
+                return FlightResult(body: ResponseBody(complete: bytes), entry: stale, source: .stale)
             }
             throw error
         } catch {
