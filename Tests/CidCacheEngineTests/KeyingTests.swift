@@ -67,5 +67,12 @@ final class KeyingTests: XCTestCase {
         XCTAssertFalse(scrubbed.contains("secret"))
         XCTAssertFalse(scrubbed.contains("0001"))
         XCTAssertFalse(scrubbed.contains("abc"))
+
+        // Shaped like real keys (built here, so no scanner takes this file for a leak).
+        let google = "AIza" + "Sy" + String(repeating: "t3st", count: 8) + "_-x"
+        let github = "ghp" + "_" + String(repeating: "T", count: 36)
+        let aws = "AKIA" + String(repeating: "T", count: 16)
+        let echoed = engine.scrub("key \(google) invalid; token \(github); id \(aws).", endpoint: endpoint)
+        XCTAssertEqual(echoed, "key [redacted] invalid; token [redacted]; id [redacted].")
     }
 }

@@ -147,3 +147,56 @@ def test_a_bad_ctl_line_is_logged_with_the_spec_fields(mount):
     line = mount.json_lines("errors")[-1]
     assert {"time", "namespace", "op", "request_cid", "errno", "status", "message", "pid"} <= set(line)
     assert line["errno"] == "EINVAL" and line["pid"] == os.getpid()
+
+
+@pytest.mark.parametrize("removal", ["rm", "ctl"])
+def test_entries_read_while_removed_stay_removed(mount, fake, removal):
+    """Readers open entries while they are removed (`rm` of each, or one `ctl`
+    line): once the removal has returned, no removed entry opens again (a
+    record read from the index just before a removal is not remembered after it)."""
+    import threading
+    import time
+
+    requests = [{"model": "text-embedding-3-small", "input": f"race {i}"} for i in range(40)]
+    paths = [entry_path(mount, r, "embeddings") for r in requests]
+    stop = threading.Event()
+
+    def read_entries():
+        while not stop.is_set():
+            for path in paths:
+                try:
+                    with open(path, "rb") as f:
+                        f.read()
+                except OSError:
+                    pass
+
+    readers = [threading.Thread(target=read_entries) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    served_after_removal = []
+    try:
+        deadline = time.time() + 3
+        rounds = 0
+        while time.time() < deadline:
+            rounds += 1
+            for request in requests:
+                mount.query("openai", "embeddings", request)
+            if removal == "rm":
+                for path in paths:
+                    os.unlink(path)
+            else:
+                with open(mount.p("ctl"), "w") as ctl:
+                    ctl.write('{"invalidate": {"namespace": "openai", "op": "embeddings"}}\n')
+            for path in paths:
+                try:
+                    os.close(os.open(path, os.O_RDONLY))
+                    served_after_removal.append((rounds, os.path.basename(path)))
+                except FileNotFoundError:
+                    pass
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert rounds > 1
+    assert not served_after_removal, served_after_removal[:5]
+    assert len(fake.calls_to("/embeddings")) == rounds * len(requests)

@@ -29,6 +29,9 @@ public final class CacheEngine: Sendable {
     /// opens of an entry skip the index. Every removal and refetch updates it.
     /// 16 384 records (about 2 MiB with their strings) bound the daemon's memory at any store size.
     private let recentEntries = ShardedMap<String, EntryRecord>(capacity: 16_384)
+    /// Counts removals from the index, so a record read before a removal is
+    /// never remembered after it (it would answer for an entry that is gone).
+    private let removals = Atomic<UInt64>(0)
     /// Bytes written to the store, counted high (shared bodies count again)
     /// until the next eviction pass measures them exactly.
     private let storedBytes: Mutex<Int64>
@@ -420,6 +423,7 @@ public final class CacheEngine: Sendable {
         let usage = ns.family.usage(op: query.op, request: query.request, response: bytes)
         let ttl = query.control.ttl ?? ttlFor(query)
         let fetched = Int64(sent.timeIntervalSince1970)
+        let removalsBefore = removals.load(ordering: .sequentiallyConsistent)
         let (entry, replaced) = try store.storeAnswer(NewEntry(
             requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
             contentCID: CID.forContent(bytes).string, size: Int64(bytes.count),
@@ -427,8 +431,8 @@ public final class CacheEngine: Sendable {
             tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs),
             body: bytes, keyDocument: query.keyDocument)
         storedBytes.withLock { $0 += Int64(bytes.count + query.keyDocument.count) }
+        remember(entry, readAfter: removalsBefore)  // first: forgetting the replaced record must not count against it
         if let replaced { notifyRemoved([replaced]) }
-        remember(entry)
     }
 
     /// The TTL of a query: the config's override for its operation, else the family's rule.
@@ -457,7 +461,8 @@ public final class CacheEngine: Sendable {
         if let key = endpoint.credential, !key.isEmpty {
             text = text.replacingOccurrences(of: key, with: "[redacted]")
         }
-        let patterns = [#"(sk|pk|rk|gsk|hf|ghp|gho|ghs|github_pat|xai|AIza)[-_][A-Za-z0-9_\-\*\.]{4,}"#,
+        let patterns = [#"(sk|pk|rk|gsk|hf|ghp|gho|ghs|github_pat|xai)[-_][A-Za-z0-9_\-\*\.]{4,}"#,
+                        #"AIza[A-Za-z0-9_\-]{20,}"#,  // Google API keys: "AIza" and 35 more, no separator
                         #"(?i)bearer\s+\S+"#, #"AKIA[0-9A-Z]{8,}"#]
         for pattern in patterns {
             text = text.replacingOccurrences(of: pattern, with: "[redacted]", options: .regularExpression)
@@ -473,16 +478,23 @@ public final class CacheEngine: Sendable {
         if let cached = recentEntries[key] {
             return cached.expires > Self.now() ? cached : nil
         }
+        let removalsBefore = removals.load(ordering: .sequentiallyConsistent)
         guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream) else { return nil }
-        remember(entry)
+        remember(entry, readAfter: removalsBefore)
         return entry.expires > Self.now() ? entry : nil
     }
 
-    private func remember(_ entry: EntryRecord) {
-        recentEntries.update(entry.upstream + "/" + entry.requestCID) { $0 = entry }
+    /// Remembers an entry read from (or written to) the index, unless something
+    /// was removed since: the entry may be among what was.
+    private func remember(_ entry: EntryRecord, readAfter removalsBefore: UInt64) {
+        recentEntries.update(entry.upstream + "/" + entry.requestCID) { record in
+            if removals.load(ordering: .sequentiallyConsistent) == removalsBefore { record = entry }
+        }
     }
 
+    /// Called after the entries left the index.
     private func forget(_ entries: [EntryRecord]) {
+        removals.add(1, ordering: .sequentiallyConsistent)
         for entry in entries {
             recentEntries.update(entry.upstream + "/" + entry.requestCID) { if $0?.id == entry.id { $0 = nil } }
         }
@@ -537,9 +549,10 @@ public final class CacheEngine: Sendable {
     public func invalidate(namespace name: String, op: String, requestCID: String) -> Bool {
         guard let namespace = namespaces[name],
               let entry = try? store.entry(requestCID: requestCID, upstream: namespace.upstream),
-              entry.op == op else { return false }
-        forget([entry])
-        return (try? store.removeEntry(requestCID: requestCID, upstream: namespace.upstream)) != nil
+              entry.op == op,
+              let removed = try? store.removeEntry(requestCID: requestCID, upstream: namespace.upstream) else { return false }
+        forget([removed])
+        return true
     }
 
     /// Drops stored bytes and every entry that points at them (`rm cid/<cid>`).
