@@ -13,6 +13,8 @@ public struct UpstreamResponse: Sendable {
     fileprivate let timeout: Double
     /// When the whole call (body included) must have ended: the send plus the timeout.
     fileprivate let deadline: NIODeadline
+    /// Where the body's watchdog is scheduled.
+    fileprivate let timers: EventLoop
 
     public func header(_ name: String) -> String? {
         headers.first { $0.name.lowercased() == name.lowercased() }?.value
@@ -35,10 +37,7 @@ public struct UpstreamResponse: Sendable {
                 continuation.finish(throwing: error)
             }
         }
-        let remaining = deadline.uptimeNanoseconds > NIODeadline.now().uptimeNanoseconds
-            ? deadline.uptimeNanoseconds - NIODeadline.now().uptimeNanoseconds : 0
-        let watchdog = Task {
-            try await Task.sleep(nanoseconds: remaining)
+        let watchdog = timers.scheduleTask(deadline: deadline) {
             continuation.finish(throwing: CacheError(.timedOut, "upstream did not finish within \(UpstreamClient.format(timeout)) s"))
             reader.cancel()
         }
@@ -106,19 +105,21 @@ public final class UpstreamClient: Sendable {
     /// Sends one request and returns once the answer's head has arrived,
     /// whatever its status. The whole call, body included, ends by the timeout.
     public func send(_ request: UpstreamHTTPRequest) async throws -> UpstreamResponse {
-        let timeout = self.timeout
         let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
-        return try await withThrowingTaskGroup(of: UpstreamResponse?.self) { group in
-            group.addTask { try await self.perform(request, deadline: deadline) }
-            group.addTask {
-                try await Task.sleep(nanoseconds: UInt64(timeout * 1_000_000_000))
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let response = first else {
+        let call = Task { try await self.perform(request, deadline: deadline) }
+        // An event-loop timer, not a sleeping task: a cancelled Task.sleep keeps
+        // about 1 KiB until its deadline, which at a thousand misses a second
+        // and a 300 s timeout is hundreds of megabytes.
+        let timer = client.eventLoopGroup.next().scheduleTask(deadline: deadline) { call.cancel() }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            do {
+                return try await call.value
+            } catch where NIODeadline.now() >= deadline {
                 throw CacheError(.timedOut, "upstream did not answer within \(Self.format(timeout)) s")
             }
-            return response
+        } onCancel: {
+            call.cancel()
         }
     }
 
@@ -131,7 +132,8 @@ public final class UpstreamClient: Sendable {
             let response = try await client.execute(http, deadline: deadline)
             return UpstreamResponse(status: Int(response.status.code),
                                     headers: response.headers.map { (name: $0.name, value: $0.value) },
-                                    body: response.body, limit: responseLimit, timeout: timeout, deadline: deadline)
+                                    body: response.body, limit: responseLimit, timeout: timeout, deadline: deadline,
+                                    timers: client.eventLoopGroup.next())
         } catch is CancellationError {
             throw CancellationError()
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
