@@ -91,7 +91,8 @@ final class FileSystem: @unchecked Sendable {
     // MARK: Attributes
 
     /// A node's attributes and how long the kernel may keep them; nil when it is gone.
-    private func attributes(_ node: Node, inode: UInt64) -> (stat: stat, timeout: Double)? {
+    /// - Parameter justFound: the node was looked up in this same request, so it exists.
+    private func attributes(_ node: Node, inode: UInt64, justFound: Bool = false) -> (stat: stat, timeout: Double)? {
         var st = stat()
         st.st_ino = UInt(inode)
         st.st_uid = owner.uid
@@ -116,8 +117,9 @@ final class FileSystem: @unchecked Sendable {
         case .readme:
             file(0o444, size: Int64(readme.count))
             timeout = Self.immutableTimeout
-        case .content(let cid, _):
-            guard let size = (try? engine.store.blobSize(cid)) ?? nil else { return nil }  // still stored?
+        case .content(let cid, let foundSize):
+            let size = justFound ? foundSize : (try? engine.store.blobSize(cid)) ?? nil  // still stored?
+            guard let size else { return nil }
             file(0o444, size: size)
             timeout = Self.immutableTimeout
         case .entry(let namespace, let op, let requestCID, let id):
@@ -154,7 +156,7 @@ final class FileSystem: @unchecked Sendable {
             return request.error(ENOENT)
         }
         let inode = nodes.lookUp(node)
-        guard let (st, timeout) = attributes(node, inode: inode) else {
+        guard let (st, timeout) = attributes(node, inode: inode, justFound: true) else {
             nodes.forget(inode, count: 1)
             return request.error(ENOENT)
         }

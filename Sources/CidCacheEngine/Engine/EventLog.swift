@@ -19,9 +19,13 @@ public final class EventLog: Sendable {
         /// The end of the blocks reserved so far (the file's size stays its content's).
         var reservedUntil: UInt64 = 0
 
-        init(path: String) {
+        /// Opens the file at its end (made empty first when `empty`), with blocks reserved past it.
+        init(path: String, empty: Bool) {
+            if empty || !FileManager.default.fileExists(atPath: path) {
+                _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            }
             handle = FileHandle(forWritingAtPath: path)
-            _ = try? handle?.seekToEnd()
+            reserve(beyond: (try? handle?.seekToEnd()) ?? 0, needing: 1)
         }
 
         mutating func reserve(beyond offset: UInt64, needing count: Int) {
@@ -36,12 +40,7 @@ public final class EventLog: Sendable {
     init(path: String, rotateBytes: Int, truncate: Bool) {
         self.path = path
         self.rotateBytes = rotateBytes
-        if truncate || !FileManager.default.fileExists(atPath: path) {
-            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
-        }
-        var writer = Writer(path: path)
-        writer.reserve(beyond: (try? writer.handle?.offset()) ?? 0, needing: 1)
-        self.writer = Mutex(writer)
+        writer = Mutex(Writer(path: path, empty: truncate))
     }
 
     /// Appends one JSON object as a line.
@@ -55,8 +54,7 @@ public final class EventLog: Sendable {
                 try? current.close()
                 try? FileManager.default.removeItem(atPath: path + ".1")
                 try? FileManager.default.moveItem(atPath: path, toPath: path + ".1")
-                _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
-                writer = Writer(path: path)
+                writer = Writer(path: path, empty: true)
                 offset = 0
             }
             writer.reserve(beyond: offset, needing: line.count)
