@@ -1,12 +1,19 @@
 import CidCacheCore
 
 /// A namespace ready to serve: its family, endpoint and upstream identity.
-public struct Namespace: Sendable {
+public final class Namespace: Sendable {
     public let name: String
     public let family: any UpstreamFamily
     public let endpoint: Endpoint
     /// Short digest of the upstream identity (SPEC section 1); half of every index key.
     public let upstream: String
+
+    init(name: String, family: any UpstreamFamily, endpoint: Endpoint, upstream: String) {
+        self.name = name
+        self.family = family
+        self.endpoint = endpoint
+        self.upstream = upstream
+    }
 }
 
 /// Builds the namespaces of a mount from the built-in table, the config file

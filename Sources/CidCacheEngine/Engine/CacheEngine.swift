@@ -21,14 +21,14 @@ public final class CacheEngine: Sendable {
     let statistics: Statistics
     let prices: PriceTable
     let limiters: [String: UpstreamLimiter]
-    private let flights = Mutex<[String: Task<FlightResult, Error>]>([:])
+    private let flights = Mutex<[EntryKey: Task<FlightResult, Error>]>([:])
     /// Hits not yet written to the index, by entry id.
     private let pendingAccesses = ShardedMap<Int64, (hits: Int64, lastAccess: Int64)>()
     private let removalObserver = Mutex<(@Sendable (EntryRecord) -> Void)?>(nil)
     /// Entries recently looked up, by upstream and request CID, so repeated
     /// opens of an entry skip the index. Every removal and refetch updates it.
     /// 16 384 records (about 2 MiB with their strings) bound the daemon's memory at any store size.
-    private let recentEntries = ShardedMap<String, EntryRecord>(capacity: 16_384)
+    private let recentEntries = ShardedMap<EntryKey, EntryRecord>(capacity: 16_384)
     /// Counts removals from the index, so a record read before a removal is
     /// never remembered after it (it would answer for an entry that is gone).
     private let removals = Atomic<UInt64>(0)
@@ -201,7 +201,7 @@ public final class CacheEngine: Sendable {
         }
         guard !config.offline else { throw offlineError() }
 
-        let key = ns.upstream + "/" + query.requestCID.string
+        let key = EntryKey(upstream: ns.upstream, requestCID: query.requestCID.string)
         let (flight, joined) = flights.withLock { flights -> (Task<FlightResult, Error>, Bool) in
             if let existing = flights[key] { return (existing, true) }
             let task = Task { try await self.fly(query, key: key) }
@@ -257,7 +257,7 @@ public final class CacheEngine: Sendable {
     /// One upstream call shared by every identical concurrent miss. It resolves
     /// when the answer starts (or a recently expired entry stands in for a
     /// failed upstream) and stays joinable until the answer is stored.
-    private func fly(_ query: PreparedQuery, key: String) async throws -> FlightResult {
+    private func fly(_ query: PreparedQuery, key: EntryKey) async throws -> FlightResult {
         let land = { _ = self.flights.withLock { $0.removeValue(forKey: key) } }
         do {
             // The caller looked for a live entry before this flight took off; a
@@ -474,8 +474,7 @@ public final class CacheEngine: Sendable {
 
     /// The live entry of a request under the namespace's current upstream identity.
     public func liveEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
-        let key = namespace.upstream + "/" + requestCID
-        if let cached = recentEntries[key] {
+        if let cached = recentEntries[EntryKey(upstream: namespace.upstream, requestCID: requestCID)] {
             return cached.expires > Self.now() ? cached : nil
         }
         let removalsBefore = removals.load(ordering: .sequentiallyConsistent)
@@ -487,7 +486,7 @@ public final class CacheEngine: Sendable {
     /// Remembers an entry read from (or written to) the index, unless something
     /// was removed since: the entry may be among what was.
     private func remember(_ entry: EntryRecord, readAfter removalsBefore: UInt64) {
-        recentEntries.update(entry.upstream + "/" + entry.requestCID) { record in
+        recentEntries.update(EntryKey(entry)) { record in
             if removals.load(ordering: .sequentiallyConsistent) == removalsBefore { record = entry }
         }
     }
@@ -496,7 +495,7 @@ public final class CacheEngine: Sendable {
     private func forget(_ entries: [EntryRecord]) {
         removals.add(1, ordering: .sequentiallyConsistent)
         for entry in entries {
-            recentEntries.update(entry.upstream + "/" + entry.requestCID) { if $0?.id == entry.id { $0 = nil } }
+            recentEntries.update(EntryKey(entry)) { if $0?.id == entry.id { $0 = nil } }
         }
     }
 
