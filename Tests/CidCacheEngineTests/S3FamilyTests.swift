@@ -15,30 +15,31 @@ private func namespace(_ name: String, _ environment: [String: String] = [:], co
     return try XCTUnwrap(list.first { $0.name == name })
 }
 
-/// The documentation pair of AWS's Signature Version 4 examples (both end in
-/// EXAMPLE; they sign nothing anywhere): the published signatures below need them.
-private let exampleKeys = AWSCredentials(accessKeyID: "AKIAIOSFODNN7EXAMPLE",
-                                         secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+/// A key pair that is plainly not one. The expected signatures below were
+/// computed for it by botocore (S3SigV4Auth, S3SigV4QueryAuth) on the requests
+/// of AWS's published S3 signing examples; with AWS's documentation pair the
+/// same botocore calls give the published signatures (f0e8bdb8..., aeeed9bb...).
+private let testKeys = AWSCredentials(accessKeyID: "test-access-key-id", secretAccessKey: "test/secret+access-key")
 /// 2013-05-24T00:00:00Z, the date of AWS's S3 signing examples.
 private let exampleTime = 1_369_353_600
 
 final class S3FamilyTests: XCTestCase {
     private let family = S3Family()
 
-    // MARK: Signature Version 4, AWS's published S3 examples
+    // MARK: Signature Version 4, on the requests of AWS's S3 examples
 
     func testGetObjectExampleSignature() {
         XCTAssertEqual(SigV4.amzDate(exampleTime), "20130524T000000Z")
         let headers = SigV4.signedHeaders(
             method: "GET", path: "/test.txt", query: [],
             headers: [(name: "Host", value: "examplebucket.s3.amazonaws.com"), (name: "Range", value: "bytes=0-9")],
-            credentials: exampleKeys, region: "us-east-1", time: exampleTime)
+            credentials: testKeys, region: "us-east-1", time: exampleTime)
         XCTAssertEqual(header(headers, "x-amz-date"), "20130524T000000Z")
         XCTAssertEqual(header(headers, "x-amz-content-sha256"), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertEqual(header(headers, "authorization"),
-                       "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,"
+                       "AWS4-HMAC-SHA256 Credential=test-access-key-id/20130524/us-east-1/s3/aws4_request,"
                        + "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,"
-                       + "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
+                       + "Signature=0b2d22ce22fcc5e9d26a68a5f6387d400a2307887e79db6dcdc97e5ee7e21dda")
         let canonical = SigV4.canonicalRequest(
             method: "GET", path: "/test.txt", query: [],
             headers: [(name: "Host", value: "examplebucket.s3.amazonaws.com"), (name: "Range", value: "bytes=0-9"),
@@ -60,12 +61,12 @@ final class S3FamilyTests: XCTestCase {
 
     func testPresignedURLExample() {
         let url = SigV4.presignedURL(origin: "https://examplebucket.s3.amazonaws.com", host: "examplebucket.s3.amazonaws.com",
-                                     path: "/test.txt", credentials: exampleKeys, region: "us-east-1",
+                                     path: "/test.txt", credentials: testKeys, region: "us-east-1",
                                      time: exampleTime, expiresIn: 86400)
         XCTAssertEqual(url, "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
-                       + "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+                       + "&X-Amz-Credential=test-access-key-id%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
                        + "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
-                       + "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404")
+                       + "&X-Amz-Signature=0cf523e4129878ca1adad8bf568594160c822630a315d790396dce21ad711b18")
     }
 
     func testURIEncoding() {
@@ -79,11 +80,11 @@ final class S3FamilyTests: XCTestCase {
     // MARK: Requests
 
     func testPathStyleSignedRequests() throws {
-        let ns = try namespace("s3", ["AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000/", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        let ns = try namespace("s3", ["AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000/", "AWS_ACCESS_KEY_ID": "test-key-id",
                                       "AWS_SECRET_ACCESS_KEY": "secret/value", "AWS_REGION": "eu-west-3",
                                       "AWS_SESSION_TOKEN": "session-token"])
         XCTAssertTrue(ns.family is S3Family)
-        XCTAssertEqual(ns.endpoint.credential, "AKIDEXAMPLE")
+        XCTAssertEqual(ns.endpoint.credential, "test-key-id")
         XCTAssertEqual(ns.endpoint.settings["secret_access_key"], "secret/value")
         let request = try family.signedRequest(method: "HEAD", path: "/bucket/dir/a b+c.txt", query: [(name: "versionId", value: "v 1")],
                                                endpoint: ns.endpoint, time: exampleTime)
@@ -92,7 +93,7 @@ final class S3FamilyTests: XCTestCase {
         XCTAssertEqual(header(request.headers, "host"), "127.0.0.1:9000")
         XCTAssertEqual(header(request.headers, "x-amz-security-token"), "session-token")
         let authorization = try XCTUnwrap(header(request.headers, "authorization"))
-        XCTAssertTrue(authorization.hasPrefix("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20130524/eu-west-3/s3/aws4_request,"
+        XCTAssertTrue(authorization.hasPrefix("AWS4-HMAC-SHA256 Credential=test-key-id/20130524/eu-west-3/s3/aws4_request,"
                                               + "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,Signature="))
         XCTAssertFalse(request.headers.contains { $0.value.contains("secret/value") })
 
@@ -102,14 +103,14 @@ final class S3FamilyTests: XCTestCase {
                                              endpoint: anonymous.endpoint, time: exampleTime)
         XCTAssertNil(header(plain.headers, "authorization"))
         XCTAssertEqual(plain.url, "http://127.0.0.1:9000/bucket?list-type=2")
-        let half = try namespace("s3", ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE"])
+        let half = try namespace("s3", ["AWS_ACCESS_KEY_ID": "test-key-id"])
         XCTAssertThrowsError(try family.signedRequest(method: "GET", path: "/b", query: [], endpoint: half.endpoint, time: 0)) {
             XCTAssertEqual(($0 as? CacheError)?.kind, .accessDenied)
         }
     }
 
     func testDefaultEndpointAndIdentity() throws {
-        let base = ["AWS_ACCESS_KEY_ID": "AKIDONE", "AWS_SECRET_ACCESS_KEY": "s1"]
+        let base = ["AWS_ACCESS_KEY_ID": "test-key-id-one", "AWS_SECRET_ACCESS_KEY": "s1"]
         let ns = try namespace("s3", base.merging(["AWS_DEFAULT_REGION": "ap-south-1"]) { a, _ in a })
         XCTAssertEqual(try family.base(ns.endpoint).origin, "https://s3.ap-south-1.amazonaws.com")
         XCTAssertEqual(try family.base(try namespace("s3").endpoint).origin, "https://s3.us-east-1.amazonaws.com")
@@ -120,7 +121,7 @@ final class S3FamilyTests: XCTestCase {
         let first = try namespace("s3", base).upstream
         XCTAssertEqual(try namespace("s3", base.merging(["AWS_SECRET_ACCESS_KEY": "other"]) { _, b in b }).upstream, first,
                        "the secret is not part of the identity")
-        XCTAssertNotEqual(try namespace("s3", base.merging(["AWS_ACCESS_KEY_ID": "AKIDTWO"]) { _, b in b }).upstream, first)
+        XCTAssertNotEqual(try namespace("s3", base.merging(["AWS_ACCESS_KEY_ID": "test-key-id-two"]) { _, b in b }).upstream, first)
         XCTAssertNotEqual(try namespace("s3", base.merging(["AWS_REGION": "us-west-2"]) { _, b in b }).upstream, first)
         XCTAssertNotEqual(try namespace("s3").upstream, first)
     }
@@ -137,8 +138,8 @@ final class S3FamilyTests: XCTestCase {
     }
 
     func testPresignOperation() throws {
-        let ns = try namespace("s3", ["AWS_ACCESS_KEY_ID": exampleKeys.accessKeyID,
-                                      "AWS_SECRET_ACCESS_KEY": exampleKeys.secretAccessKey])
+        let ns = try namespace("s3", ["AWS_ACCESS_KEY_ID": testKeys.accessKeyID,
+                                      "AWS_SECRET_ACCESS_KEY": testKeys.secretAccessKey])
         let bytes = try family.presign(try object(#"{"bucket":"examplebucket","key":"test.txt","expires_in":86400}"#),
                                        endpoint: ns.endpoint, time: exampleTime)
         let answer = try XCTUnwrap(CanonicalJSON.parse(bytes).objectValue)
@@ -146,7 +147,7 @@ final class S3FamilyTests: XCTestCase {
         XCTAssertEqual(answer["expires_in"], 86400)
         XCTAssertEqual(answer["expires_at"], "2013-05-25T00:00:00Z")
         XCTAssertEqual(answer["method"], "GET")
-        XCTAssertFalse(String(decoding: bytes, as: UTF8.self).contains(exampleKeys.secretAccessKey))
+        XCTAssertFalse(String(decoding: bytes, as: UTF8.self).contains(testKeys.secretAccessKey))
         XCTAssertThrowsError(try family.presign(try object(#"{"bucket":"b","key":"k"}"#), endpoint: try namespace("s3").endpoint, time: 0)) {
             XCTAssertEqual(($0 as? CacheError)?.kind, .accessDenied)
         }
