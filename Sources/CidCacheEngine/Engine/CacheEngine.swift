@@ -209,11 +209,7 @@ public final class CacheEngine: Sendable {
             return (task, false)
         }
         let result = try await flight.value
-        if result.source == .stored, let entry = result.entry {
-            recordHit(entry)
-            return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID),
-                          body: result.body, outcome: .hit, entry: entry)
-        }
+        if result.source == .stored, let entry = result.entry { return hitAnswer(query, entry, body: result.body) }
         let outcome: Outcome = result.source == .stale ? .stale : (joined ? .coalesced : .miss)
         if outcome != .miss {
             statistics.update(ns.name) { if outcome == .stale { $0.staleServed += 1 } else { $0.coalesced += 1 } }
@@ -238,11 +234,19 @@ public final class CacheEngine: Sendable {
 
     /// The answer of the request's live entry, counted as a hit; nil when there is none.
     private func hit(_ query: PreparedQuery) throws -> Answer? {
+        try storedAnswer(query).map { hitAnswer(query, $0.entry, body: ResponseBody(complete: $0.bytes)) }
+    }
+
+    /// The request's live entry and its bytes; nil when there is none.
+    private func storedAnswer(_ query: PreparedQuery) throws -> (entry: EntryRecord, bytes: [UInt8])? {
         guard let entry = try liveEntry(namespace: query.namespace, requestCID: query.requestCID.string) else { return nil }
-        let bytes = try store.readBlob(entry.contentCID, size: entry.size)
+        return (entry, try store.readBlob(entry.contentCID, size: entry.size))
+    }
+
+    /// A live entry's answer, counted as a hit.
+    private func hitAnswer(_ query: PreparedQuery, _ entry: EntryRecord, body: ResponseBody) -> Answer {
         recordHit(entry)
-        return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID),
-                      body: ResponseBody(complete: bytes), outcome: .hit, entry: entry)
+        return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID), body: body, outcome: .hit, entry: entry)
     }
 
     struct FlightResult: Sendable {
@@ -262,11 +266,9 @@ public final class CacheEngine: Sendable {
         do {
             // The caller looked for a live entry before this flight took off; a
             // flight that landed in between has stored the answer already.
-            if servesFromCache(query),
-               let entry = try liveEntry(namespace: query.namespace, requestCID: query.requestCID.string) {
-                let bytes = try store.readBlob(entry.contentCID, size: entry.size)
+            if servesFromCache(query), let stored = try storedAnswer(query) {
                 land()
-                return FlightResult(body: ResponseBody(complete: bytes), entry: entry, source: .stored)
+                return FlightResult(body: ResponseBody(complete: stored.bytes), entry: stored.entry, source: .stored)
             }
             let body = try await fetch(query, store: true)
             body.whenComplete { _ in land() }

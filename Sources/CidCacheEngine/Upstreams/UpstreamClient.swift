@@ -106,7 +106,8 @@ public final class UpstreamClient: Sendable {
     /// whatever its status. The whole call, body included, ends by the timeout.
     public func send(_ request: UpstreamHTTPRequest) async throws -> UpstreamResponse {
         let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
-        let call = Task { try await self.perform(request, deadline: deadline) }
+        let client = self.client
+        let call = Task { try await self.perform(request, deadline: deadline, on: client) }
         // An event-loop timer, not a sleeping task: a cancelled Task.sleep keeps
         // about 1 KiB until its deadline, which at a thousand misses a second
         // and a 300 s timeout is hundreds of megabytes.
@@ -123,7 +124,7 @@ public final class UpstreamClient: Sendable {
         }
     }
 
-    private func perform(_ request: UpstreamHTTPRequest, deadline: NIODeadline) async throws -> UpstreamResponse {
+    private func perform(_ request: UpstreamHTTPRequest, deadline: NIODeadline, on client: HTTPClient) async throws -> UpstreamResponse {
         var http = HTTPClientRequest(url: request.url)
         http.method = HTTPMethod(rawValue: request.method)
         for header in request.headers { http.headers.add(name: header.name, value: header.value) }
