@@ -42,7 +42,8 @@ final class FileSystem: @unchecked Sendable {
 
     // MARK: Names
 
-    private func child(of parent: Node, named name: String) -> Node? {
+    /// The node `name` names under `parent`; nil when there is none, EIO when the index fails.
+    private func child(of parent: Node, named name: String) throws(CacheError) -> Node? {
         switch parent {
         case .root:
             switch name {
@@ -56,7 +57,7 @@ final class FileSystem: @unchecked Sendable {
             default: return nil
             }
         case .cidDirectory:
-            guard CID(name) != nil, let size = (try? engine.store.blobSize(name)) ?? nil else { return nil }
+            guard CID(name) != nil, let size = try engine.contentSize(cid: name) else { return nil }
             return .content(cid: name, size: size)
         case .apiDirectory:
             return engine.namespaces[name] != nil ? .namespaceDirectory(name) : nil
@@ -64,7 +65,7 @@ final class FileSystem: @unchecked Sendable {
             return engine.hasOperation(namespace: namespace, op: name) ? .operationDirectory(namespace: namespace, op: name) : nil
         case .operationDirectory(let namespace, let op):
             if name == "query" { return .query(namespace: namespace, op: op) }
-            guard CID(name) != nil, let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: name) else { return nil }
+            guard CID(name) != nil, let entry = try engine.liveEntry(namespace: namespace, op: op, requestCID: name) else { return nil }
             return .entry(namespace: namespace, op: op, requestCID: name, id: entry.id)
         case .statsDirectory:
             return statsNames(engine).contains(name) ? .stats(name: name) : nil
@@ -76,7 +77,7 @@ final class FileSystem: @unchecked Sendable {
     private func children(of node: Node) -> [(name: String, node: Node)] {
         switch node {
         case .root:
-            return Self.rootNames.compactMap { name in child(of: .root, named: name).map { (name, $0) } }
+            return Self.rootNames.compactMap { name in (try? child(of: .root, named: name))?.map { (name, $0) } }
         case .apiDirectory:
             return engine.namespaceNames.map { ($0, .namespaceDirectory($0)) }
         case .namespaceDirectory(let namespace):
@@ -92,7 +93,7 @@ final class FileSystem: @unchecked Sendable {
 
     /// A node's attributes and how long the kernel may keep them; nil when it is gone.
     /// - Parameter justFound: the node was looked up in this same request, so it exists.
-    private func attributes(_ node: Node, inode: UInt64, justFound: Bool = false) -> (stat: stat, timeout: Double)? {
+    private func attributes(_ node: Node, inode: UInt64, justFound: Bool = false) throws(CacheError) -> (stat: stat, timeout: Double)? {
         var st = stat()
         st.st_ino = UInt(inode)
         st.st_uid = owner.uid
@@ -118,12 +119,12 @@ final class FileSystem: @unchecked Sendable {
             file(0o444, size: Int64(readme.count))
             timeout = Self.immutableTimeout
         case .content(let cid, let foundSize):
-            let size = justFound ? foundSize : (try? engine.store.blobSize(cid)) ?? nil  // still stored?
+            let size = justFound ? foundSize : try engine.contentSize(cid: cid)  // still stored?
             guard let size else { return nil }
             file(0o444, size: size)
             timeout = Self.immutableTimeout
         case .entry(let namespace, let op, let requestCID, let id):
-            guard let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return nil }
+            guard let entry = try engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return nil }
             file(0o444, size: entry.size)
             let fetched = timespec(tv_sec: Int(entry.fetched), tv_nsec: 0)
             st.st_mtim = fetched
@@ -152,11 +153,17 @@ final class FileSystem: @unchecked Sendable {
     // MARK: Handlers
 
     func lookup(_ request: Request, parent: UInt64, name: String) {
-        guard let parentNode = nodes.node(parent), let node = child(of: parentNode, named: name) else {
-            return request.error(ENOENT)
-        }
+        guard let parentNode = nodes.node(parent) else { return request.error(ENOENT) }
+        let found: Node?
+        do { found = try child(of: parentNode, named: name) } catch { return request.error(error.errno) }
+        guard let node = found else { return request.error(ENOENT) }
         let inode = nodes.lookUp(node)
-        guard let (st, timeout) = attributes(node, inode: inode, justFound: true) else {
+        let attributes: (stat: stat, timeout: Double)?
+        do { attributes = try self.attributes(node, inode: inode, justFound: true) } catch {
+            nodes.forget(inode, count: 1)
+            return request.error(error.errno)
+        }
+        guard let (st, timeout) = attributes else {
             nodes.forget(inode, count: 1)
             return request.error(ENOENT)
         }
@@ -175,10 +182,14 @@ final class FileSystem: @unchecked Sendable {
     }
 
     func getattr(_ request: Request, inode: UInt64) {
-        guard let node = nodes.node(inode), let (st, timeout) = attributes(node, inode: inode) else {
-            return request.error(ENOENT)
+        do {
+            guard let node = nodes.node(inode), let (st, timeout) = try attributes(node, inode: inode) else {
+                return request.error(ENOENT)
+            }
+            request.attributes(st, timeout: timeout)
+        } catch {
+            request.error(error.errno)
         }
-        request.attributes(st, timeout: timeout)
     }
 
     /// Only truncation of the write targets is allowed (what `>` in a shell asks for).
@@ -217,9 +228,10 @@ final class FileSystem: @unchecked Sendable {
         case .content(let cid, let size):
             openStoredBytes(request, cid: cid, size: size)
         case .entry(let namespace, let op, let requestCID, let id):
-            guard let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else {
-                return request.error(ENOENT)
-            }
+            let entry: EntryRecord?
+            do { entry = try engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID) }
+            catch { return request.error(error.errno) }
+            guard let entry, entry.id == id else { return request.error(ENOENT) }
             engine.recordHit(entry)
             openStoredBytes(request, cid: entry.contentCID, size: entry.size)
         default:
@@ -234,7 +246,13 @@ final class FileSystem: @unchecked Sendable {
         var kind = OpenHandle.Kind.indexed(cid: cid, size: size)
         if size > engine.store.inlineLimit {
             let fd = Glibc.open(engine.store.blobPath(cid), O_RDONLY | O_CLOEXEC)
-            if fd >= 0 { kind = .file(fd: fd) }
+            if fd >= 0 {
+                kind = .file(fd: fd)
+            } else {
+                // No file: removed since the lookup (rows go before files), or kept in the index.
+                do { guard try engine.contentSize(cid: cid) != nil else { return request.error(ENOENT) } }
+                catch { return request.error(error.errno) }
+            }
         }
         request.open(handle: OpenHandle(kind).retainedHandle(), directIO: false, keepCache: true, noFlush: true)
     }
@@ -258,8 +276,13 @@ final class FileSystem: @unchecked Sendable {
         case .snapshot(let bytes):
             request.bytes(bytes, from: offset, size: size)
         case .indexed(let cid, let storedSize):
-            guard let bytes = try? engine.store.readBlob(cid, size: storedSize) else { return request.error(EIO) }
-            request.bytes(bytes, from: offset, size: size)
+            do {
+                // Removed between the open and this read: gone, as for a new open.
+                guard let bytes = try engine.content(cid: cid, size: storedSize) else { return request.error(ENOENT) }
+                request.bytes(bytes, from: offset, size: size)
+            } catch {
+                request.error(error.errno)
+            }
         case .query(let transaction):
             transaction.read(request, size: size)
         case .control:
@@ -345,7 +368,9 @@ final class FileSystem: @unchecked Sendable {
         if !full, let base = pagedFrom {
             var after = max(0, offset - base)
             pages: while true {
-                let page = self.page(of: node, after: after, upTo: snapshot)
+                let page: [(id: Int64, name: String)]
+                do { page = try self.page(of: node, after: after, upTo: snapshot) }
+                catch { return request.error(error.errno) }
                 if page.isEmpty { break }
                 for (id, name) in page {
                     // Inode numbers of listed names are informative; lookup assigns the real one.
@@ -357,10 +382,10 @@ final class FileSystem: @unchecked Sendable {
         request.bytes(UnsafeRawBufferPointer(start: buffer, count: used))
     }
 
-    private func page(of node: Node, after: Int64, upTo: Int64) -> [(id: Int64, name: String)] {
+    private func page(of node: Node, after: Int64, upTo: Int64) throws(CacheError) -> [(id: Int64, name: String)] {
         switch node {
         case .operationDirectory(let namespace, let op):
-            return engine.liveEntries(namespace: namespace, op: op, afterID: after, upToID: upTo, limit: 128)
+            return try engine.liveEntries(namespace: namespace, op: op, afterID: after, upToID: upTo, limit: 128)
                 .map { (id: $0.id, name: $0.requestCID) }
         case .cidDirectory:
             return ((try? engine.store.blobs(afterID: after, upToID: upTo, limit: 128)) ?? []).map { (id: $0.id, name: $0.cid) }
@@ -375,25 +400,36 @@ final class FileSystem: @unchecked Sendable {
         guard let node = nodes.node(parent) else { return request.error(ENOENT) }
         switch node {
         case .operationDirectory(let namespace, let op):
-            request.error(engine.invalidate(namespace: namespace, op: op, requestCID: name) ? 0 : ENOENT)
+            do { request.error(try engine.invalidate(namespace: namespace, op: op, requestCID: name) ? 0 : ENOENT) }
+            catch { request.error(error.errno) }
         case .cidDirectory:
-            let removed = CID(name) != nil && engine.removeContent(cid: name)
-            notifier.afterPending { request.error(removed ? 0 : ENOENT) }
+            let result = removeContent(named: name)
+            notifier.afterPending { request.error(result) }
         default:
-            request.error(child(of: node, named: name) == nil ? ENOENT : EACCES)
+            request.error(((try? child(of: node, named: name)) ?? nil) == nil ? ENOENT : EACCES)
         }
+    }
+
+    /// `rm cid/<name>`: 0, ENOENT when nothing is stored under it, or the index's failure.
+    private func removeContent(named name: String) -> Int32 {
+        guard CID(name) != nil else { return ENOENT }
+        do { return try engine.removeContent(cid: name) ? 0 : ENOENT } catch { return error.errno }
     }
 
     // MARK: Extended attributes
 
     func getxattr(_ request: Request, inode: UInt64, name: String, size: Int) {
-        guard let attributes = xattrs(inode) else { return request.error(ENOENT) }
+        let found: [(name: String, value: String)]?
+        do { found = try xattrs(inode) } catch { return request.error(error.errno) }
+        guard let attributes = found else { return request.error(ENOENT) }
         guard let value = attributes.first(where: { $0.name == name })?.value else { return request.error(ENODATA) }
         request.xattr(Array(value.utf8), size: size)
     }
 
     func listxattr(_ request: Request, inode: UInt64, size: Int) {
-        guard let attributes = xattrs(inode) else { return request.error(ENOENT) }
+        let found: [(name: String, value: String)]?
+        do { found = try xattrs(inode) } catch { return request.error(error.errno) }
+        guard let attributes = found else { return request.error(ENOENT) }
         var names: [UInt8] = []
         for attribute in attributes { names += Array(attribute.name.utf8) + [0] }
         request.xattr(names, size: size)
@@ -402,17 +438,17 @@ final class FileSystem: @unchecked Sendable {
     /// The `user.cidcache.*` attributes of an entry (SPEC section 3); other files have none.
     /// Nil when the node is gone: an entry removed, expired or refetched since the kernel
     /// looked it up answers ENOENT (as getattr does), not ENODATA as if it had no attributes.
-    private func xattrs(_ inode: UInt64) -> [(name: String, value: String)]? {
+    private func xattrs(_ inode: UInt64) throws(CacheError) -> [(name: String, value: String)]? {
         guard let node = nodes.node(inode) else { return nil }
         guard case .entry(let namespace, let op, let requestCID, let id) = node else { return [] }
-        guard let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return nil }
+        guard let entry = try engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return nil }
         return [
             ("user.cidcache.cid", entry.contentCID),
             ("user.cidcache.request", entry.requestCID),
             ("user.cidcache.upstream", entry.upstream),
             ("user.cidcache.expires", String(entry.expires)),
             ("user.cidcache.ttl", String(entry.ttl)),
-            ("user.cidcache.hits", String(engine.hits(of: entry))),
+            ("user.cidcache.hits", String(try engine.hits(of: entry))),
         ]
     }
 }
