@@ -7,9 +7,6 @@ private func object(_ text: String) throws -> JSONObject {
     try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
 }
 
-private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
-    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
-}
 
 private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
     let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
@@ -27,10 +24,10 @@ final class AnthropicFamilyTests: XCTestCase {
         let request = try family.httpRequest(op: "messages", request: try object(sample), body: body, endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "https://api.anthropic.com/v1/messages")
-        XCTAssertEqual(header(request, "x-api-key"), "sk-ant-test")
-        XCTAssertEqual(header(request, "anthropic-version"), "2023-06-01")
-        XCTAssertEqual(header(request, "content-type"), "application/json")
-        XCTAssertNil(header(request, "authorization"))
+        XCTAssertEqual(request.header("x-api-key"), "sk-ant-test")
+        XCTAssertEqual(request.header("anthropic-version"), "2023-06-01")
+        XCTAssertEqual(request.header("content-type"), "application/json")
+        XCTAssertNil(request.header("authorization"))
         XCTAssertEqual(request.body, body)
     }
 
@@ -38,7 +35,7 @@ final class AnthropicFamilyTests: XCTestCase {
         let request = try family.httpRequest(op: "messages", request: try object(sample), body: Array(sample.utf8),
                                              endpoint: Endpoint(baseURL: "http://127.0.0.1:9/", credential: nil))
         XCTAssertEqual(request.url, "http://127.0.0.1:9/v1/messages")
-        XCTAssertNil(header(request, "x-api-key"))
+        XCTAssertNil(request.header("x-api-key"))
         XCTAssertTrue(family.requiresCredential)
         XCTAssertFalse(family.isCredentialScoped)
         XCTAssertEqual(family.versionHeaders.map(\.name), ["anthropic-version"])

@@ -6,9 +6,6 @@ private func object(_ text: String) throws -> JSONObject {
     try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
 }
 
-private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
-    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
-}
 
 private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
     let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
@@ -28,9 +25,9 @@ final class CodeQLFamilyTests: XCTestCase {
                                           endpoint: Endpoint(baseURL: "https://api.github.com", credential: "ghp_x"))
         XCTAssertEqual(call.method, "GET")
         XCTAssertEqual(call.url, "https://api.github.com/repos/o/r/code-scanning/analyses?ref=refs%2Fheads%2Fmain&tool_name=CodeQL&per_page=100")
-        XCTAssertEqual(header(call, "authorization"), "Bearer ghp_x")
-        XCTAssertEqual(header(call, "x-github-api-version"), "2022-11-28")
-        XCTAssertEqual(header(call, "accept"), "application/vnd.github+json")
+        XCTAssertEqual(call.header("authorization"), "Bearer ghp_x")
+        XCTAssertEqual(call.header("x-github-api-version"), "2022-11-28")
+        XCTAssertEqual(call.header("accept"), "application/vnd.github+json")
         XCTAssertEqual(family.defaultTTL(op: "analyses", request: request), 86_400)
         XCTAssertEqual(family.operations, ["analyses"])
     }

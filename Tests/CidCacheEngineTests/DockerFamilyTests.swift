@@ -6,9 +6,6 @@ private func object(_ text: String) throws -> JSONObject {
     try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
 }
 
-private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
-    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
-}
 
 private func namespace(_ environment: [String: String] = [:]) throws -> Namespace {
     let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
@@ -42,7 +39,7 @@ final class DockerFamilyTests: XCTestCase {
         let inspect = try call("images.inspect", #"{"name":"ghcr.io/owner/repo:1.0"}"#)
         XCTAssertEqual(inspect.method, "GET")
         XCTAssertEqual(inspect.url, socket + "/images/ghcr.io/owner/repo:1.0/json")
-        XCTAssertEqual(header(inspect, "host"), "localhost")
+        XCTAssertEqual(inspect.header("host"), "localhost")
         XCTAssertNil(inspect.body)
         XCTAssertEqual(try call("images.inspect", #"{"name":"alpine@sha256:abc"}"#).url, socket + "/images/alpine@sha256:abc/json")
         XCTAssertEqual(try call("images.history", #"{"name":"ubuntu:22.04"}"#).url, socket + "/images/ubuntu:22.04/history")
@@ -60,7 +57,7 @@ final class DockerFamilyTests: XCTestCase {
         let tcp = try namespace(["DOCKER_HOST": "tcp://127.0.0.1:2375", "DOCKER_API_VERSION": "1.41"])
         let overTCP = try family.httpRequest(op: "volumes.inspect", request: ["name": "v"], body: [], endpoint: tcp.endpoint)
         XCTAssertEqual(overTCP.url, "http://127.0.0.1:2375/v1.41/volumes/v")
-        XCTAssertNil(header(overTCP, "host"))
+        XCTAssertNil(overTCP.header("host"))
     }
 
     func testAPIVersionAndRegistryArePartOfTheIdentity() throws {
@@ -112,12 +109,12 @@ final class DockerFamilyTests: XCTestCase {
     }
 
     func testRegistryPagesStayOnTheRegistry() throws {
-        let link = try XCTUnwrap(RESTCall.nextLink(#"<https://elsewhere.example/v2/library/ubuntu/tags/list?last=22.04&n=2>; rel="next""#))
-        XCTAssertEqual(RESTCall.nextPage(of: "http://127.0.0.1:5000/v2/library/ubuntu/tags/list", link: link),
+        let link = try XCTUnwrap(LinkHeader.next(#"<https://elsewhere.example/v2/library/ubuntu/tags/list?last=22.04&n=2>; rel="next""#))
+        XCTAssertEqual(LinkHeader.nextPage(of: "http://127.0.0.1:5000/v2/library/ubuntu/tags/list", link: link),
                        "http://127.0.0.1:5000/v2/library/ubuntu/tags/list?last=22.04&n=2")
-        XCTAssertEqual(RESTCall.nextLink(#"</v2/library/ubuntu/tags/list?last=22.04&n=2>; rel="next""#),
+        XCTAssertEqual(LinkHeader.next(#"</v2/library/ubuntu/tags/list?last=22.04&n=2>; rel="next""#),
                        "/v2/library/ubuntu/tags/list?last=22.04&n=2")
-        XCTAssertNil(RESTCall.nextLink(#"</v2/x>; rel="prev""#))
+        XCTAssertNil(LinkHeader.next(#"</v2/x>; rel="prev""#))
         XCTAssertEqual(try DockerFamily.registryOrigin("ghcr.io"), "https://ghcr.io")
         XCTAssertEqual(try DockerFamily.registryOrigin("docker.io"), "https://registry-1.docker.io")
         XCTAssertEqual(try DockerFamily.registryOrigin("localhost:5000"), "https://localhost:5000")

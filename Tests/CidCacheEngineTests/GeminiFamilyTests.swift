@@ -7,9 +7,6 @@ private func object(_ text: String) throws -> JSONObject {
     try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
 }
 
-private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
-    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
-}
 
 private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
     let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
@@ -27,9 +24,9 @@ final class GeminiFamilyTests: XCTestCase {
                                              body: Array(generate.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent")
-        XCTAssertEqual(header(request, "x-goog-api-key"), "AIza-test")
-        XCTAssertEqual(header(request, "content-type"), "application/json")
-        XCTAssertNil(header(request, "authorization"))
+        XCTAssertEqual(request.header("x-goog-api-key"), "AIza-test")
+        XCTAssertEqual(request.header("content-type"), "application/json")
+        XCTAssertNil(request.header("authorization"))
         XCTAssertFalse(request.url.contains("key="))
         XCTAssertEqual(String(decoding: request.body ?? [], as: UTF8.self),
                        #"{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"temperature":0}}"#)
@@ -40,7 +37,7 @@ final class GeminiFamilyTests: XCTestCase {
         let request = try family.httpRequest(op: "embedContent", request: try object(text), body: Array(text.utf8),
                                              endpoint: Endpoint(baseURL: "http://127.0.0.1:7/", credential: nil))
         XCTAssertEqual(request.url, "http://127.0.0.1:7/v1beta/models/text-embedding-004:embedContent")
-        XCTAssertNil(header(request, "x-goog-api-key"))
+        XCTAssertNil(request.header("x-goog-api-key"))
         XCTAssertEqual(String(decoding: request.body ?? [], as: UTF8.self),
                        #"{"content":{"parts":[{"text":"hello"}]},"taskType":"RETRIEVAL_QUERY"}"#)
     }

@@ -6,9 +6,6 @@ private func object(_ text: String) throws -> JSONObject {
     try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
 }
 
-private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
-    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
-}
 
 private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
     let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
@@ -46,15 +43,15 @@ final class GitHubFamilyTests: XCTestCase {
         let request = try family.httpRequest(op: "list_repos", request: JSONObject(), body: [], endpoint: api)
         XCTAssertEqual(request.method, "GET")
         XCTAssertNil(request.body)
-        XCTAssertEqual(header(request, "authorization"), "Bearer ghp_secret")
-        XCTAssertEqual(header(request, "accept"), "application/vnd.github+json")
-        XCTAssertEqual(header(request, "x-github-api-version"), "2022-11-28")
-        XCTAssertNotNil(header(request, "user-agent"))
+        XCTAssertEqual(request.header("authorization"), "Bearer ghp_secret")
+        XCTAssertEqual(request.header("accept"), "application/vnd.github+json")
+        XCTAssertEqual(request.header("x-github-api-version"), "2022-11-28")
+        XCTAssertNotNil(request.header("user-agent"))
         XCTAssertEqual(family.versionHeaders.map(\.value), ["2022-11-28"])
         let anonymous = try family.httpRequest(op: "list_repos", request: try object(#"{"user":"u"}"#), body: [],
                                                endpoint: Endpoint(baseURL: "https://ghe.example/api/v3/", credential: nil))
         XCTAssertEqual(anonymous.url, "https://ghe.example/api/v3/users/u/repos")
-        XCTAssertNil(header(anonymous, "authorization"))
+        XCTAssertNil(anonymous.header("authorization"))
     }
 
     func testValidation() throws {

@@ -6,9 +6,6 @@ private func object(_ text: String) throws -> JSONObject {
     try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
 }
 
-private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
-    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
-}
 
 private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
     let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
@@ -66,12 +63,12 @@ final class HuggingFaceFamilyTests: XCTestCase {
         let anonymous = try family.httpRequest(op: "model_info", request: try object(#"{"repo_id":"gpt2"}"#), body: [], endpoint: hub)
         XCTAssertEqual(anonymous.method, "GET")
         XCTAssertNil(anonymous.body)
-        XCTAssertNil(header(anonymous, "authorization"))
-        XCTAssertEqual(header(anonymous, "accept"), "application/json")
+        XCTAssertNil(anonymous.header("authorization"))
+        XCTAssertEqual(anonymous.header("accept"), "application/json")
         let signed = try family.httpRequest(op: "model_info", request: try object(#"{"repo_id":"gpt2"}"#), body: [],
                                             endpoint: Endpoint(baseURL: "http://mirror/hf", credential: "hf_abc"))
         XCTAssertEqual(signed.url, "http://mirror/hf/api/models/gpt2")
-        XCTAssertEqual(header(signed, "authorization"), "Bearer hf_abc")
+        XCTAssertEqual(signed.header("authorization"), "Bearer hf_abc")
     }
 
     func testValidation() throws {
@@ -116,12 +113,12 @@ final class HuggingFaceFamilyTests: XCTestCase {
 
     func testPagingHelpers() throws {
         let link = #"<https://huggingface.co/api/models/gpt2/tree/main?recursive=true&cursor=ZXlK>; rel="next""#
-        XCTAssertEqual(RESTCall.nextLink(link), "https://huggingface.co/api/models/gpt2/tree/main?recursive=true&cursor=ZXlK")
-        XCTAssertEqual(RESTCall.nextLink(#"<https://a/x?page=1>; rel="prev", <https://a/x?page=3>; rel="next""#), "https://a/x?page=3")
-        XCTAssertNil(RESTCall.nextLink(#"<https://a/x?page=1>; rel="last""#))
-        XCTAssertNil(RESTCall.nextLink(nil))
+        XCTAssertEqual(LinkHeader.next(link), "https://huggingface.co/api/models/gpt2/tree/main?recursive=true&cursor=ZXlK")
+        XCTAssertEqual(LinkHeader.next(#"<https://a/x?page=1>; rel="prev", <https://a/x?page=3>; rel="next""#), "https://a/x?page=3")
+        XCTAssertNil(LinkHeader.next(#"<https://a/x?page=1>; rel="last""#))
+        XCTAssertNil(LinkHeader.next(nil))
         // Only the link's query is taken: the configured host and path stay.
-        XCTAssertEqual(RESTCall.nextPage(of: "http://127.0.0.1:9/api/models/gpt2/tree/main?recursive=true",
+        XCTAssertEqual(LinkHeader.nextPage(of: "http://127.0.0.1:9/api/models/gpt2/tree/main?recursive=true",
                                          link: "https://evil.example/other?recursive=true&cursor=2"),
                        "http://127.0.0.1:9/api/models/gpt2/tree/main?recursive=true&cursor=2")
         let body = Array(#" [ {"path":"a,b]","n":[1,2]} , "x\"]" ,3,null ] "#.utf8)

@@ -63,7 +63,7 @@ final class KeyingTests: XCTestCase {
 
     func testScrubRemovesTheKeyAndKeyLikeFragments() {
         let endpoint = Endpoint(baseURL: "http://x", credential: "sk-test-secret-0001")
-        let scrubbed = engine.scrub("Incorrect API key provided: sk-test-***0001 and sk-test-secret-0001, Bearer abc", endpoint: endpoint)
+        let scrubbed = UpstreamCaller.scrub("Incorrect API key provided: sk-test-***0001 and sk-test-secret-0001, Bearer abc", endpoint: endpoint)
         XCTAssertFalse(scrubbed.contains("secret"))
         XCTAssertFalse(scrubbed.contains("0001"))
         XCTAssertFalse(scrubbed.contains("abc"))
@@ -72,7 +72,7 @@ final class KeyingTests: XCTestCase {
         let google = "AIza" + "Sy" + String(repeating: "t3st", count: 8) + "_-x"
         let github = "ghp" + "_" + String(repeating: "T", count: 36)
         let aws = "AKIA" + String(repeating: "T", count: 16)
-        let echoed = engine.scrub("key \(google) invalid; token \(github); id \(aws).", endpoint: endpoint)
+        let echoed = UpstreamCaller.scrub("key \(google) invalid; token \(github); id \(aws).", endpoint: endpoint)
         XCTAssertEqual(echoed, "key [redacted] invalid; token [redacted]; id [redacted].")
     }
 }

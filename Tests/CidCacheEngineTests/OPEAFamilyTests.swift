@@ -6,9 +6,6 @@ private func object(_ text: String) throws -> JSONObject {
     try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
 }
 
-private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
-    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
-}
 
 private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
     let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
@@ -42,13 +39,13 @@ final class OPEAFamilyTests: XCTestCase {
         let request = try family.httpRequest(op: "chatqna", request: try object(chatqna), body: Array(chatqna.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://127.0.0.1:8888/v1/chatqna")
-        XCTAssertEqual(header(request, "content-type"), "application/json")
-        XCTAssertNil(header(request, "authorization"))
+        XCTAssertEqual(request.header("content-type"), "application/json")
+        XCTAssertNil(request.header("authorization"))
         XCTAssertEqual(request.body, Array(chatqna.utf8))
         let custom = try namespace("opea", ["CIDCACHE_OPEA_URL": "http://mega:9999/", "CIDCACHE_OPEA_KEY": "o"])
         let routed = try family.httpRequest(op: "my_route", request: try object("{}"), body: [], endpoint: custom.endpoint)
         XCTAssertEqual(routed.url, "http://mega:9999/v1/my_route")
-        XCTAssertEqual(header(routed, "authorization"), "Bearer o")
+        XCTAssertEqual(routed.header("authorization"), "Bearer o")
         XCTAssertThrowsError(try family.httpRequest(op: "../x", request: try object("{}"), body: [], endpoint: custom.endpoint)) {
             XCTAssertEqual(($0 as? CacheError)?.kind, .notFound)
         }

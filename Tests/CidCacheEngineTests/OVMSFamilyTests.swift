@@ -6,9 +6,6 @@ private func object(_ text: String) throws -> JSONObject {
     try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
 }
 
-private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
-    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
-}
 
 private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
     let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
@@ -27,8 +24,8 @@ final class OVMSFamilyTests: XCTestCase {
         let request = try family.httpRequest(op: "infer", request: try object(infer), body: Array(infer.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://127.0.0.1:8000/v2/models/resnet/infer")
-        XCTAssertEqual(header(request, "content-type"), "application/json")
-        XCTAssertNil(header(request, "authorization"))
+        XCTAssertEqual(request.header("content-type"), "application/json")
+        XCTAssertNil(request.header("authorization"))
         XCTAssertEqual(String(decoding: request.body ?? [], as: UTF8.self),
                        #"{"id":"r1","inputs":[{"name":"0","shape":[1,3],"datatype":"FP32","data":[0.1,0.2,0.3]}]}"#)
     }
@@ -39,7 +36,7 @@ final class OVMSFamilyTests: XCTestCase {
         let request = try family.httpRequest(op: "infer", request: try object(numbered), body: Array(numbered.utf8), endpoint: endpoint)
         XCTAssertEqual(request.url, "http://ovms:9001/v2/models/face%20detect/versions/2/infer")
         XCTAssertEqual(String(decoding: request.body ?? [], as: UTF8.self), #"{"inputs":[]}"#)
-        XCTAssertEqual(header(request, "authorization"), "Bearer tok")
+        XCTAssertEqual(request.header("authorization"), "Bearer tok")
         let named = #"{"model":"m","model_version":"v1","inputs":[]}"#
         XCTAssertEqual(try family.httpRequest(op: "infer", request: try object(named), body: Array(named.utf8), endpoint: endpoint).url,
                        "http://ovms:9001/v2/models/m/versions/v1/infer")

@@ -6,9 +6,6 @@ private func object(_ text: String) throws -> JSONObject {
     try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
 }
 
-private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
-    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
-}
 
 private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
     let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
@@ -49,8 +46,8 @@ final class OllamaFamilyTests: XCTestCase {
         let request = try family.httpRequest(op: "chat", request: try object(chat), body: Array(chat.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://0.0.0.0:11434/api/chat")
-        XCTAssertEqual(header(request, "content-type"), "application/json")
-        XCTAssertNil(header(request, "authorization"))
+        XCTAssertEqual(request.header("content-type"), "application/json")
+        XCTAssertNil(request.header("authorization"))
         XCTAssertEqual(request.body, Array(chat.utf8))
         let endpoint = try namespace("ollama").endpoint
         for (op, path) in [("generate", "/api/generate"), ("embed", "/api/embed")] {
@@ -60,7 +57,7 @@ final class OllamaFamilyTests: XCTestCase {
         let keyed = try namespace("ollama", ["CIDCACHE_OLLAMA_KEY": "proxy-token", "CIDCACHE_OLLAMA_URL": "http://gpu:11434/"])
         let proxied = try family.httpRequest(op: "chat", request: try object(chat), body: [], endpoint: keyed.endpoint)
         XCTAssertEqual(proxied.url, "http://gpu:11434/api/chat")
-        XCTAssertEqual(header(proxied, "authorization"), "Bearer proxy-token")
+        XCTAssertEqual(proxied.header("authorization"), "Bearer proxy-token")
     }
 
     func testNamespaceDefaults() throws {

@@ -6,9 +6,6 @@ private func object(_ text: String) throws -> JSONObject {
     try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
 }
 
-private func header(_ headers: [(name: String, value: String)], _ name: String) -> String? {
-    headers.first { $0.name.lowercased() == name.lowercased() }?.value
-}
 
 private func namespace(_ name: String, _ environment: [String: String] = [:], config: CacheConfig = CacheConfig()) throws -> Namespace {
     let list = try NamespaceResolver.resolve(config: config, environment: environment, secret: [UInt8](repeating: 3, count: 32))
@@ -34,9 +31,9 @@ final class S3FamilyTests: XCTestCase {
             method: "GET", path: "/test.txt", query: [],
             headers: [(name: "Host", value: "examplebucket.s3.amazonaws.com"), (name: "Range", value: "bytes=0-9")],
             credentials: testKeys, region: "us-east-1", time: exampleTime)
-        XCTAssertEqual(header(headers, "x-amz-date"), "20130524T000000Z")
-        XCTAssertEqual(header(headers, "x-amz-content-sha256"), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        XCTAssertEqual(header(headers, "authorization"),
+        XCTAssertEqual(HTTPHeader.value("x-amz-date", in: headers), "20130524T000000Z")
+        XCTAssertEqual(HTTPHeader.value("x-amz-content-sha256", in: headers), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(HTTPHeader.value("authorization", in: headers),
                        "AWS4-HMAC-SHA256 Credential=test-access-key-id/20130524/us-east-1/s3/aws4_request,"
                        + "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,"
                        + "Signature=0b2d22ce22fcc5e9d26a68a5f6387d400a2307887e79db6dcdc97e5ee7e21dda")
@@ -90,9 +87,9 @@ final class S3FamilyTests: XCTestCase {
                                                endpoint: ns.endpoint, time: exampleTime)
         XCTAssertEqual(request.method, "HEAD")
         XCTAssertEqual(request.url, "http://127.0.0.1:9000/bucket/dir/a%20b%2Bc.txt?versionId=v%201")
-        XCTAssertEqual(header(request.headers, "host"), "127.0.0.1:9000")
-        XCTAssertEqual(header(request.headers, "x-amz-security-token"), "session-token")
-        let authorization = try XCTUnwrap(header(request.headers, "authorization"))
+        XCTAssertEqual(request.header("host"), "127.0.0.1:9000")
+        XCTAssertEqual(request.header("x-amz-security-token"), "session-token")
+        let authorization = try XCTUnwrap(request.header("authorization"))
         XCTAssertTrue(authorization.hasPrefix("AWS4-HMAC-SHA256 Credential=test-key-id/20130524/eu-west-3/s3/aws4_request,"
                                               + "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,Signature="))
         XCTAssertFalse(request.headers.contains { $0.value.contains("secret/value") })
@@ -101,7 +98,7 @@ final class S3FamilyTests: XCTestCase {
         let anonymous = try namespace("s3", ["AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000"])
         let plain = try family.signedRequest(method: "GET", path: "/bucket", query: [(name: "list-type", value: "2")],
                                              endpoint: anonymous.endpoint, time: exampleTime)
-        XCTAssertNil(header(plain.headers, "authorization"))
+        XCTAssertNil(plain.header("authorization"))
         XCTAssertEqual(plain.url, "http://127.0.0.1:9000/bucket?list-type=2")
         let half = try namespace("s3", ["AWS_ACCESS_KEY_ID": "test-key-id"])
         XCTAssertThrowsError(try family.signedRequest(method: "GET", path: "/b", query: [], endpoint: half.endpoint, time: 0)) {

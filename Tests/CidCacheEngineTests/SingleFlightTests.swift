@@ -1,6 +1,7 @@
 import CidCacheCore
 @testable import CidCacheEngine
 import Foundation
+import Synchronization
 import XCTest
 
 /// An engine whose upstream is a command that echoes its input and counts its runs.
@@ -43,7 +44,7 @@ class EchoEngineTestCase: XCTestCase {
 
 /// One upstream call per distinct live request, whatever the interleaving of
 /// the look-up (`start`) and the flight (`finish`).
-final class SingleFlightTests: EchoEngineTestCase {
+final class EngineFlightTests: EchoEngineTestCase {
     func testAFlightThatLandedAfterTheLookUpAnswersTheLaterOne() async throws {
         let late = try start("hello")
         let first = try await engine.query(namespace: "exec", op: "echo", body: echo("hello"), pid: 0)
@@ -66,5 +67,71 @@ final class SingleFlightTests: EchoEngineTestCase {
         XCTAssertEqual(refresh.outcome, .miss)
         _ = try await refresh.body.collect()
         XCTAssertEqual(upstreamCalls, 2)
+    }
+}
+
+/// `SingleFlight` by itself: joins, landing, failures.
+final class SingleFlightTests: XCTestCase {
+    private let flights = SingleFlight<String, Int>()
+    private let runs = Atomic<Int>(0)
+
+    /// A run that counts itself, then waits for `release` before answering `value`.
+    private func counted(_ value: Int, release: AsyncStream<Void>, landing: Bool = true)
+        -> @Sendable (@escaping @Sendable () -> Void) async throws -> Int {
+        { [runs] land in
+            runs.add(1, ordering: .relaxed)
+            for await _ in release { break }
+            if landing { land() }
+            return value
+        }
+    }
+
+    func testCallersOfOneKeyShareOneRunUntilItLands() async throws {
+        let (release, open) = AsyncStream<Void>.makeStream()
+        async let first = flights.run("k", counted(1, release: release))
+        while !flights.isFlying("k") { await Task.yield() }
+        async let second = flights.run("k", counted(2, release: release))
+        open.yield()
+        let (a, b) = try await (first, second)
+        XCTAssertEqual([a.value, b.value], [1, 1])
+        XCTAssertEqual([a.joined, b.joined].sorted { !$0 && $1 }, [false, true])
+        XCTAssertEqual(runs.load(ordering: .relaxed), 1)
+        XCTAssertFalse(flights.isFlying("k"))
+    }
+
+    func testARunStaysJoinableAfterItsValueUntilItLands() async throws {
+        let landing = Mutex<(@Sendable () -> Void)?>(nil)
+        let first = try await flights.run("k") { land in
+            landing.withLock { $0 = land }
+            return 1
+        }
+        XCTAssertFalse(first.joined)
+        let second = try await flights.run("k") { _ in 2 }
+        XCTAssertEqual(second.value, 1)
+        XCTAssertTrue(second.joined)
+        landing.withLock { $0 }?()
+        let third = try await flights.run("k") { land in land(); return 3 }
+        XCTAssertEqual(third.value, 3)
+        XCTAssertFalse(third.joined)
+    }
+
+    func testALateLandingNeverEndsALaterRun() async throws {
+        let landing = Mutex<(@Sendable () -> Void)?>(nil)
+        _ = try await flights.run("k") { land in landing.withLock { $0 = land }; land(); return 1 }
+        let later = Mutex<(@Sendable () -> Void)?>(nil)
+        _ = try await flights.run("k") { land in later.withLock { $0 = land }; return 2 }
+        landing.withLock { $0 }?()  // the first run's land, called again
+        XCTAssertTrue(flights.isFlying("k"))
+        later.withLock { $0 }?()
+        XCTAssertFalse(flights.isFlying("k"))
+    }
+
+    func testAFailureReachesEveryJoinerAndTheKeyFliesAgain() async throws {
+        struct Failure: Error {}
+        do {
+            _ = try await flights.run("k") { land in land(); throw Failure() }
+            XCTFail("no failure")
+        } catch is Failure {}
+        XCTAssertEqual(try await flights.run("k") { land in land(); return 5 }.value, 5)
     }
 }

@@ -6,9 +6,6 @@ private func object(_ text: String) throws -> JSONObject {
     try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
 }
 
-private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
-    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
-}
 
 private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
     let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
@@ -28,8 +25,8 @@ final class TEIFamilyTests: XCTestCase {
         let request = try family.httpRequest(op: "embed", request: try object(embed), body: Array(embed.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://127.0.0.1:8080/embed")
-        XCTAssertEqual(header(request, "content-type"), "application/json")
-        XCTAssertNil(header(request, "authorization"))
+        XCTAssertEqual(request.header("content-type"), "application/json")
+        XCTAssertNil(request.header("authorization"))
         XCTAssertEqual(request.body, Array(embed.utf8))
     }
 
@@ -37,7 +34,7 @@ final class TEIFamilyTests: XCTestCase {
         let ns = try namespace("tei", ["CIDCACHE_TEI_URL": "http://emb:80", "CIDCACHE_TEI_KEY": "t", "HF_TOKEN": "hf"])
         let request = try family.httpRequest(op: "embed", request: try object(embed), body: [], endpoint: ns.endpoint)
         XCTAssertEqual(request.url, "http://emb:80/embed")
-        XCTAssertEqual(header(request, "authorization"), "Bearer t")
+        XCTAssertEqual(request.header("authorization"), "Bearer t")
         XCTAssertNil(try namespace("tei", ["HF_TOKEN": "hf"]).endpoint.credential)
     }
 

@@ -6,9 +6,6 @@ private func object(_ text: String) throws -> JSONObject {
     try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
 }
 
-private func header(_ request: UpstreamHTTPRequest, _ name: String) -> String? {
-    request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
-}
 
 private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
     let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
@@ -26,8 +23,8 @@ final class TGIFamilyTests: XCTestCase {
         let request = try family.httpRequest(op: "generate", request: try object(generate), body: Array(generate.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://127.0.0.1:8080/generate")
-        XCTAssertEqual(header(request, "content-type"), "application/json")
-        XCTAssertNil(header(request, "authorization"))
+        XCTAssertEqual(request.header("content-type"), "application/json")
+        XCTAssertNil(request.header("authorization"))
         XCTAssertEqual(request.body, Array(generate.utf8))
         let chatRequest = try family.httpRequest(op: "chat.completions", request: try object(chat), body: Array(chat.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(chatRequest.url, "http://127.0.0.1:8080/v1/chat/completions")
@@ -40,7 +37,7 @@ final class TGIFamilyTests: XCTestCase {
                               "authorization"), "Bearer hf_abc")
         let own = try namespace("tgi", ["HF_TOKEN": "hf_abc", "CIDCACHE_TGI_KEY": "k", "CIDCACHE_TGI_URL": "https://ep.example/"])
         let request = try family.httpRequest(op: "chat.completions", request: try object(chat), body: [], endpoint: own.endpoint)
-        XCTAssertEqual(header(request, "authorization"), "Bearer k")
+        XCTAssertEqual(request.header("authorization"), "Bearer k")
         XCTAssertEqual(request.url, "https://ep.example/v1/chat/completions")
         XCTAssertFalse(family.requiresCredential)
         XCTAssertTrue(own.family is TGIFamily)

@@ -6,29 +6,13 @@ import Foundation
 extension CacheEngine {
     /// The live entry of a request under the namespace's current upstream identity.
     public func liveEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
-        if let cached = recentEntries[EntryKey(upstream: namespace.upstream, requestCID: requestCID)] {
+        if let cached = entries[EntryKey(upstream: namespace.upstream, requestCID: requestCID)] {
             return cached.expires > Self.now() ? cached : nil
         }
-        let removalsBefore = removals.load(ordering: .sequentiallyConsistent)
+        let mark = entries.removalMark()
         guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream) else { return nil }
-        remember(entry, readAfter: removalsBefore)
+        entries.remember(entry, readAfter: mark)
         return entry.expires > Self.now() ? entry : nil
-    }
-
-    /// Remembers an entry read from (or written to) the index, unless something
-    /// was removed since: the entry may be among what was.
-    func remember(_ entry: EntryRecord, readAfter removalsBefore: UInt64) {
-        recentEntries.update(EntryKey(entry)) { record in
-            if removals.load(ordering: .sequentiallyConsistent) == removalsBefore { record = entry }
-        }
-    }
-
-    /// Called after the entries left the index.
-    func forget(_ entries: [EntryRecord]) {
-        removals.add(1, ordering: .sequentiallyConsistent)
-        for entry in entries {
-            recentEntries.update(EntryKey(entry)) { if $0?.id == entry.id { $0 = nil } }
-        }
     }
 
     /// The live entry at `api/<namespace>/<op>/<requestCID>`, if any; EIO (logged) when the index fails.
@@ -105,7 +89,7 @@ extension CacheEngine {
         do {
             guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream), entry.op == op,
                   let removed = try store.removeEntry(requestCID: requestCID, upstream: namespace.upstream) else { return false }
-            forget([removed])
+            entries.forget([removed])
             return true
         } catch {
             throw indexFailure(error, namespace: name, op: op, requestCID: requestCID)
@@ -141,9 +125,9 @@ extension CacheEngine {
         }
     }
 
-    func notifyRemoved(_ entries: [EntryRecord]) {
-        forget(entries)
+    func notifyRemoved(_ removed: [EntryRecord]) {
+        entries.forget(removed)
         guard let observer = removalObserver.withLock({ $0 }) else { return }
-        entries.forEach(observer)
+        removed.forEach(observer)
     }
 }

@@ -55,37 +55,11 @@ extension CacheEngine {
     /// Flushes and stops the HTTP client.
     public func shutdown() async {
         flush()
-        await client.shutdown()
+        await upstream.client.shutdown()
     }
 
-    // MARK: errors and log
-
-    /// Appends a failure to `errors` (SPEC section 3).
+    /// Appends a failure to `errors`, for a front's own refusals (a malformed `ctl` line, a write past the limit).
     public func recordError(namespace: String?, op: String?, requestCID: String?, error: CacheError, pid: Int32) {
-        errorLog.append([
-            ("time", .string(EventLog.timestamp())),
-            ("namespace", namespace.map(JSON.string) ?? .null),
-            ("op", op.map(JSON.string) ?? .null),
-            ("request_cid", requestCID.map(JSON.string) ?? .null),
-            ("errno", .string(error.errnoName)),
-            ("status", error.status.map { .number(Double($0)) } ?? .null),
-            ("message", .string(error.message)),
-            ("pid", .number(Double(pid))),
-        ])
-    }
-
-    func logTransaction(namespace: String, op: String, requestCID: String?, cid: String?, outcome: Outcome,
-                        started: Date, bytes: Int, pid: Int32) {
-        transactionLog.append([
-            ("time", .string(EventLog.timestamp(started))),
-            ("namespace", .string(namespace)),
-            ("op", .string(op)),
-            ("request_cid", requestCID.map(JSON.string) ?? .null),
-            ("cid", cid.map(JSON.string) ?? .null),
-            ("outcome", .string(outcome.rawValue)),
-            ("ms", .number((Date().timeIntervalSince(started) * 1000).rounded())),
-            ("bytes", .number(Double(bytes))),
-            ("pid", .number(Double(pid))),
-        ])
+        log.recordError(namespace: namespace, op: op, requestCID: requestCID, error: error, pid: pid)
     }
 }

@@ -12,26 +12,23 @@ public final class CacheEngine: Sendable {
     public let store: Store
     /// Namespaces by name.
     public let namespaces: [String: Namespace]
+    /// The `errors` and `log` files.
+    public let log: TransactionLog
     /// The `errors` file: one JSON line per failure.
-    public let errorLog: EventLog
+    public var errorLog: EventLog { log.errors }
     /// The `log` file: one JSON line per transaction.
-    public let transactionLog: EventLog
+    public var transactionLog: EventLog { log.transactions }
 
-    let client: UpstreamClient
+    let upstream: UpstreamCaller
     let statistics: Statistics
     let prices: PriceTable
-    let limiters: [String: UpstreamLimiter]
-    private let flights = Mutex<[EntryKey: Task<FlightResult, Error>]>([:])
+    /// One upstream call per entry at a time.
+    private let flights = SingleFlight<EntryKey, FlightResult>()
+    /// Entries recently looked up, so repeated opens skip the index.
+    let entries = EntryCache()
     /// Hits not yet written to the index, by entry id.
     let pendingAccesses = ShardedMap<Int64, (hits: Int64, lastAccess: Int64)>()
     let removalObserver = Mutex<(@Sendable (EntryRecord) -> Void)?>(nil)
-    /// Entries recently looked up, by upstream and request CID, so repeated
-    /// opens of an entry skip the index. Every removal and refetch updates it.
-    /// 16 384 records (about 2 MiB with their strings) bound the daemon's memory at any store size.
-    let recentEntries = ShardedMap<EntryKey, EntryRecord>(capacity: 16_384)
-    /// Counts removals from the index, so a record read before a removal is
-    /// never remembered after it (it would answer for an entry that is gone).
-    let removals = Atomic<UInt64>(0)
     /// Bytes written to the store, counted high (shared bodies count again)
     /// until the next eviction pass measures them exactly.
     let storedBytes: Mutex<Int64>
@@ -44,16 +41,11 @@ public final class CacheEngine: Sendable {
         store = try Store(directory: dataDirectory)
         let list = try NamespaceResolver.resolve(config: config, environment: environment, secret: try store.secret())
         namespaces = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
-        errorLog = EventLog(path: dataDirectory + "/errors.jsonl", rotateBytes: config.logRotateBytes, truncate: truncateLogs)
-        transactionLog = EventLog(path: dataDirectory + "/log.jsonl", rotateBytes: config.logRotateBytes, truncate: truncateLogs)
-        client = UpstreamClient(bounds: UpstreamBounds(config), responseLimitBytes: config.responseLimitBytes)
+        log = TransactionLog(dataDirectory: dataDirectory, rotateBytes: config.logRotateBytes, truncate: truncateLogs)
         statistics = Statistics(persisted: try store.loadState("stats"))
+        upstream = UpstreamCaller(config: config, namespaces: list, statistics: statistics)
         prices = PriceTable(overrides: config.prices)
         storedBytes = Mutex(try store.blobStats().bytes)
-        limiters = Dictionary(uniqueKeysWithValues: list.map { namespace in
-            let limits = config.limits(for: namespace.name)
-            return (namespace.name, UpstreamLimiter(concurrent: limits.concurrent, perMinute: limits.perMinute))
-        })
     }
 
     /// Namespace names, sorted.
@@ -137,13 +129,13 @@ public final class CacheEngine: Sendable {
             let query = try prepare(namespace: namespace, op: op, body: body)
             prepared = query
             if servesFromCache(query), let answer = try hit(query) {
-                logWhenComplete(answer, query, started: started, pid: pid)
+                log.logWhenComplete(answer, query, started: started, pid: pid)
                 return .answered(answer)
             }
             return .needsUpstream(PendingQuery(query: query, started: started, pid: pid))
         } catch {
             let failure = CacheError(wrapping: error)
-            fail(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: failure, started: started, pid: pid)
+            log.fail(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: failure, started: started, pid: pid)
             return .failed(failure)
         }
     }
@@ -153,35 +145,14 @@ public final class CacheEngine: Sendable {
         let query = pending.query
         do {
             let answer = try await answerFromUpstream(query)
-            logWhenComplete(answer, query, started: pending.started, pid: pending.pid)
+            log.logWhenComplete(answer, query, started: pending.started, pid: pending.pid)
             return answer
         } catch {
             let failure = CacheError(wrapping: error)
-            fail(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string, error: failure,
-                 started: pending.started, pid: pending.pid)
+            log.fail(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string, error: failure,
+                     started: pending.started, pid: pending.pid)
             throw failure
         }
-    }
-
-    private func logWhenComplete(_ answer: Answer, _ query: PreparedQuery, started: Date, pid: Int32) {
-        let namespace = query.namespace.name, op = query.op
-        answer.body.whenComplete { result in
-            switch result {
-            case .success(let bytes):
-                self.logTransaction(namespace: namespace, op: op, requestCID: query.requestCID.string,
-                                    cid: (answer.contentCID ?? CID.forContent(bytes)).string,
-                                    outcome: answer.outcome, started: started, bytes: bytes.count, pid: pid)
-            case .failure(let error):
-                self.fail(namespace: namespace, op: op, requestCID: query.requestCID.string,
-                          error: error, started: started, pid: pid)
-            }
-        }
-    }
-
-    private func fail(namespace: String, op: String, requestCID: String?, error: CacheError, started: Date, pid: Int32) {
-        recordError(namespace: namespace, op: op, requestCID: requestCID, error: error, pid: pid)
-        logTransaction(namespace: namespace, op: op, requestCID: requestCID, cid: nil,
-                       outcome: .error, started: started, bytes: 0, pid: pid)
     }
 
     /// Answers a prepared request from a live entry, a fetch in progress, or the upstream.
@@ -196,20 +167,14 @@ public final class CacheEngine: Sendable {
         let ns = query.namespace
         if bypassesCache(query) {
             guard !config.offline else { throw offlineError() }
-            let body = try await fetch(query, store: false)
+            let body = try await upstream.fetch(query) { _, _ in }
             statistics.update(ns.name) { $0.bypassed += 1 }
             return Answer(requestCID: query.requestCID, contentCID: nil, body: body, outcome: .bypassed, entry: nil)
         }
         guard !config.offline else { throw offlineError() }
 
         let key = EntryKey(upstream: ns.upstream, requestCID: query.requestCID.string)
-        let (flight, joined) = flights.withLock { flights -> (Task<FlightResult, Error>, Bool) in
-            if let existing = flights[key] { return (existing, true) }
-            let task = Task { try await self.fly(query, key: key) }
-            flights[key] = task
-            return (task, false)
-        }
-        let result = try await flight.value
+        let (result, joined) = try await flights.run(key) { land in try await self.fly(query, land: land) }
         if result.source == .stored, let entry = result.entry { return hitAnswer(query, entry, body: result.body) }
         let outcome: Outcome = result.source == .stale ? .stale : (joined ? .coalesced : .miss)
         if outcome != .miss {
@@ -252,7 +217,7 @@ public final class CacheEngine: Sendable {
             return try store.readBlob(entry.contentCID, size: entry.size)
         } catch {
             guard try store.entry(requestCID: entry.requestCID, upstream: entry.upstream)?.id != entry.id else { throw error }
-            forget([entry])
+            entries.forget([entry])
             return nil
         }
     }
@@ -274,9 +239,8 @@ public final class CacheEngine: Sendable {
 
     /// One upstream call shared by every identical concurrent miss. It resolves
     /// when the answer starts (or a recently expired entry stands in for a
-    /// failed upstream) and stays joinable until the answer is stored.
-    private func fly(_ query: PreparedQuery, key: EntryKey) async throws -> FlightResult {
-        let land = { _ = self.flights.withLock { $0.removeValue(forKey: key) } }
+    /// failed upstream) and lands, no longer joinable, once the answer is stored.
+    private func fly(_ query: PreparedQuery, land: @escaping @Sendable () -> Void) async throws -> FlightResult {
         do {
             // The caller looked for a live entry before this flight took off; a
             // flight that landed in between has stored the answer already.
@@ -284,7 +248,7 @@ public final class CacheEngine: Sendable {
                 land()
                 return FlightResult(body: ResponseBody(complete: stored.bytes), entry: stored.entry, source: .stored)
             }
-            let body = try await fetch(query, store: true)
+            let body = try await upstream.fetch(query) { bytes, sent in self.complete(query, bytes: bytes, sent: sent) }
             body.whenComplete { _ in land() }
             return FlightResult(body: body, entry: nil, source: .upstream)
         } catch let error as CacheError where [.busy, .timedOut, .io].contains(error.kind) {
@@ -300,70 +264,15 @@ public final class CacheEngine: Sendable {
         }
     }
 
-    /// Calls the upstream and returns once its answer starts; the body then
-    /// fills in the background and, when asked, is stored once whole. Error
-    /// answers are never stored.
-    private func fetch(_ query: PreparedQuery, store shouldStore: Bool) async throws -> ResponseBody {
-        let ns = query.namespace
-        if ns.family.requiresCredential && ns.endpoint.credential == nil {
-            throw CacheError(.accessDenied, "no credential configured for namespace \(ns.name)")
-        }
-        let sent = Date()
-        let body = ResponseBody()
-        if let family = ns.family as? SelfFetchingFamily {
-            let bytes: [UInt8]
-            do {
-                bytes = try await withinLimits(query) {
-                    do {
-                        return .done(try await family.fetch(op: query.op, request: query.request, body: query.upstreamBody,
-                                                            endpoint: ns.endpoint, client: self.client))
-                    } catch let error as CacheError where family.retriesFailures && Self.isTransient(error) {
-                        return .retry(error, after: nil)
-                    }
-                }
-            } catch let error as CacheError {
-                throw upstreamFailure(error, ns)
-            }
-            body.append(bytes)
-            if shouldStore { complete(query, body: body, sent: sent) }
-            body.finish()
-            return body
-        }
-        var request = try ns.family.httpRequest(op: query.op, request: query.request,
-                                                body: query.upstreamBody, endpoint: ns.endpoint)
-        request.streamed = ns.family.streams(op: query.op, request: query.request)
-        let response: UpstreamResponse
-        do {
-            response = try await send(request, query)
-        } catch let error as CacheError {
-            throw upstreamFailure(error, ns)
-        }
-        Task {
-            do {
-                try await response.stream { body.append($0.readableBytesView) }
-            } catch {
-                // Any failure ends the body, and with it the flight.
-                return body.fail(upstreamFailure(CacheError(wrapping: error), ns))
-            }
-            if ns.family.streams(op: query.op, request: query.request),
-               !ns.family.isCompleteStream(op: query.op, body: body.received) {
-                return body.fail(upstreamFailure(CacheError(.io, "the stream ended before its terminal event"), ns))
-            }
-            if shouldStore { complete(query, body: body, sent: sent) }
-            body.finish()
-        }
-        return body
-    }
-
     /// Counts a whole fresh answer and stores it. A failure to store is logged,
     /// and the caller still gets its answer: only the cache missed out.
-    private func complete(_ query: PreparedQuery, body: ResponseBody, sent: Date) {
+    private func complete(_ query: PreparedQuery, bytes: [UInt8], sent: Date) {
         statistics.update(query.namespace.name) { $0.misses += 1 }
         do {
-            try store(query, bytes: body.received, sent: sent)
+            try store(query, bytes: bytes, sent: sent)
         } catch {
-            recordError(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string,
-                        error: CacheError(wrapping: error), pid: getpid())
+            log.recordError(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string,
+                            error: CacheError(wrapping: error), pid: getpid())
         }
     }
 
@@ -374,7 +283,7 @@ public final class CacheEngine: Sendable {
         let usage = ns.family.usage(op: query.op, request: query.request, response: bytes)
         let ttl = query.control.ttl ?? ttlFor(query)
         let fetched = Int64(sent.timeIntervalSince1970)
-        let removalsBefore = removals.load(ordering: .sequentiallyConsistent)
+        let mark = entries.removalMark()
         let (entry, replaced) = try store.storeAnswer(NewEntry(
             requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
             contentCID: CID.forContent(bytes).string, size: Int64(bytes.count),
@@ -382,7 +291,7 @@ public final class CacheEngine: Sendable {
             tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs),
             body: bytes, keyDocument: query.keyDocument)
         storedBytes.withLock { $0 += Int64(bytes.count + query.keyDocument.count) }
-        remember(entry, readAfter: removalsBefore)  // first: forgetting the replaced record must not count against it
+        entries.remember(entry, readAfter: mark)  // first: forgetting the replaced record must not count against it
         if let replaced { notifyRemoved([replaced]) }
     }
 
@@ -390,5 +299,9 @@ public final class CacheEngine: Sendable {
     func ttlFor(_ query: PreparedQuery) -> Int {
         config.ttlOverrides[query.namespace.name]?[query.op]
             ?? query.namespace.family.defaultTTL(op: query.op, request: query.request)
+    }
+
+    private func offlineError() -> CacheError {
+        CacheError(.offline, "offline mode and no live entry")
     }
 }

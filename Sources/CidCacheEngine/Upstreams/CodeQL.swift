@@ -87,7 +87,7 @@ public struct CodeQLFamily: SelfFetchingFamily, ErrorMappingFamily {
             }
             // Newest first: a page without the commit after one with it means the rest is older.
             if !kept.isEmpty && !matched { break }
-            guard let link = page.next, let next = RESTCall.nextPage(of: call.url, link: link) else { break }
+            guard let link = page.next, let next = LinkHeader.nextPage(of: call.url, link: link) else { break }
             call.url = next
         }
         guard !kept.isEmpty else {

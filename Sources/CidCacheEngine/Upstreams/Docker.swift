@@ -44,7 +44,7 @@ public struct DockerFamily: SelfFetchingFamily {
         if configured.hasPrefix("unix://") { path = String(configured.dropFirst("unix://".count)) }
         else if configured.hasPrefix("/") { path = configured }
         if let path {
-            return "http+unix://" + Self.percentEncode(path, keeping: Set("!$&'()*+,-.;=_~"))
+            return "http+unix://" + PercentEncoding.encode(path, keeping: "!$&'()*+,;=")
         }
         if configured.hasPrefix("tcp://") {
             let rest = String(configured.dropFirst("tcp://".count))
@@ -125,17 +125,17 @@ public struct DockerFamily: SelfFetchingFamily {
             path = "/images/search"
             query.append(("term", string("term"))); number("limit"); filters()
         case "containers.inspect":
-            path = "/containers/\(SigV4.uriEncode(string("id")))/json"; flag("size")
+            path = "/containers/\(PercentEncoding.encode(string("id")))/json"; flag("size")
         case "containers.list":
             path = "/containers/json"; flag("all"); number("limit"); flag("size"); filters()
-        case "volumes.inspect": path = "/volumes/\(SigV4.uriEncode(string("name")))"
+        case "volumes.inspect": path = "/volumes/\(PercentEncoding.encode(string("name")))"
         case "networks.inspect":
-            path = "/networks/\(SigV4.uriEncode(string("id")))"; flag("verbose")
+            path = "/networks/\(PercentEncoding.encode(string("id")))"; flag("verbose")
             if let scope = request["scope"]?.stringValue { query.append(("scope", scope)) }
         default: throw CacheError(.notFound, "docker has no Engine API operation \(op)")
         }
         var url = endpoint.url("/" + apiVersion(endpoint) + path)
-        if !query.isEmpty { url += "?" + query.map { "\(SigV4.uriEncode($0.0))=\(SigV4.uriEncode($0.1))" }.joined(separator: "&") }
+        if !query.isEmpty { url += "?" + query.map { "\(PercentEncoding.encode($0.0))=\(PercentEncoding.encode($0.1))" }.joined(separator: "&") }
         var headers: [(name: String, value: String)] = [(name: "Accept", value: "application/json")]
         // HTTP/1.1 wants a Host; over a unix socket the client sends none of its own.
         if url.hasPrefix("http+unix://") { headers.append((name: "Host", value: "localhost")) }
@@ -144,29 +144,16 @@ public struct DockerFamily: SelfFetchingFamily {
 
     /// An image reference in a path: `/`, `:` and `@` kept (`ghcr.io/o/r:tag`, `name@sha256:...`).
     static func imagePath(_ name: String) -> String {
-        percentEncode(name, keeping: Set("-._~/:@"))
-    }
-
-    static func percentEncode(_ text: String, keeping: Set<Character>) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            let c = Character(Unicode.Scalar(byte))
-            if byte < 0x80, c.isLetter || c.isNumber || keeping.contains(c) { out.append(c) }
-            else { out += String(format: "%%%02X", byte) }
-        }
-        return out
+        PercentEncoding.encode(name, keeping: "/:@")
     }
 
     public func fetch(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint,
                       client: UpstreamClient) async throws -> [UInt8] {
         if op == "registry.tags" { return try await registryTags(request, endpoint: endpoint, client: client) }
         let call = try httpRequest(op: op, request: request, body: body, endpoint: endpoint)
-        let response = try await client.send(call)
-        let bytes = try await response.collect()
-        guard (200..<300).contains(response.status) else {
-            throw CacheError.forStatus(response.status, "Docker answered \(response.status): \(CacheEngine.errorMessage(bytes))")
-        }
-        return bytes
+        return try await client.fetchWhole(call) { status, _, body in
+            CacheError.forStatus(status, "Docker answered \(status): \(WireFormat.errorMessage(body))")
+        }.body
     }
 
     // MARK: Registry v2
@@ -197,7 +184,7 @@ public struct DockerFamily: SelfFetchingFamily {
         if let n = request["n"]?.intValue { query.append(("n", String(n))) }
         if let last = request["last"]?.stringValue { query.append(("last", last)) }
         var url = origin + "/v2/" + Self.imagePath(repository) + "/tags/list"
-        if !query.isEmpty { url += "?" + query.map { "\($0.0)=\(SigV4.uriEncode($0.1))" }.joined(separator: "&") }
+        if !query.isEmpty { url += "?" + query.map { "\($0.0)=\(PercentEncoding.encode($0.1))" }.joined(separator: "&") }
 
         var authorization: String?
         var name = repository
@@ -206,22 +193,26 @@ public struct DockerFamily: SelfFetchingFamily {
         while true {
             var headers: [(name: String, value: String)] = [(name: "Accept", value: "application/json")]
             if let authorization { headers.append((name: "Authorization", value: authorization)) }
-            let response = try await client.send(UpstreamHTTPRequest(method: "GET", url: url, headers: headers, body: nil))
-            let bytes = try await response.collect()
-            if response.status == 401, authorization == nil, let challenge = response.header("www-authenticate").flatMap(Self.parseChallenge) {
+            let (response, bytes) = try await client.fetchWhole(UpstreamHTTPRequest(method: "GET", url: url, headers: headers, body: nil),
+                                                                alsoAccepting: authorization == nil ? [401] : []) { status, _, body in
+                Self.registryError(status: status, body: body)
+            }
+            if response.status == 401 {
+                guard let challenge = response.header("www-authenticate").flatMap(Self.parseChallenge) else {
+                    throw Self.registryError(status: 401, body: bytes)
+                }
                 authorization = try await authorize(challenge, repository: repository, registryOrigin: origin,
                                                     credential: credential, client: client)
                 continue
             }
-            guard (200..<300).contains(response.status) else { throw Self.registryError(status: response.status, body: bytes) }
             guard let page = (try? CanonicalJSON.parse(bytes))?.objectValue else {
                 throw CacheError(.io, "the registry's tag list is not a JSON object")
             }
             name = page["name"]?.stringValue ?? name
             tags += page["tags"]?.arrayValue ?? []
             // The next page is asked of the same registry, whatever host the link names.
-            guard request["n"] == nil, let link = RESTCall.nextLink(response.header("link")),
-                  let next = RESTCall.nextPage(of: url, link: link), seen.insert(next).inserted else { break }
+            guard request["n"] == nil, let link = LinkHeader.next(response.header("link")),
+                  let next = LinkHeader.nextPage(of: url, link: link), seen.insert(next).inserted else { break }
             url = next
         }
         return CanonicalJSON.serialize(.object(JSONObject([(key: "name", value: .string(name)), (key: "tags", value: .array(tags))])))
@@ -242,18 +233,16 @@ public struct DockerFamily: SelfFetchingFamily {
         var query: [(String, String)] = []
         if let service = challenge.parameters["service"] { query.append(("service", service)) }
         query.append(("scope", challenge.parameters["scope"] ?? "repository:\(repository):pull"))
-        let url = realm + (realm.contains("?") ? "&" : "?") + query.map { "\($0.0)=\(SigV4.uriEncode($0.1))" }.joined(separator: "&")
+        let url = realm + (realm.contains("?") ? "&" : "?") + query.map { "\($0.0)=\(PercentEncoding.encode($0.1))" }.joined(separator: "&")
         var headers: [(name: String, value: String)] = [(name: "Accept", value: "application/json")]
         // The realm a registry names gets the credential over TLS, or when it is the registry itself.
         if let basic, realmParts.scheme == "https" || realmParts.origin.lowercased() == registryOrigin {
             headers.append((name: "Authorization", value: basic))
         }
-        let response = try await client.send(UpstreamHTTPRequest(method: "GET", url: url, headers: headers, body: nil))
-        let bytes = try await response.collect()
-        guard (200..<300).contains(response.status) else {
-            let error = Self.registryError(status: response.status, body: bytes)
-            throw CacheError(error.kind, "token request: " + error.message, status: error.status)
-        }
+        let bytes = try await client.fetchWhole(UpstreamHTTPRequest(method: "GET", url: url, headers: headers, body: nil)) { status, _, body in
+            let error = Self.registryError(status: status, body: body)
+            return CacheError(error.kind, "token request: " + error.message, status: error.status)
+        }.body
         guard let object = (try? CanonicalJSON.parse(bytes))?.objectValue,
               let token = object["token"]?.stringValue ?? object["access_token"]?.stringValue, !token.isEmpty else {
             throw CacheError(.io, "the registry's token answer holds no token")
@@ -303,7 +292,7 @@ public struct DockerFamily: SelfFetchingFamily {
     static func registryError(status: Int, body: [UInt8]) -> CacheError {
         let first = (try? CanonicalJSON.parse(body))?.objectValue?["errors"]?.arrayValue?.first?.objectValue
         let code = first?["code"]?.stringValue
-        let detail = first?["message"]?.stringValue ?? CacheEngine.errorMessage(body)
+        let detail = first?["message"]?.stringValue ?? WireFormat.errorMessage(body)
         let text = "registry answered \(status)" + (code.map { " \($0)" } ?? "") + ": " + detail
         switch code {
         case "TOOMANYREQUESTS": return CacheError(.busy, text, status: status)

@@ -56,16 +56,9 @@ public struct GitHubFamily: UpstreamFamily, ErrorMappingFamily {
             }
         case "workflow_runs":
             var path = try GitHubAPI.repositoryPath(request, op: op)
-            if let workflow = request["workflow_id"], !workflow.isNull {
-                let text: String
-                if let number = workflow.intValue, number > 0 {
-                    text = String(number)
-                } else if let name = workflow.stringValue {
-                    text = try WireFormat.pathSegment(name, field: "workflow_id")
-                } else {
-                    throw CacheError(.invalidRequest, "\"workflow_id\" must be a workflow's id or file name")
-                }
-                path += "/actions/workflows/\(text)"
+            if let workflow = try WireFormat.numberOrNameSegment(request, "workflow_id", minimum: 1,
+                                                                 expected: "a workflow's id or file name") {
+                path += "/actions/workflows/\(workflow)"
             } else {
                 path += "/actions"
             }
@@ -123,10 +116,8 @@ enum GitHubAPI {
     /// limits), or a message about a rate limit. Nil otherwise.
     static func rateLimitError(status: Int, headers: [(name: String, value: String)], body: [UInt8]) -> CacheError? {
         guard status == 403 || status == 429 else { return nil }
-        func header(_ name: String) -> String? {
-            headers.first { $0.name.lowercased() == name }?.value.trimmingSpaces
-        }
-        let message = RESTCall.errorMessage(body)
+        func header(_ name: String) -> String? { HTTPHeader.value(name, in: headers)?.trimmingSpaces }
+        let message = WireFormat.errorMessage(body)
         let limited = header("x-ratelimit-remaining") == "0" || header("retry-after") != nil
             || message.lowercased().contains("rate limit")
         guard limited else { return nil }

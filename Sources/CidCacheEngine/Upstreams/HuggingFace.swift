@@ -119,7 +119,7 @@ public struct HuggingFaceFamily: SelfFetchingFamily {
             }
             entries += ranges.map { page.body[$0] }
             pages += 1
-            guard let link = page.next, let next = RESTCall.nextPage(of: call.url, link: link) else { break }
+            guard let link = page.next, let next = LinkHeader.nextPage(of: call.url, link: link) else { break }
             guard pages < Self.maxPages else {
                 throw CacheError(.io, "the tree has more than \(Self.maxPages) pages")
             }

@@ -37,16 +37,9 @@ public struct OVMSFamily: UpstreamFamily {
     static func path(_ request: JSONObject, op: String) throws -> String {
         let model = try WireFormat.pathSegment(try WireFormat.requireModel(request, op: op), field: "model")
         var path = "/v2/models/\(model)"
-        if let version = request["model_version"], !version.isNull {
-            let text: String
-            if let number = version.intValue, number >= 0 {
-                text = String(number)
-            } else if let string = version.stringValue {
-                text = try WireFormat.pathSegment(string, field: "model_version")
-            } else {
-                throw CacheError(.invalidRequest, "\"model_version\" must be a non-negative integer or a string")
-            }
-            path += "/versions/\(text)"
+        if let version = try WireFormat.numberOrNameSegment(request, "model_version", minimum: 0,
+                                                           expected: "a non-negative integer or a string") {
+            path += "/versions/\(version)"
         }
         return path + "/infer"
     }

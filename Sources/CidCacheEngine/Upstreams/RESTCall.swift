@@ -81,62 +81,12 @@ enum RESTCall {
 
     /// `name=value&...`, both percent-encoded (RFC 3986 unreserved kept).
     static func queryString(_ parameters: [(name: String, value: String)]) -> String {
-        parameters.map { percentEncoded($0.name) + "=" + percentEncoded($0.value) }.joined(separator: "&")
+        parameters.map { PercentEncoding.encode($0.name) + "=" + PercentEncoding.encode($0.value) }.joined(separator: "&")
     }
 
     /// `url` with `parameters` appended as its query.
     static func url(_ url: String, _ parameters: [(name: String, value: String)]) -> String {
         parameters.isEmpty ? url : url + (url.contains("?") ? "&" : "?") + queryString(parameters)
-    }
-
-    /// A query component percent-encoded: RFC 3986 unreserved characters kept.
-    static func percentEncoded(_ value: String) -> String {
-        let digits = Array("0123456789ABCDEF")
-        var encoded = ""
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."),
-                 UInt8(ascii: "_"), UInt8(ascii: "~"):
-                encoded.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                encoded += "%\(digits[Int(byte >> 4)])\(digits[Int(byte & 0xF)])"
-            }
-        }
-        return encoded
-    }
-
-    /// The `rel="next"` target of an RFC 8288 `Link` header, if any.
-    static func nextLink(_ header: String?) -> String? {
-        guard let header else { return nil }
-        for link in header.split(separator: ",") {
-            let parts = link.split(separator: ";").map { trimmed($0, extra: []) }
-            guard let target = parts.first, target.hasPrefix("<"), target.hasSuffix(">") else { continue }
-            let isNext = parts.dropFirst().contains { parameter in
-                let pair = parameter.split(separator: "=", maxSplits: 1).map { trimmed($0, extra: ["\""]) }
-                return pair.count == 2 && pair[0].lowercased() == "rel"
-                    && pair[1].split(separator: " ").contains { $0.lowercased() == "next" }
-            }
-            if isNext { return String(target.dropFirst().dropLast()) }
-        }
-        return nil
-    }
-
-    /// `text` without leading and trailing blanks (and `extra` characters).
-    private static func trimmed(_ text: some StringProtocol, extra: Set<Character>) -> String {
-        let drop: (Character) -> Bool = { $0 == " " || $0 == "\t" || extra.contains($0) }
-        guard let first = text.firstIndex(where: { !drop($0) }), let last = text.lastIndex(where: { !drop($0) }) else { return "" }
-        return String(text[first...last])
-    }
-
-    /// The next page of `current`: its own path with the query of the `next`
-    /// link. Only the query is taken from the link, so a page is always asked
-    /// of the configured upstream (a mirror's links often name the origin
-    /// host) and the credential never goes anywhere else.
-    static func nextPage(of current: String, link: String) -> String? {
-        guard let query = link.firstIndex(of: "?").map({ link[link.index(after: $0)...] }), !query.isEmpty else { return nil }
-        let path = current.firstIndex(of: "?").map { String(current[..<$0]) } ?? current
-        return path + "?" + query
     }
 
     // MARK: Answers
@@ -211,34 +161,19 @@ enum RESTCall {
         return output
     }
 
-    /// The human message of an error answer: `message` (GitHub), `Message`
-    /// (Kubo), `error` (the HF Hub), else the start of the body.
-    static func errorMessage(_ body: [UInt8]) -> String {
-        if let object = WireFormat.json(body)?.objectValue {
-            for key in ["message", "Message", "error"] {
-                if let text = object[key]?.stringValue { return text }
-                if let text = object[key]?.objectValue?["message"]?.stringValue { return text }
-            }
-        }
-        let text = String(decoding: body.prefix(300), as: UTF8.self)
-        return text.isEmpty ? "(empty body)" : text
-    }
-
     /// The failure of an answer that is not 2xx: the family's own mapping, else the status's (SPEC section 3).
     static func failure(status: Int, headers: [(name: String, value: String)], body: [UInt8],
                         mapping: ErrorMappingFamily?, op: String) -> CacheError {
         mapping?.error(op: op, status: status, headers: headers, body: body)
-            ?? CacheError.forStatus(status, "upstream answered \(status): \(errorMessage(body))")
+            ?? CacheError.forStatus(status, "upstream answered \(status): \(WireFormat.errorMessage(body))")
     }
 
     /// One GET (or POST) whose whole 2xx body is returned; any other status fails as `failure` says.
     static func fetchPage(_ request: UpstreamHTTPRequest, client: UpstreamClient, mapping: ErrorMappingFamily?,
                           op: String) async throws -> (body: [UInt8], next: String?) {
-        let response = try await client.send(request)
-        let body = try await response.collect()
-        guard (200..<300).contains(response.status) else {
-            throw failure(status: response.status, headers: response.headers, body: body, mapping: mapping, op: op)
+        let (response, body) = try await client.fetchWhole(request) { status, headers, body in
+            failure(status: status, headers: headers, body: body, mapping: mapping, op: op)
         }
-        return (body, nextLink(response.header("link")))
+        return (body, LinkHeader.next(response.header("link")))
     }
 }

@@ -132,10 +132,7 @@ public struct S3Family: SelfFetchingFamily {
     }
 
     func send(_ request: UpstreamHTTPRequest, client: UpstreamClient) async throws -> (UpstreamResponse, [UInt8]) {
-        let response = try await client.send(request)
-        let body = try await response.collect()
-        guard (200..<300).contains(response.status) else { throw Self.error(status: response.status, body: body) }
-        return (response, body)
+        try await client.fetchWhole(request) { status, _, body in Self.error(status: status, body: body) }
     }
 
     func listObjects(_ request: JSONObject, endpoint: Endpoint, client: UpstreamClient) async throws -> [UInt8] {
@@ -204,7 +201,7 @@ public struct S3Family: SelfFetchingFamily {
     /// HeadObject's answer headers as JSON: the usual five, `metadata` from
     /// `x-amz-meta-*`, and the optional ones when present.
     static func headDocument(bucket: String, key: String, headers: [(name: String, value: String)]) -> JSON {
-        func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name }?.value }
+        func header(_ name: String) -> String? { HTTPHeader.value(name, in: headers) }
         var metadata = JSONObject()
         for (name, value) in headers where name.lowercased().hasPrefix("x-amz-meta-") {
             metadata[String(name.lowercased().dropFirst("x-amz-meta-".count))] = .string(value)
@@ -275,76 +272,5 @@ public struct S3Family: SelfFetchingFamily {
         default:
             return CacheError.forStatus(status, text)
         }
-    }
-}
-
-/// The kinds of request fields the infrastructure families accept.
-enum FieldKind {
-    case string, bool, stringArray, object, stringOrObject
-    case int(ClosedRange<Int>)
-
-    /// Refuses unknown fields, missing required ones and ill-typed ones (EINVAL).
-    static func check(_ request: JSONObject, fields: [String: FieldKind], required: [String], op: String) throws {
-        for key in request.keys where fields[key] == nil {
-            throw CacheError(.invalidRequest, "\(op): unknown field \"\(key)\" (accepted: \(fields.keys.sorted().joined(separator: ", ")))")
-        }
-        for key in required where request[key] == nil {
-            throw CacheError(.invalidRequest, "\(op): \"\(key)\" is required")
-        }
-        for (key, value) in request.members {
-            let ok: Bool
-            switch fields[key]! {
-            case .string: ok = value.stringValue != nil
-            case .bool: ok = value.boolValue != nil
-            case .object: ok = value.objectValue != nil
-            case .stringOrObject: ok = value.stringValue != nil || value.objectValue != nil
-            case .stringArray: ok = value.arrayValue?.allSatisfy { $0.stringValue != nil } ?? false
-            case .int(let range): ok = value.intValue.map(range.contains) ?? false
-            }
-            guard ok else { throw CacheError(.invalidRequest, "\(op): \"\(key)\" must be \(fields[key]!.description)") }
-        }
-    }
-
-    var description: String {
-        switch self {
-        case .string: return "a string"
-        case .bool: return "true or false"
-        case .object: return "an object"
-        case .stringOrObject: return "a string or an object"
-        case .stringArray: return "a list of strings"
-        case .int(let range): return "an integer from \(range.lowerBound) to \(range.upperBound)"
-        }
-    }
-}
-
-/// A URL split into what the families need: scheme, authority, path.
-struct URLParts {
-    var scheme: String
-    /// `host[:port]` as written.
-    var authority: String
-    /// The path without a trailing slash ("" for none).
-    var path: String
-
-    init?(_ url: String) {
-        guard let range = url.range(of: "://") else { return nil }
-        scheme = url[..<range.lowerBound].lowercased()
-        let rest = url[range.upperBound...]
-        let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
-        authority = String(rest[..<end])
-        var tail = String(rest[end...])
-        if let cut = tail.firstIndex(where: { $0 == "?" || $0 == "#" }) { tail = String(tail[..<cut]) }
-        while tail.hasSuffix("/") { tail.removeLast() }
-        path = tail
-        if authority.isEmpty { return nil }
-    }
-
-    var origin: String { scheme + "://" + authority }
-
-    /// The Host header a client sends: the authority without a default port.
-    var hostHeader: String {
-        let lower = authority.lowercased()
-        if scheme == "http", lower.hasSuffix(":80") { return String(lower.dropLast(3)) }
-        if scheme == "https", lower.hasSuffix(":443") { return String(lower.dropLast(4)) }
-        return lower
     }
 }

@@ -26,23 +26,7 @@ public enum SigV4 {
     /// RFC 3986 percent-encoding of everything but the unreserved characters
     /// (and `/` when `keepSlash`), upper-case hex, as SigV4 wants.
     public static func uriEncode(_ text: String, keepSlash: Bool = false) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"),
-                 UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            case UInt8(ascii: "/") where keepSlash:
-                out.append("/")
-            default:
-                let hex = Array("0123456789ABCDEF")
-                out.append("%")
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0xF)])
-            }
-        }
-        return out
+        PercentEncoding.encode(text, keeping: keepSlash ? "/" : "")
     }
 
     /// `20130524T000000Z` for a Unix time.

@@ -39,7 +39,7 @@ public struct UpstreamResponse: Sendable {
     fileprivate let timers: EventLoop
 
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+        HTTPHeader.value(name, in: headers)
     }
 
     /// Hands each piece of the body to `consume` as it arrives. Fails with EIO
@@ -210,6 +210,20 @@ public final class UpstreamClient: Sendable {
         } catch {
             throw CacheError(.io, "upstream unreachable: \(Self.describe(error))")
         }
+    }
+
+    /// One call whose whole body is returned when its status is 2xx (or one of
+    /// `alsoAccepting`); any other status fails as `failure` says. The one
+    /// "send, collect, check, map the status" of the families that fetch themselves.
+    public func fetchWhole(_ request: UpstreamHTTPRequest, alsoAccepting: Set<Int> = [],
+                           failure: (_ status: Int, _ headers: [(name: String, value: String)], _ body: [UInt8]) -> CacheError)
+        async throws -> (response: UpstreamResponse, body: [UInt8]) {
+        let response = try await send(request)
+        let body = try await response.collect()
+        guard (200..<300).contains(response.status) || alsoAccepting.contains(response.status) else {
+            throw failure(response.status, response.headers, body)
+        }
+        return (response, body)
     }
 
     /// A connection failure in the user's terms ("connection refused", "the

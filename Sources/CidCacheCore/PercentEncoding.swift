@@ -1,0 +1,24 @@
+/// RFC 3986 percent-encoding, the one the families share: the unreserved
+/// characters (ASCII letters and digits, `-._~`) and `keeping` stay as they
+/// are; every other byte of the UTF-8 becomes `%XX`, upper-case hex (as SigV4 wants).
+public enum PercentEncoding {
+    public static func encode(_ text: String, keeping: String = "") -> String {
+        let kept = Set(keeping.utf8)
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                 UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(byte)
+            case _ where kept.contains(byte):
+                out.append(byte)
+            default:
+                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,156 @@
+import CidCacheCore
+import Foundation
+
+/// Calls upstreams for the engine: every call within its namespace's limits
+/// (queued, never refused), retried while it looks transient, its failures
+/// counted and scrubbed of anything credential-like the upstream echoed.
+final class UpstreamCaller: Sendable {
+    let client: UpstreamClient
+    private let limiters: [String: UpstreamLimiter]
+    private let config: CacheConfig
+    private let statistics: Statistics
+
+    init(config: CacheConfig, namespaces: [Namespace], statistics: Statistics) {
+        self.config = config
+        self.statistics = statistics
+        client = UpstreamClient(bounds: UpstreamBounds(config), responseLimitBytes: config.responseLimitBytes)
+        limiters = Dictionary(uniqueKeysWithValues: namespaces.map { namespace in
+            let limits = config.limits(for: namespace.name)
+            return (namespace.name, UpstreamLimiter(concurrent: limits.concurrent, perMinute: limits.perMinute))
+        })
+    }
+
+    /// Calls the upstream and returns once its answer starts; the body then
+    /// fills in the background. A whole answer (a stream with its terminal
+    /// event) is handed to `whole`, with the time the call was sent, before
+    /// the body ends; error answers never are.
+    func fetch(_ query: PreparedQuery, whole: @escaping @Sendable ([UInt8], Date) -> Void) async throws -> ResponseBody {
+        let ns = query.namespace
+        if ns.family.requiresCredential && ns.endpoint.credential == nil {
+            throw CacheError(.accessDenied, "no credential configured for namespace \(ns.name)")
+        }
+        let sent = Date()
+        let body = ResponseBody()
+        if let family = ns.family as? SelfFetchingFamily {
+            let bytes: [UInt8]
+            do {
+                bytes = try await withinLimits(query) {
+                    do {
+                        return .done(try await family.fetch(op: query.op, request: query.request, body: query.upstreamBody,
+                                                            endpoint: ns.endpoint, client: self.client))
+                    } catch let error as CacheError where family.retriesFailures && Self.isTransient(error) {
+                        return .retry(error, after: nil)
+                    }
+                }
+            } catch {
+                throw failure(CacheError(wrapping: error), ns)
+            }
+            body.append(bytes)
+            whole(bytes, sent)
+            body.finish()
+            return body
+        }
+        var request = try ns.family.httpRequest(op: query.op, request: query.request, body: query.upstreamBody, endpoint: ns.endpoint)
+        request.streamed = ns.family.streams(op: query.op, request: query.request)
+        let response: UpstreamResponse
+        do {
+            response = try await send(request, query)
+        } catch {
+            throw failure(CacheError(wrapping: error), ns)
+        }
+        Task {
+            do {
+                try await response.stream { body.append($0.readableBytesView) }
+            } catch {
+                // Any failure ends the body, and with it the flight.
+                return body.fail(failure(CacheError(wrapping: error), ns))
+            }
+            if request.streamed, !ns.family.isCompleteStream(op: query.op, body: body.received) {
+                return body.fail(failure(CacheError(.io, "the stream ended before its terminal event"), ns))
+            }
+            whole(body.received, sent)
+            body.finish()
+        }
+        return body
+    }
+
+    /// One call that returns a 2xx answer whose body is still to come, retried
+    /// while nothing was answered (connection failures) or the answer says
+    /// "try again" (429, 5xx).
+    private func send(_ request: UpstreamHTTPRequest, _ query: PreparedQuery) async throws -> UpstreamResponse {
+        try await withinLimits(query) {
+            do {
+                let response = try await self.client.send(request)
+                if (200..<300).contains(response.status) { return .done(response) }
+                let bytes = (try? await response.collect()) ?? []
+                let family = query.namespace.family
+                let error = (family as? ErrorMappingFamily)?.error(op: query.op, status: response.status,
+                                                                   headers: response.headers, body: bytes)
+                    ?? CacheError.forStatus(response.status, "upstream answered \(response.status): \(WireFormat.errorMessage(bytes))")
+                guard Self.retryableStatuses.contains(response.status) else { throw error }
+                return .retry(error, after: response.header("retry-after").flatMap(Double.init))
+            } catch let error as CacheError where Self.isTransient(error) {
+                return .retry(error, after: nil)  // no answer at all (refused, reset): ask again
+            }
+        }
+    }
+
+    /// What one attempt at an upstream call came to.
+    private enum Attempt<Value> {
+        case done(Value)
+        /// A failure worth asking again, after the upstream's Retry-After when it gave one.
+        case retry(CacheError, after: Double?)
+    }
+
+    /// Runs attempts of one call, each within the namespace's limits, with
+    /// exponential backoff between them, up to `upstream_retries` repeats and
+    /// never past the upstream timeout.
+    private func withinLimits<Value: Sendable>(_ query: PreparedQuery,
+                                               _ attempt: @escaping @Sendable () async throws -> Attempt<Value>) async throws -> Value {
+        let limiter = limiters[query.namespace.name]!
+        let deadline = Date().addingTimeInterval(config.upstreamTimeoutSeconds)
+        var retries = 0
+        while true {
+            let failure: CacheError, retryAfter: Double?
+            switch try await limiter.run({ try await attempt() }) {
+            case .done(let value): return value
+            case .retry(let error, let after): (failure, retryAfter) = (error, after)
+            }
+            guard retries < config.upstreamRetries else { throw failure }
+            let backoff = Double(config.retryBackoffMilliseconds) / 1000 * Double(1 << retries) * Double.random(in: 0.75...1.25)
+            let wait = min(retryAfter ?? backoff, 60)
+            guard Date().addingTimeInterval(wait) < deadline else { throw failure }
+            try await Task.sleep(nanoseconds: UInt64(wait * 1_000_000_000))
+            retries += 1
+        }
+    }
+
+    /// Answers worth asking again: rate limited, overloaded, or a server fault.
+    static let retryableStatuses: Set<Int> = [429, 500, 502, 503, 504, 529]
+
+    /// A failure worth asking again: one of those answers, or no answer at all.
+    static func isTransient(_ error: CacheError) -> Bool {
+        error.status.map(retryableStatuses.contains) ?? (error.kind == .io)
+    }
+
+    /// Counts an upstream failure and scrubs what the upstream echoed.
+    private func failure(_ error: CacheError, _ ns: Namespace) -> CacheError {
+        statistics.update(ns.name) { $0.upstreamErrors += 1 }
+        return CacheError(error.kind, Self.scrub(error.message, endpoint: ns.endpoint), status: error.status)
+    }
+
+    /// Removes credentials and credential-looking fragments an upstream echoed.
+    static func scrub(_ message: String, endpoint: Endpoint) -> String {
+        var text = message
+        if let key = endpoint.credential, !key.isEmpty {
+            text = text.replacingOccurrences(of: key, with: "[redacted]")
+        }
+        let patterns = [#"(sk|pk|rk|gsk|hf|ghp|gho|ghs|github_pat|xai)[-_][A-Za-z0-9_\-\*\.]{4,}"#,
+                        #"AIza[A-Za-z0-9_\-]{20,}"#,  // Google API keys: "AIza" and 35 more, no separator
+                        #"(?i)bearer\s+\S+"#, #"AKIA[0-9A-Z]{8,}"#]
+        for pattern in patterns {
+            text = text.replacingOccurrences(of: pattern, with: "[redacted]", options: .regularExpression)
+        }
+        return text
+    }
+}
