@@ -200,17 +200,16 @@ final class FileSystem: @unchecked Sendable {
             guard access == O_RDWR else { return request.error(EINVAL) }
             let transaction = QueryTransaction(namespace: namespace, op: op, engine: engine)
             // close() ends nothing here (the last release does), so spare the caller a FLUSH round trip.
-            request.open(handle: OpenHandle(.query(transaction)).retainedHandle(), directIO: true, keepCache: false,
-                         nonSeekable: true, noFlush: true)
+            request.open(OpenHandle(.query(transaction)), directIO: true, keepCache: false, nonSeekable: true, noFlush: true)
         case .control:
             guard access == O_WRONLY else { return request.error(EACCES) }
-            request.open(handle: OpenHandle(.control(ControlWriter(engine: engine))).retainedHandle(), directIO: true, keepCache: false)
+            request.open(OpenHandle(.control(ControlWriter(engine: engine))), directIO: true, keepCache: false)
         case _ where access != O_RDONLY:
             request.error(node.isDirectory ? EISDIR : EACCES)
         case .readme:
-            request.open(handle: OpenHandle(.snapshot(readme)).retainedHandle(), directIO: false, keepCache: true, noFlush: true)
+            request.open(OpenHandle(.snapshot(readme)), directIO: false, keepCache: true, noFlush: true)
         case .stats(let name):
-            request.open(handle: OpenHandle(.snapshot(statsBytes(name))).retainedHandle(), directIO: true, keepCache: false, noFlush: true)
+            request.open(OpenHandle(.snapshot(statsBytes(name))), directIO: true, keepCache: false, noFlush: true)
         case .errors, .log:
             let path = node == .errors ? engine.errorLog.path : engine.transactionLog.path
             openLogFile(request, path: path)
@@ -236,14 +235,14 @@ final class FileSystem: @unchecked Sendable {
             let fd = Glibc.open(engine.store.blobPath(cid), O_RDONLY | O_CLOEXEC)
             if fd >= 0 { kind = .file(fd: fd) }
         }
-        request.open(handle: OpenHandle(kind).retainedHandle(), directIO: false, keepCache: true, noFlush: true)
+        request.open(OpenHandle(kind), directIO: false, keepCache: true, noFlush: true)
     }
 
     /// `errors` and `log` grow while open: read past the page cache, at the kernel's offsets.
     private func openLogFile(_ request: Request, path: String) {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return request.error(errno == ENOENT ? ENOENT : EIO) }
-        request.open(handle: OpenHandle(.file(fd: fd)).retainedHandle(), directIO: true, keepCache: false, noFlush: true)
+        request.open(OpenHandle(.file(fd: fd)), directIO: true, keepCache: false, noFlush: true)
     }
 
     func read(_ request: Request, handle: UInt64, size: Int, offset: Int64) {
@@ -304,7 +303,7 @@ final class FileSystem: @unchecked Sendable {
         case .operationDirectory: snapshot = (try? engine.store.maxEntryID()) ?? 0
         default: break
         }
-        request.open(handle: UInt64(snapshot), directIO: false, keepCache: false)
+        request.openDirectory(snapshot: UInt64(snapshot))
     }
 
     /// Offsets: 1 and 2 are `.` and `..`; static children follow in order; paged
