@@ -42,21 +42,26 @@ final class FileSystem: @unchecked Sendable {
 
     // MARK: Names
 
-    private func child(of parent: Node, named name: String) -> Node? {
+    private static func rootChild(named name: String) -> Node? {
+        switch name {
+        case "README": return .readme
+        case "cid": return .cidDirectory
+        case "api": return .apiDirectory
+        case "stats": return .statsDirectory
+        case "ctl": return .control
+        case "errors": return .errors
+        case "log": return .log
+        default: return nil
+        }
+    }
+
+    /// The child named `name`; nil when there is none. Throws when the index cannot tell.
+    private func child(of parent: Node, named name: String) throws -> Node? {
         switch parent {
         case .root:
-            switch name {
-            case "README": return .readme
-            case "cid": return .cidDirectory
-            case "api": return .apiDirectory
-            case "stats": return .statsDirectory
-            case "ctl": return .control
-            case "errors": return .errors
-            case "log": return .log
-            default: return nil
-            }
+            return Self.rootChild(named: name)
         case .cidDirectory:
-            guard CID(name) != nil, let size = (try? engine.store.blobSize(name)) ?? nil else { return nil }
+            guard CID(name) != nil, let size = try engine.store.blobSize(name) else { return nil }
             return .content(cid: name, size: size)
         case .apiDirectory:
             return engine.namespaces[name] != nil ? .namespaceDirectory(name) : nil
@@ -73,10 +78,10 @@ final class FileSystem: @unchecked Sendable {
         }
     }
 
-    private func children(of node: Node) -> [(name: String, node: Node)] {
+    func children(of node: Node) -> [(name: String, node: Node)] {
         switch node {
         case .root:
-            return Self.rootNames.compactMap { name in child(of: .root, named: name).map { (name, $0) } }
+            return Self.rootNames.compactMap { name in Self.rootChild(named: name).map { (name, $0) } }
         case .apiDirectory:
             return engine.namespaceNames.map { ($0, .namespaceDirectory($0)) }
         case .namespaceDirectory(let namespace):
@@ -90,9 +95,10 @@ final class FileSystem: @unchecked Sendable {
 
     // MARK: Attributes
 
-    /// A node's attributes and how long the kernel may keep them; nil when it is gone.
+    /// A node's attributes and how long the kernel may keep them; nil when it
+    /// is gone. Throws when the index cannot tell.
     /// - Parameter justFound: the node was looked up in this same request, so it exists.
-    private func attributes(_ node: Node, inode: UInt64, justFound: Bool = false) -> (stat: stat, timeout: Double)? {
+    private func attributes(_ node: Node, inode: UInt64, justFound: Bool = false) throws -> (stat: stat, timeout: Double)? {
         var st = stat()
         st.st_ino = UInt(inode)
         st.st_uid = owner.uid
@@ -118,7 +124,7 @@ final class FileSystem: @unchecked Sendable {
             file(0o444, size: Int64(readme.count))
             timeout = Self.immutableTimeout
         case .content(let cid, let foundSize):
-            let size = justFound ? foundSize : (try? engine.store.blobSize(cid)) ?? nil  // still stored?
+            let size = justFound ? foundSize : try engine.store.blobSize(cid)  // still stored?
             guard let size else { return nil }
             file(0o444, size: size)
             timeout = Self.immutableTimeout
@@ -151,15 +157,25 @@ final class FileSystem: @unchecked Sendable {
 
     // MARK: Handlers
 
+    /// Answers EIO when the index fails: never "not there" for what may be there.
+    private func indexFailed(_ request: Request, _ error: any Error) {
+        let failure = CacheError(.io, "index: \((error as? CacheError)?.message ?? "\(error)")")
+        engine.recordError(namespace: nil, op: nil, requestCID: nil, error: failure, pid: request.pid)
+        request.error(EIO)
+    }
+
     func lookup(_ request: Request, parent: UInt64, name: String) {
-        guard let parentNode = nodes.node(parent), let node = child(of: parentNode, named: name) else {
-            return request.error(ENOENT)
+        guard let parentNode = nodes.node(parent) else { return request.error(ENOENT) }
+        let node: Node?, attributes: (stat: stat, timeout: Double)?
+        do {
+            node = try child(of: parentNode, named: name)
+            attributes = try node.flatMap { try self.attributes($0, inode: 0, justFound: true) }
+        } catch {
+            return indexFailed(request, error)
         }
+        guard let node, var st = attributes?.stat, let timeout = attributes?.timeout else { return request.error(ENOENT) }
         let inode = nodes.lookUp(node)
-        guard let (st, timeout) = attributes(node, inode: inode, justFound: true) else {
-            nodes.forget(inode, count: 1)
-            return request.error(ENOENT)
-        }
+        st.st_ino = UInt(inode)
         // Files whose content changes keep their name cached but never their attributes.
         let entryTimeout = node.isDynamic || node.isDirectory || node == .readme ? timeout : Self.immutableTimeout
         var param = fuse_entry_param()
@@ -175,9 +191,10 @@ final class FileSystem: @unchecked Sendable {
     }
 
     func getattr(_ request: Request, inode: UInt64) {
-        guard let node = nodes.node(inode), let (st, timeout) = attributes(node, inode: inode) else {
-            return request.error(ENOENT)
-        }
+        guard let node = nodes.node(inode) else { return request.error(ENOENT) }
+        let found: (stat: stat, timeout: Double)?
+        do { found = try attributes(node, inode: inode) } catch { return indexFailed(request, error) }
+        guard let (st, timeout) = found else { return request.error(ENOENT) }
         request.attributes(st, timeout: timeout)
     }
 
@@ -292,82 +309,6 @@ final class FileSystem: @unchecked Sendable {
         request.error(0)
     }
 
-    // MARK: Folders
-
-    /// Paged folders remember the newest row at opendir: the listing is a stable snapshot.
-    func opendir(_ request: Request, inode: UInt64) {
-        guard let node = nodes.node(inode), node.isDirectory else { return request.error(ENOTDIR) }
-        var snapshot: Int64 = 0
-        switch node {
-        case .cidDirectory: snapshot = (try? engine.store.maxBlobID()) ?? 0
-        case .operationDirectory: snapshot = (try? engine.store.maxEntryID()) ?? 0
-        default: break
-        }
-        request.openDirectory(snapshot: UInt64(snapshot))
-    }
-
-    /// Offsets: 1 and 2 are `.` and `..`; static children follow in order; paged
-    /// children (entries, stored bytes) sit at 3 + their row id (`query` at 3 before them).
-    func readdir(_ request: Request, inode: UInt64, size: Int, offset: Int64, snapshot: Int64) {
-        guard let node = nodes.node(inode) else { return request.error(ENOENT) }
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
-        defer { buffer.deallocate() }
-        var used = 0
-        func add(_ name: String, inode: UInt64, directory: Bool, next: Int64) -> Bool {
-            var st = stat()
-            st.st_ino = UInt(inode)
-            st.st_mode = mode_t(directory ? FileType.directory : FileType.regular)
-            let needed = fuse_add_direntry(request.raw, nil, 0, name, nil, 0)
-            guard used + needed <= size else { return false }
-            _ = fuse_add_direntry(request.raw, buffer.advanced(by: used).assumingMemoryBound(to: CChar.self),
-                                  size - used, name, &st, off_t(next))
-            used += needed
-            return true
-        }
-        var fixed: [(name: String, inode: UInt64, directory: Bool)] = [(".", inode, true), ("..", NodeTable.rootInode, true)]
-        var pagedFrom: Int64? = nil
-        switch node {
-        case .operationDirectory(let namespace, let op):
-            fixed.append(("query", nodes.inode(ofStatic: .query(namespace: namespace, op: op)) ?? 0, false))
-            pagedFrom = Int64(fixed.count)
-        case .cidDirectory:
-            pagedFrom = Int64(fixed.count)
-        default:
-            for child in children(of: node) {
-                fixed.append((child.name, nodes.inode(ofStatic: child.node) ?? 0, child.node.isDirectory))
-            }
-        }
-        var full = false
-        for (index, item) in fixed.enumerated() where Int64(index) >= offset {
-            if !add(item.name, inode: item.inode, directory: item.directory, next: Int64(index) + 1) { full = true; break }
-        }
-        if !full, let base = pagedFrom {
-            var after = max(0, offset - base)
-            pages: while true {
-                let page = self.page(of: node, after: after, upTo: snapshot)
-                if page.isEmpty { break }
-                for (id, name) in page {
-                    // Inode numbers of listed names are informative; lookup assigns the real one.
-                    if !add(name, inode: UInt64(1 << 40) + UInt64(id), directory: false, next: base + id) { break pages }
-                    after = id
-                }
-            }
-        }
-        request.bytes(UnsafeRawBufferPointer(start: buffer, count: used))
-    }
-
-    private func page(of node: Node, after: Int64, upTo: Int64) -> [(id: Int64, name: String)] {
-        switch node {
-        case .operationDirectory(let namespace, let op):
-            return engine.liveEntries(namespace: namespace, op: op, afterID: after, upToID: upTo, limit: 128)
-                .map { (id: $0.id, name: $0.requestCID) }
-        case .cidDirectory:
-            return ((try? engine.store.blobs(afterID: after, upToID: upTo, limit: 128)) ?? []).map { (id: $0.id, name: $0.cid) }
-        default:
-            return []
-        }
-    }
-
     // MARK: Removal
 
     func unlink(_ request: Request, parent: UInt64, name: String) {
@@ -379,7 +320,7 @@ final class FileSystem: @unchecked Sendable {
             let removed = CID(name) != nil && engine.removeContent(cid: name)
             notifier.afterPending { request.error(removed ? 0 : ENOENT) }
         default:
-            request.error(child(of: node, named: name) == nil ? ENOENT : EACCES)
+            do { request.error(try child(of: node, named: name) == nil ? ENOENT : EACCES) } catch { indexFailed(request, error) }
         }
     }
 
