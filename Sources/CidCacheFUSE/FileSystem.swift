@@ -12,6 +12,8 @@ final class FileSystem: @unchecked Sendable {
     let engine: CacheEngine
     let nodes: NodeTable
     let notifier = KernelNotifier()
+    /// Every reply made after its callback returned goes through here.
+    let gate = ReplyGate<Request>()
     private let readme: [UInt8]
     private let mountTime = timespec(tv_sec: time(nil), tv_nsec: 0)
     private let owner = (uid: getuid(), gid: getgid())
@@ -215,7 +217,7 @@ final class FileSystem: @unchecked Sendable {
         switch node {
         case .query(let namespace, let op):
             guard access == O_RDWR else { return request.error(EINVAL) }
-            let transaction = QueryTransaction(namespace: namespace, op: op, engine: engine)
+            let transaction = QueryTransaction(namespace: namespace, op: op, engine: engine, gate: gate)
             // close() ends nothing here (the last release does), so spare the caller a FLUSH round trip.
             request.open(OpenHandle(.query(transaction)), directIO: true, keepCache: false, nonSeekable: true, noFlush: true)
         case .control:
@@ -290,7 +292,7 @@ final class FileSystem: @unchecked Sendable {
             transaction.write(request, bytes: bytes)
         case .control(let writer):
             let failure = writer.write(bytes, pid: request.pid), count = bytes.count
-            notifier.afterPending { if let failure { request.error(failure) } else { request.written(count) } }
+            replyAfterNotifications(request) { if let failure { $0.error(failure) } else { $0.written(count) } }
         default:
             request.error(EBADF)
         }
@@ -301,7 +303,14 @@ final class FileSystem: @unchecked Sendable {
     func flush(_ request: Request, handle: UInt64) {
         guard let open = OpenHandle.borrow(handle), case .control(let writer) = open.kind else { return request.error(0) }
         let failure = writer.close(pid: request.pid)
-        notifier.afterPending { request.error(failure ?? 0) }
+        replyAfterNotifications(request) { $0.error(failure ?? 0) }
+    }
+
+    /// Replies once the kernel notifications queued so far are sent (at once
+    /// when the mount is stopping: nothing waits behind the gate then).
+    private func replyAfterNotifications(_ request: Request, _ body: @escaping @Sendable (Request) -> Void) {
+        guard let parked = gate.park(request) else { return body(request) }
+        notifier.afterPending { [gate] in gate.reply(parked, body) }
     }
 
     func release(_ request: Request, handle: UInt64) {
@@ -318,7 +327,7 @@ final class FileSystem: @unchecked Sendable {
             request.error(engine.invalidate(namespace: namespace, op: op, requestCID: name) ? 0 : ENOENT)
         case .cidDirectory:
             let removed = CID(name) != nil && engine.removeContent(cid: name)
-            notifier.afterPending { request.error(removed ? 0 : ENOENT) }
+            replyAfterNotifications(request) { $0.error(removed ? 0 : ENOENT) }
         default:
             do { request.error(try child(of: node, named: name) == nil ? ENOENT : EACCES) } catch { indexFailed(request, error) }
         }
