@@ -28,6 +28,15 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
         self.status = status
     }
 
+    /// `error` itself when it is a `CacheError`, else EIO saying what it was.
+    public init(wrapping error: any Error) {
+        if let failure = error as? CacheError {
+            self = failure
+        } else {
+            self.init(.io, "unexpected failure: \(error)")
+        }
+    }
+
     /// The errno value handed to the kernel.
     public var errno: Int32 {
         switch kind {

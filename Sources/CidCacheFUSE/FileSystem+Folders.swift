@@ -1,6 +1,6 @@
 import CFuse
+import CidCacheCore
 import CidCacheEngine
-import CidCacheStore
 import Glibc
 
 // MARK: Folders
@@ -10,10 +10,14 @@ extension FileSystem {
     func opendir(_ request: Request, inode: UInt64) {
         guard let node = nodes.node(inode), node.isDirectory else { return request.error(ENOTDIR) }
         var snapshot: Int64 = 0
-        switch node {
-        case .cidDirectory: snapshot = (try? engine.store.maxBlobID()) ?? 0
-        case .operationDirectory: snapshot = (try? engine.store.maxEntryID()) ?? 0
-        default: break
+        do {
+            switch node {
+            case .cidDirectory: snapshot = try engine.listingBound(ofEntries: false)
+            case .operationDirectory: snapshot = try engine.listingBound(ofEntries: true)
+            default: break
+            }
+        } catch {
+            return request.error(error.errno)
         }
         request.openDirectory(snapshot: UInt64(snapshot))
     }
@@ -56,7 +60,8 @@ extension FileSystem {
         if !full, let base = pagedFrom {
             var after = max(0, offset - base)
             pages: while true {
-                let page = self.page(of: node, after: after, upTo: snapshot)
+                let page: [(id: Int64, name: String)]
+                do { page = try self.page(of: node, after: after, upTo: snapshot) } catch { return request.error(error.errno) }
                 if page.isEmpty { break }
                 for (id, name) in page {
                     // Inode numbers of listed names are informative; lookup assigns the real one.
@@ -68,13 +73,13 @@ extension FileSystem {
         request.bytes(UnsafeRawBufferPointer(start: buffer, count: used))
     }
 
-    private func page(of node: Node, after: Int64, upTo: Int64) -> [(id: Int64, name: String)] {
+    private func page(of node: Node, after: Int64, upTo: Int64) throws(CacheError) -> [(id: Int64, name: String)] {
         switch node {
         case .operationDirectory(let namespace, let op):
-            return engine.liveEntries(namespace: namespace, op: op, afterID: after, upToID: upTo, limit: 128)
+            return try engine.liveEntries(namespace: namespace, op: op, afterID: after, upToID: upTo, limit: 128)
                 .map { (id: $0.id, name: $0.requestCID) }
         case .cidDirectory:
-            return ((try? engine.store.blobs(afterID: after, upToID: upTo, limit: 128)) ?? []).map { (id: $0.id, name: $0.cid) }
+            return try engine.storedContent(afterID: after, upToID: upTo, limit: 128).map { (id: $0.id, name: $0.cid) }
         default:
             return []
         }

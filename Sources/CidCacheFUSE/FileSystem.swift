@@ -57,13 +57,13 @@ final class FileSystem: @unchecked Sendable {
         }
     }
 
-    /// The child named `name`; nil when there is none. Throws when the index cannot tell.
-    private func child(of parent: Node, named name: String) throws -> Node? {
+    /// The child named `name`; nil when there is none, EIO (logged) when the index cannot tell.
+    private func child(of parent: Node, named name: String) throws(CacheError) -> Node? {
         switch parent {
         case .root:
             return Self.rootChild(named: name)
         case .cidDirectory:
-            guard CID(name) != nil, let size = try engine.store.blobSize(name) else { return nil }
+            guard CID(name) != nil, let size = try engine.contentSize(cid: name) else { return nil }
             return .content(cid: name, size: size)
         case .apiDirectory:
             return engine.namespaces[name] != nil ? .namespaceDirectory(name) : nil
@@ -71,7 +71,7 @@ final class FileSystem: @unchecked Sendable {
             return engine.hasOperation(namespace: namespace, op: name) ? .operationDirectory(namespace: namespace, op: name) : nil
         case .operationDirectory(let namespace, let op):
             if name == "query" { return .query(namespace: namespace, op: op) }
-            guard CID(name) != nil, let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: name) else { return nil }
+            guard CID(name) != nil, let entry = try engine.liveEntry(namespace: namespace, op: op, requestCID: name) else { return nil }
             return .entry(namespace: namespace, op: op, requestCID: name, id: entry.id)
         case .statsDirectory:
             return statsNames(engine).contains(name) ? .stats(name: name) : nil
@@ -100,7 +100,7 @@ final class FileSystem: @unchecked Sendable {
     /// A node's attributes and how long the kernel may keep them; nil when it
     /// is gone. Throws when the index cannot tell.
     /// - Parameter justFound: the node was looked up in this same request, so it exists.
-    private func attributes(_ node: Node, inode: UInt64, justFound: Bool = false) throws -> (stat: stat, timeout: Double)? {
+    private func attributes(_ node: Node, inode: UInt64, justFound: Bool = false) throws(CacheError) -> (stat: stat, timeout: Double)? {
         var st = stat()
         st.st_ino = UInt(inode)
         st.st_uid = owner.uid
@@ -126,12 +126,12 @@ final class FileSystem: @unchecked Sendable {
             file(0o444, size: Int64(readme.count))
             timeout = Self.immutableTimeout
         case .content(let cid, let foundSize):
-            let size = justFound ? foundSize : try engine.store.blobSize(cid)  // still stored?
+            let size = justFound ? foundSize : try engine.contentSize(cid: cid)  // still stored?
             guard let size else { return nil }
             file(0o444, size: size)
             timeout = Self.immutableTimeout
         case .entry(let namespace, let op, let requestCID, let id):
-            guard let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return nil }
+            guard let entry = try engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return nil }
             file(0o444, size: entry.size)
             let fetched = timespec(tv_sec: Int(entry.fetched), tv_nsec: 0)
             st.st_mtim = fetched
@@ -159,21 +159,14 @@ final class FileSystem: @unchecked Sendable {
 
     // MARK: Handlers
 
-    /// Answers EIO when the index fails: never "not there" for what may be there.
-    private func indexFailed(_ request: Request, _ error: any Error) {
-        let failure = CacheError(.io, "index: \((error as? CacheError)?.message ?? "\(error)")")
-        engine.recordError(namespace: nil, op: nil, requestCID: nil, error: failure, pid: request.pid)
-        request.error(EIO)
-    }
-
     func lookup(_ request: Request, parent: UInt64, name: String) {
         guard let parentNode = nodes.node(parent) else { return request.error(ENOENT) }
         let node: Node?, attributes: (stat: stat, timeout: Double)?
         do {
             node = try child(of: parentNode, named: name)
-            attributes = try node.flatMap { try self.attributes($0, inode: 0, justFound: true) }
+            if let node { attributes = try self.attributes(node, inode: 0, justFound: true) } else { attributes = nil }
         } catch {
-            return indexFailed(request, error)
+            return request.error(error.errno)
         }
         guard let node, var st = attributes?.stat, let timeout = attributes?.timeout else { return request.error(ENOENT) }
         let inode = nodes.lookUp(node)
@@ -195,7 +188,7 @@ final class FileSystem: @unchecked Sendable {
     func getattr(_ request: Request, inode: UInt64) {
         guard let node = nodes.node(inode) else { return request.error(ENOENT) }
         let found: (stat: stat, timeout: Double)?
-        do { found = try attributes(node, inode: inode) } catch { return indexFailed(request, error) }
+        do { found = try attributes(node, inode: inode) } catch { return request.error(error.errno) }
         guard let (st, timeout) = found else { return request.error(ENOENT) }
         request.attributes(st, timeout: timeout)
     }
@@ -235,9 +228,10 @@ final class FileSystem: @unchecked Sendable {
         case .content(let cid, let size):
             openStoredBytes(request, cid: cid, size: size)
         case .entry(let namespace, let op, let requestCID, let id):
-            guard let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else {
-                return request.error(ENOENT)
-            }
+            let entry: EntryRecord?
+            do { entry = try engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID) }
+            catch { return request.error(error.errno) }
+            guard let entry, entry.id == id else { return request.error(ENOENT) }
             engine.recordHit(entry)
             openStoredBytes(request, cid: entry.contentCID, size: entry.size)
         default:
@@ -252,7 +246,13 @@ final class FileSystem: @unchecked Sendable {
         var kind = OpenHandle.Kind.indexed(cid: cid, size: size)
         if size > engine.store.inlineLimit {
             let fd = Glibc.open(engine.store.blobPath(cid), O_RDONLY | O_CLOEXEC)
-            if fd >= 0 { kind = .file(fd: fd) }
+            if fd >= 0 {
+                kind = .file(fd: fd)
+            } else {
+                // No file: removed since the lookup (rows go before files), or kept in the index.
+                do { guard try engine.contentSize(cid: cid) != nil else { return request.error(ENOENT) } }
+                catch { return request.error(error.errno) }
+            }
         }
         request.open(OpenHandle(kind), directIO: false, keepCache: true, noFlush: true)
     }
@@ -276,8 +276,13 @@ final class FileSystem: @unchecked Sendable {
         case .snapshot(let bytes):
             request.bytes(bytes, from: offset, size: size)
         case .indexed(let cid, let storedSize):
-            guard let bytes = try? engine.store.readBlob(cid, size: storedSize) else { return request.error(EIO) }
-            request.bytes(bytes, from: offset, size: size)
+            do {
+                // Removed between the open and this read: gone, as for a new open.
+                guard let bytes = try engine.content(cid: cid, size: storedSize) else { return request.error(ENOENT) }
+                request.bytes(bytes, from: offset, size: size)
+            } catch {
+                request.error(error.errno)
+            }
         case .query(let transaction):
             transaction.read(request, size: size)
         case .control:
@@ -324,25 +329,36 @@ final class FileSystem: @unchecked Sendable {
         guard let node = nodes.node(parent) else { return request.error(ENOENT) }
         switch node {
         case .operationDirectory(let namespace, let op):
-            request.error(engine.invalidate(namespace: namespace, op: op, requestCID: name) ? 0 : ENOENT)
+            do { request.error(try engine.invalidate(namespace: namespace, op: op, requestCID: name) ? 0 : ENOENT) }
+            catch { request.error(error.errno) }
         case .cidDirectory:
-            let removed = CID(name) != nil && engine.removeContent(cid: name)
-            replyAfterNotifications(request) { $0.error(removed ? 0 : ENOENT) }
+            let result = removeContent(named: name)
+            replyAfterNotifications(request) { $0.error(result) }
         default:
-            do { request.error(try child(of: node, named: name) == nil ? ENOENT : EACCES) } catch { indexFailed(request, error) }
+            do { request.error(try child(of: node, named: name) == nil ? ENOENT : EACCES) } catch { request.error(error.errno) }
         }
+    }
+
+    /// `rm cid/<name>`: 0, ENOENT when nothing is stored under it, or the index's failure.
+    private func removeContent(named name: String) -> Int32 {
+        guard CID(name) != nil else { return ENOENT }
+        do { return try engine.removeContent(cid: name) ? 0 : ENOENT } catch { return error.errno }
     }
 
     // MARK: Extended attributes
 
     func getxattr(_ request: Request, inode: UInt64, name: String, size: Int) {
-        guard let attributes = xattrs(inode) else { return request.error(ENOENT) }
+        let found: [(name: String, value: String)]?
+        do { found = try xattrs(inode) } catch { return request.error(error.errno) }
+        guard let attributes = found else { return request.error(ENOENT) }
         guard let value = attributes.first(where: { $0.name == name })?.value else { return request.error(ENODATA) }
         request.xattr(Array(value.utf8), size: size)
     }
 
     func listxattr(_ request: Request, inode: UInt64, size: Int) {
-        guard let attributes = xattrs(inode) else { return request.error(ENOENT) }
+        let found: [(name: String, value: String)]?
+        do { found = try xattrs(inode) } catch { return request.error(error.errno) }
+        guard let attributes = found else { return request.error(ENOENT) }
         var names: [UInt8] = []
         for attribute in attributes { names += Array(attribute.name.utf8) + [0] }
         request.xattr(names, size: size)
@@ -351,17 +367,17 @@ final class FileSystem: @unchecked Sendable {
     /// The `user.cidcache.*` attributes of an entry (SPEC section 3); other files have none.
     /// Nil when the node is gone: an entry removed, expired or refetched since the kernel
     /// looked it up answers ENOENT (as getattr does), not ENODATA as if it had no attributes.
-    private func xattrs(_ inode: UInt64) -> [(name: String, value: String)]? {
+    private func xattrs(_ inode: UInt64) throws(CacheError) -> [(name: String, value: String)]? {
         guard let node = nodes.node(inode) else { return nil }
         guard case .entry(let namespace, let op, let requestCID, let id) = node else { return [] }
-        guard let entry = engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return nil }
+        guard let entry = try engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return nil }
         return [
             ("user.cidcache.cid", entry.contentCID),
             ("user.cidcache.request", entry.requestCID),
             ("user.cidcache.upstream", entry.upstream),
             ("user.cidcache.expires", String(entry.expires)),
             ("user.cidcache.ttl", String(entry.ttl)),
-            ("user.cidcache.hits", String(engine.hits(of: entry))),
+            ("user.cidcache.hits", String(try engine.hits(of: entry))),
         ]
     }
 }

@@ -19,6 +19,7 @@ extension Store {
     }
 
     /// Writes the file of a CID whose bytes are too large for the index, unless it is there already.
+    /// A file found here may still be unlinked before the row is written; `insertBlobRow` checks again.
     func writeBlobFile(cid: String, bytes: [UInt8]) throws {
         guard bytes.count > inlineLimit else { return }
         let path = blobPath(cid)
@@ -29,10 +30,14 @@ extension Store {
     }
 
     /// Indexes stored bytes (with the bytes themselves when small); a CID already stored stays as it is.
+    /// Rows are trusted over files: a row is only ever written with its file in
+    /// place, and files are unlinked only after their rows are gone (`removingBlobs`),
+    /// on the writer, so a new row whose file was unlinked since `writeBlobFile` writes it again.
     func insertBlobRow(_ db: Database, cid: String, bytes: [UInt8], kind: String) throws {
         let inline: DatabaseValueConvertible? = bytes.count > inlineLimit ? nil : Data(bytes)
         try db.cachedStatement(sql: "INSERT OR IGNORE INTO blobs (cid, size, kind, created, inline) VALUES (?, ?, ?, ?, ?)")
             .execute(arguments: [cid, bytes.count, kind, Int64(Date().timeIntervalSince1970), inline])
+        if db.changesCount > 0 { try writeBlobFile(cid: cid, bytes: bytes) }
     }
 
     /// Writes to a unique file in tmp/, syncs it, and renames it into place.
@@ -124,16 +129,35 @@ extension Store {
     }
 
     /// Drops stored bytes and every entry that answers with them or is keyed by them.
+    /// - Parameter forget: called with the removed entries after they left the
+    ///   index and before the bytes' file goes, so no cached record outlives its bytes.
     /// - Returns: the entries removed.
-    public func removeBlob(_ cid: String) throws -> [EntryRecord] {
-        let removed: [EntryRecord] = try write { db in
-            let entries = try Row.fetchAll(db, sql: "SELECT * FROM entries WHERE content_cid = ? OR request_cid = ?",
+    @discardableResult
+    public func removeBlob(_ cid: String, forget: ([EntryRecord]) -> Void = { _ in }) throws -> [EntryRecord] {
+        try removingBlobs { db in
+            let entries = try Row.fetchAll(db, sql: "DELETE FROM entries WHERE content_cid = ? OR request_cid = ? RETURNING *",
                                            arguments: [cid, cid]).map(EntryRecord.init(row:))
-            try db.execute(sql: "DELETE FROM entries WHERE content_cid = ? OR request_cid = ?", arguments: [cid, cid])
-            try db.execute(sql: "DELETE FROM blobs WHERE cid = ?", arguments: [cid])
-            return entries
+            let cids = try String.fetchAll(db, sql: "DELETE FROM blobs WHERE cid = ? RETURNING cid", arguments: [cid])
+            return (entries, cids)
+        } forget: { forget($0) }
+    }
+
+    /// Runs `delete` in one write transaction (it deletes rows and returns the
+    /// entries and CIDs it deleted), calls `forget` with the entries once
+    /// committed, then unlinks the CIDs' files, all on the writer: no store of
+    /// the same bytes can index them again between the commit and the unlink.
+    func removingBlobs<Removed>(_ delete: (Database) throws -> (removed: Removed, cids: [String]),
+                                forget: (Removed) -> Void) throws -> Removed {
+        try writeWithoutTransaction { db in
+            var deleted: (removed: Removed, cids: [String])?
+            try db.inTransaction {
+                deleted = try delete(db)
+                return .commit
+            }
+            guard let deleted else { preconditionFailure("a committed transaction ran its body") }
+            forget(deleted.removed)
+            for cid in deleted.cids { unlink(blobPath(cid)) }
+            return deleted.removed
         }
-        unlink(blobPath(cid))
-        return removed
     }
 }

@@ -25,7 +25,13 @@ extension Store {
         -> (stored: EntryRecord, replaced: EntryRecord?) {
         try writeBlobFile(cid: entry.contentCID, bytes: body)
         try writeBlobFile(cid: entry.requestCID, bytes: keyDocument)
-        return try write { db in
+        return try indexAnswer(entry, body: body, keyDocument: keyDocument)
+    }
+
+    /// The transaction of `storeAnswer`, after its files were written.
+    func indexAnswer(_ entry: NewEntry, body: [UInt8], keyDocument: [UInt8]) throws
+        -> (stored: EntryRecord, replaced: EntryRecord?) {
+        try write { db in
             try insertBlobRow(db, cid: entry.contentCID, bytes: body, kind: "body")
             try insertBlobRow(db, cid: entry.requestCID, bytes: keyDocument, kind: "key")
             let replaced = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM entries WHERE request_cid = ? AND upstream = ?"),

@@ -96,21 +96,32 @@ extension Store {
 
     /// Evicts least recently used entries until the stored bytes fit the budget,
     /// then deletes the bytes no entry needs any more.
+    /// - Parameter forget: called with each batch of evicted entries once they
+    ///   left the index, before any of their bytes go.
     /// - Returns: the entries evicted.
-    public func evict(toFit budget: Int64) throws -> [EntryRecord] {
+    @discardableResult
+    public func evict(toFit budget: Int64, forget: ([EntryRecord]) -> Void = { _ in }) throws -> [EntryRecord] {
         var evicted: [EntryRecord] = []
         var total = try blobStats().bytes
+        // Only entries stored before the pass: under a steady stream of new answers it still ends.
+        let newest = try maxEntryID()
         while total > budget {
-            let candidates = try read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM entries ORDER BY last_access, id LIMIT 256").map(EntryRecord.init(row:))
+            let excess = total - budget
+            // Chosen and deleted in one transaction: an entry stored or replaced meanwhile is judged as it is.
+            let victims = try write { db -> [EntryRecord] in
+                let candidates = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM entries WHERE id <= ? ORDER BY last_access, id LIMIT 256"),
+                                                  arguments: [newest]).map(EntryRecord.init(row:))
+                // Just enough of the oldest to cover the excess (bodies shared with kept entries free nothing).
+                var victims: [EntryRecord] = [], freeing: Int64 = 0
+                for entry in candidates where freeing < excess {
+                    victims.append(entry)
+                    freeing += entry.size
+                }
+                let statement = try db.cachedStatement(sql: "DELETE FROM entries WHERE id = ?")
+                for victim in victims { try statement.execute(arguments: [victim.id]) }
+                return victims
             }
-            // Just enough of the oldest to cover the excess (bodies shared with kept entries free nothing).
-            var victims: [EntryRecord] = [], freeing: Int64 = 0
-            for entry in candidates where freeing < total - budget {
-                victims.append(entry)
-                freeing += entry.size
-            }
-            try removeEntries(ids: victims.map(\.id))
+            if !victims.isEmpty { forget(victims) }
             evicted += victims
             let freed = try removeUnneededBlobs()
             if victims.isEmpty && freed == 0 { break }
@@ -119,16 +130,17 @@ extension Store {
         return evicted
     }
 
-    /// Deletes stored bytes that no entry answers with or is keyed by.
+    /// Deletes stored bytes that no entry answers with or is keyed by: chosen
+    /// and deleted in one transaction, their files unlinked after it.
     @discardableResult
     public func removeUnneededBlobs() throws -> Int {
-        let unneeded = try read { db in
-            try String.fetchAll(db, sql: """
-                SELECT cid FROM blobs WHERE cid NOT IN (SELECT content_cid FROM entries)
-                                        AND cid NOT IN (SELECT request_cid FROM entries)
+        try removingBlobs { db in
+            let cids = try String.fetchAll(db, sql: """
+                DELETE FROM blobs WHERE cid NOT IN (SELECT content_cid FROM entries)
+                                    AND cid NOT IN (SELECT request_cid FROM entries)
+                RETURNING cid
                 """)
-        }
-        for cid in unneeded { _ = try removeBlob(cid) }
-        return unneeded.count
+            return (cids.count, cids)
+        } forget: { _ in }
     }
 }

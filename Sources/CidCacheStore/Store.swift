@@ -145,8 +145,19 @@ public final class Store: Sendable {
 
     /// Runs a write transaction, mapping database failures to EIO (ENOSPC when the disk is full).
     func write<T>(_ body: (Database) throws -> T) throws -> T {
+        try mappingWriteErrors { try database.write(body) }
+    }
+
+    /// Runs `body` on the writer, outside any transaction, mapping failures as `write` does.
+    func writeWithoutTransaction<T>(_ body: (Database) throws -> T) throws -> T {
+        try mappingWriteErrors { try database.writeWithoutTransaction(body) }
+    }
+
+    private func mappingWriteErrors<T>(_ body: () throws -> T) throws -> T {
         do {
-            return try database.write(body)
+            return try body()
+        } catch let error as CacheError {
+            throw error
         } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
             throw CacheError(.noSpace, "the disk is full")
         } catch {

@@ -34,6 +34,17 @@ final class ConfigTests: XCTestCase {
         XCTAssertFalse(config.isPrivate(namespace: "openai", op: "embeddings"))
     }
 
+    /// `ttl` and `namespaces.X.ttl` merge per operation, the namespace's own
+    /// section winning where both name one, whichever comes first in the file.
+    func testTTLOverridesDoNotDependOnKeyOrder() throws {
+        let section = #""ttl": {"local": {"completions": 60, "embeddings": 70}}"#
+        let own = #""namespaces": {"local": {"family": "openai", "ttl": {"completions": 5}}}"#
+        for text in ["{\(section), \(own)}", "{\(own), \(section)}"] {
+            let config = try parse(text)
+            XCTAssertEqual(config.ttlOverrides["local"], ["completions": 5, "embeddings": 70], text)
+        }
+    }
+
     func testBadSettingsAreRefusedByName() {
         for (text, fragment) in [
             (#"{"upstream_timeout_s": -1}"#, "upstream_timeout_s"),

@@ -111,10 +111,13 @@ final class DockerFamilyTests: XCTestCase {
         XCTAssertEqual(basic.parameters["realm"], "Registry Realm")
     }
 
-    func testNextLinkAndRegistryOrigins() throws {
-        XCTAssertEqual(DockerFamily.nextLink(#"</v2/library/ubuntu/tags/list?last=22.04&n=2>; rel="next""#),
+    func testRegistryPagesStayOnTheRegistry() throws {
+        let link = try XCTUnwrap(RESTCall.nextLink(#"<https://elsewhere.example/v2/library/ubuntu/tags/list?last=22.04&n=2>; rel="next""#))
+        XCTAssertEqual(RESTCall.nextPage(of: "http://127.0.0.1:5000/v2/library/ubuntu/tags/list", link: link),
+                       "http://127.0.0.1:5000/v2/library/ubuntu/tags/list?last=22.04&n=2")
+        XCTAssertEqual(RESTCall.nextLink(#"</v2/library/ubuntu/tags/list?last=22.04&n=2>; rel="next""#),
                        "/v2/library/ubuntu/tags/list?last=22.04&n=2")
-        XCTAssertNil(DockerFamily.nextLink(#"</v2/x>; rel="prev""#))
+        XCTAssertNil(RESTCall.nextLink(#"</v2/x>; rel="prev""#))
         XCTAssertEqual(try DockerFamily.registryOrigin("ghcr.io"), "https://ghcr.io")
         XCTAssertEqual(try DockerFamily.registryOrigin("docker.io"), "https://registry-1.docker.io")
         XCTAssertEqual(try DockerFamily.registryOrigin("localhost:5000"), "https://localhost:5000")

@@ -127,7 +127,7 @@ final class ExecFamilyTests: XCTestCase {
     private func run(_ op: String, _ text: String) async throws -> [UInt8] {
         let request = try family.enrich(op: op, request: try object(text))
         return try await family.fetch(op: op, request: request, body: [], endpoint: Endpoint(baseURL: "exec://localhost", credential: nil),
-                                      client: UpstreamClient(timeoutSeconds: 1, responseLimitBytes: 1 << 20))
+                                      client: UpstreamClient(bounds: UpstreamBounds(timeout: 1), responseLimitBytes: 1 << 20))
     }
 
     private func expectFailure(_ op: String, _ text: String, _ kind: CacheError.Kind, file: StaticString = #filePath, line: UInt = #line) async -> CacheError? {
@@ -169,7 +169,7 @@ final class ExecFamilyTests: XCTestCase {
         let missing = ExecFamily(commands: ["ghost": ExecCommand(argv: ["/nonexistent/binary"])])
         do {
             _ = try await missing.fetch(op: "ghost", request: [:], body: [], endpoint: Endpoint(baseURL: "x", credential: nil),
-                                        client: UpstreamClient(timeoutSeconds: 1, responseLimitBytes: 1))
+                                        client: UpstreamClient(bounds: UpstreamBounds(timeout: 1), responseLimitBytes: 1))
             XCTFail("ran a missing binary")
         } catch let error as CacheError {
             XCTAssertEqual(error.kind, .io)

@@ -119,8 +119,10 @@ final class S3FamilyTests: XCTestCase {
         XCTAssertEqual(family.region(try namespace("s3", ["AWS_REGION": "a", "CIDCACHE_S3_REGION": "c"]).endpoint), "c")
 
         let first = try namespace("s3", base).upstream
-        XCTAssertEqual(try namespace("s3", base.merging(["AWS_SECRET_ACCESS_KEY": "other"]) { _, b in b }).upstream, first,
-                       "the secret is not part of the identity")
+        // Scoped by the whole credential: a presigned URL made with a wrong secret is not served once it is fixed.
+        XCTAssertNotEqual(try namespace("s3", base.merging(["AWS_SECRET_ACCESS_KEY": "other"]) { _, b in b }).upstream, first,
+                          "the secret is part of the scope")
+        XCTAssertFalse(first.contains("s1"))
         XCTAssertNotEqual(try namespace("s3", base.merging(["AWS_ACCESS_KEY_ID": "test-key-id-two"]) { _, b in b }).upstream, first)
         XCTAssertNotEqual(try namespace("s3", base.merging(["AWS_REGION": "us-west-2"]) { _, b in b }).upstream, first)
         XCTAssertNotEqual(try namespace("s3").upstream, first)

@@ -3,12 +3,11 @@ import CidCacheCore
 import Foundation
 import XCTest
 
-/// One upstream call per distinct live request, whatever the interleaving of
-/// the look-up (`start`) and the flight (`finish`).
-final class SingleFlightTests: XCTestCase {
+/// An engine whose upstream is a command that echoes its input and counts its runs.
+class EchoEngineTestCase: XCTestCase {
     private var directory: String!
     private var runs: String!
-    private var engine: CacheEngine!
+    var engine: CacheEngine!
 
     override func setUpWithError() throws {
         directory = NSTemporaryDirectory() + "cidcache-flight-\(UUID().uuidString)"
@@ -25,21 +24,29 @@ final class SingleFlightTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: runs)
     }
 
-    private var upstreamCalls: Int {
+    var upstreamCalls: Int {
         ((try? String(contentsOfFile: runs, encoding: .utf8)) ?? "").split(separator: "\n").count
     }
 
-    private func start(_ stdin: String) throws -> CacheEngine.PendingQuery {
-        switch engine.start(namespace: "exec", op: "echo", body: Array(#"{"stdin": "\#(stdin)"}"#.utf8), pid: 0) {
+    func echo(_ stdin: String, control: String = "") -> [UInt8] {
+        Array(#"{"stdin": "\#(stdin)"\#(control)}"#.utf8)
+    }
+
+    func start(_ stdin: String) throws -> CacheEngine.PendingQuery {
+        switch engine.start(namespace: "exec", op: "echo", body: echo(stdin), pid: 0) {
         case .needsUpstream(let pending): return pending
         case .answered(let answer): XCTFail("answered as \(answer.outcome)"); throw CancellationError()
         case .failed(let error): XCTFail("\(error)"); throw error
         }
     }
+}
 
+/// One upstream call per distinct live request, whatever the interleaving of
+/// the look-up (`start`) and the flight (`finish`).
+final class SingleFlightTests: EchoEngineTestCase {
     func testAFlightThatLandedAfterTheLookUpAnswersTheLaterOne() async throws {
         let late = try start("hello")
-        let first = try await engine.query(namespace: "exec", op: "echo", body: Array(#"{"stdin": "hello"}"#.utf8), pid: 0)
+        let first = try await engine.query(namespace: "exec", op: "echo", body: echo("hello"), pid: 0)
         XCTAssertEqual(first.outcome, .miss)
         let firstBytes = try await first.body.collect()
         XCTAssertEqual(firstBytes, Array("hello".utf8))
@@ -53,9 +60,9 @@ final class SingleFlightTests: XCTestCase {
     }
 
     func testRefreshStillCallsTheUpstream() async throws {
-        _ = try await engine.query(namespace: "exec", op: "echo", body: Array(#"{"stdin": "again"}"#.utf8), pid: 0).body.collect()
+        _ = try await engine.query(namespace: "exec", op: "echo", body: echo("again"), pid: 0).body.collect()
         let refresh = try await engine.query(namespace: "exec", op: "echo",
-                                             body: Array(#"{"stdin": "again", "cidcache": {"refresh": true}}"#.utf8), pid: 0)
+                                             body: echo("again", control: #", "cidcache": {"refresh": true}"#), pid: 0)
         XCTAssertEqual(refresh.outcome, .miss)
         _ = try await refresh.body.collect()
         XCTAssertEqual(upstreamCalls, 2)

@@ -5,8 +5,9 @@ Messages (events ending `message_stop`), Ollama chat (NDJSON ending with a
 `data:` without a space). A stream is stored whole and replayed byte for byte;
 a miss reaches its reader progressively; concurrent identical readers share
 one upstream stream; a stream cut before its terminal event gives its bytes and
-then EIO, and is never stored; a stream still going (or stalled) at the upstream
-timeout ends in ETIMEDOUT. (The OpenAI family's own streaming tests against
+then EIO, and is never stored; a stream may run past the upstream timeout,
+but one silent for `stream_idle_timeout_s` or still going at `stream_max_s`
+ends in ETIMEDOUT. (The OpenAI family's own streaming tests against
 fake_openai.py are in test_streaming.py.)"""
 import errno
 import json
@@ -294,29 +295,47 @@ def test_a_reader_sees_the_end_only_after_it_is_logged(llm_mount, llm, kind):
 
 
 @pytest.mark.parametrize("kind", list(STREAMS))
-def test_a_stream_outliving_the_upstream_timeout(llm_mount, llm, kind):
-    """The timeout bounds the whole call, body included: a stream still going
-    after it gives the reader its bytes, then ETIMEDOUT, and is not stored."""
+def test_a_stream_may_outlive_the_upstream_timeout(llm_mount, llm, kind):
+    """The upstream timeout bounds the wait for the head, not a streamed body
+    (reasoning models stream for minutes): a stream that keeps sending runs
+    past it to its end and is stored."""
     s = STREAMS[kind]
+    llm.gap = 0.4  # every stream here runs well past the 1 s timeout
     m = llm_mount(upstream_timeout_s=1)
-    request = s["build"]("stream-slow", f"timeout {kind}")
+    request = s["build"]("stream-slow", f"long {kind}")
+    started = time.time()
+    reads, failure = bounded(lambda: read_stream(m, s["ns"], s["op"], request))
+    assert failure is None
+    assert time.time() - started > 1.5
+    assert joined(reads) == llm.calls_of(s["family"])[0]["sent"]
+    assert m.stats(f"{s['ns']}.json")["entries"] == 1
+
+
+@pytest.mark.parametrize("kind", list(STREAMS))
+def test_a_stream_past_its_total_cap(llm_mount, llm, kind):
+    """`stream_max_s` caps a whole streamed answer: a stream still going then
+    gives the reader its bytes, then ETIMEDOUT, and is not stored."""
+    s = STREAMS[kind]
+    m = llm_mount(upstream_timeout_s=30, stream_max_s=1)
+    request = s["build"]("stream-slow", f"capped {kind}")
     started = time.time()
     reads, failure = bounded(lambda: read_stream(m, s["ns"], s["op"], request))
     assert failure == "ETIMEDOUT"
     assert time.time() - started < 2.5
     assert reads and all(data for _, data in reads)
     assert call_prefix(joined(reads), llm.calls_of(s["family"])[0]["sent"])
+    assert "stream_max_s" in m.json_lines("errors")[-1]["message"]
     assert m.stats(f"{s['ns']}.json")["entries"] == 0
     assert not os.path.exists(m.p("api", s["ns"], s["op"], request_cid(s["ns"], s["op"], request, dropped=s["dropped"])))
 
 
 @pytest.mark.parametrize("kind", list(STREAMS))
-def test_a_stalled_stream_ends_by_the_upstream_timeout(llm_mount, llm, kind):
+def test_a_stalled_stream_ends_by_the_idle_bound(llm_mount, llm, kind):
     """An upstream that sends a few events and then nothing, connection open:
-    the reader gets those bytes, then ETIMEDOUT once the upstream timeout has
-    passed (never a reader, or a flight, waiting forever); nothing is stored."""
+    the reader gets those bytes, then ETIMEDOUT once `stream_idle_timeout_s`
+    passed with no byte (never a reader, or a flight, waiting forever); nothing is stored."""
     s = STREAMS[kind]
-    m = llm_mount(upstream_timeout_s=1)
+    m = llm_mount(upstream_timeout_s=30, stream_idle_timeout_s=1)
     request = s["build"]("stream-stall", f"stall {kind}")
     started = time.time()
     try:
@@ -327,6 +346,7 @@ def test_a_stalled_stream_ends_by_the_upstream_timeout(llm_mount, llm, kind):
     assert time.time() - started < 3
     assert reads and all(data for _, data in reads)
     assert joined(reads) == llm.calls_of(s["family"])[0]["sent"]
+    assert "sent nothing for 1 s" in m.json_lines("errors")[-1]["message"]
     assert m.stats(f"{s['ns']}.json")["entries"] == 0
 
 

@@ -228,6 +228,25 @@ def test_presign_with_the_authenticated_key(s3_mount, moto):
     assert moto.keys[0]["AccessKeyId"] in url
 
 
+def test_a_presign_made_with_a_wrong_secret_is_not_served_once_it_is_fixed(s3_mount, moto):
+    """Scoped by the whole credential: the 403-ing URL made with a wrong secret
+    is a different entry from the one made once the secret is fixed. A presign
+    hit saves no call: it counts in hits, not in api_calls_saved."""
+    request = {"bucket": BUCKET, "key": "top.txt"}
+    m = s3_mount(secret="test-wrong-secret-not-a-real-key")
+    wrong = json.loads(m.query("s3", "presign", request))["url"]
+    assert json.loads(m.query("s3", "presign", request))["url"] == wrong
+    stats = m.stats("s3.json")
+    assert stats["hits"] == 1 and stats["api_calls_saved"] == 0 and stats["latency_saved_ms"] == 0
+    m.stop()
+    m.env["AWS_SECRET_ACCESS_KEY"] = moto.keys[0]["SecretAccessKey"]
+    m.start()
+    fixed = json.loads(m.query("s3", "presign", request))["url"]
+    provided, expected = presigned_signature(fixed, moto.keys[0]["SecretAccessKey"])
+    assert provided == expected and fixed != wrong
+    assert outcomes(m) == ["miss"]
+
+
 def test_missing_bucket_and_key(s3_mount):
     m = s3_mount()
     assert m.query_errno("s3", "list_objects", {"bucket": "no-such-bucket-here"}) == "ENOENT"

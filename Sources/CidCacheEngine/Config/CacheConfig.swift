@@ -6,8 +6,13 @@ import Foundation
 public struct CacheConfig: Sendable {
     /// Answer from the cache only: a miss fails with ENETUNREACH.
     public var offline = false
-    /// Seconds an upstream call may take before it fails with ETIMEDOUT.
+    /// Seconds an upstream call may take before it fails with ETIMEDOUT: the
+    /// whole call, except the body of a streamed answer (bounded by the two below).
     public var upstreamTimeoutSeconds = 300.0
+    /// Seconds an answer's body may send nothing before it fails with ETIMEDOUT.
+    public var streamIdleTimeoutSeconds = 60.0
+    /// Seconds a streamed answer may run in all, from the call; nil: no cap.
+    public var streamMaxSeconds: Double? = nil
     /// The largest request a query file accepts (EFBIG past it).
     public var requestLimitBytes = 8 * 1024 * 1024
     /// The largest upstream answer the cache takes in.
@@ -77,10 +82,15 @@ public struct CacheConfig: Sendable {
         }
         var config = CacheConfig()
         let reader = ConfigReader(source: source)
+        // TTL overrides from `ttl` and from `namespaces.X.ttl`, merged after the
+        // loop so the result never depends on the order of the keys.
+        var ttlSection: [String: [String: Int]] = [:], namespaceTTLs: [String: [String: Int]] = [:]
         for (key, value) in root.members {
             switch key {
             case "offline": config.offline = try reader.bool(value, key)
             case "upstream_timeout_s": config.upstreamTimeoutSeconds = try reader.positiveNumber(value, key)
+            case "stream_idle_timeout_s": config.streamIdleTimeoutSeconds = try reader.positiveNumber(value, key)
+            case "stream_max_s": config.streamMaxSeconds = value.isNull ? nil : try reader.positiveNumber(value, key)
             case "request_limit_bytes": config.requestLimitBytes = try reader.positiveInt(value, key)
             case "response_limit_bytes": config.responseLimitBytes = try reader.positiveInt(value, key)
             case "stale_window_s": config.staleWindowSeconds = try reader.nonNegativeInt(value, key)
@@ -103,11 +113,9 @@ public struct CacheConfig: Sendable {
             case "allow_other": config.allowOther = try reader.bool(value, key)
             case "ttl":
                 for (namespace, ops) in try reader.object(value, key).members {
-                    var table: [String: Int] = [:]
                     for (op, seconds) in try reader.object(ops, "ttl.\(namespace)").members {
-                        table[op] = try reader.nonNegativeInt(seconds, "ttl.\(namespace).\(op)")
+                        ttlSection[namespace, default: [:]][op] = try reader.nonNegativeInt(seconds, "ttl.\(namespace).\(op)")
                     }
-                    config.ttlOverrides[namespace] = table
                 }
             case "namespaces":
                 for (name, spec) in try reader.object(value, key).members {
@@ -127,11 +135,9 @@ public struct CacheConfig: Sendable {
                         }
                     }
                     if let ttl = object["ttl"] {
-                        var table = config.ttlOverrides[name] ?? [:]
                         for (op, seconds) in try reader.object(ttl, "namespaces.\(name).ttl").members {
-                            table[op] = try reader.nonNegativeInt(seconds, "namespaces.\(name).ttl.\(op)")
+                            namespaceTTLs[name, default: [:]][op] = try reader.nonNegativeInt(seconds, "namespaces.\(name).ttl.\(op)")
                         }
-                        config.ttlOverrides[name] = table
                     }
                     config.namespaces[name] = settings
                 }
@@ -154,6 +160,8 @@ public struct CacheConfig: Sendable {
                 throw CacheError(.invalidRequest, "\(source): unknown setting \"\(key)\"")
             }
         }
+        // Per operation; where both name one, the namespace's own section wins.
+        config.ttlOverrides = ttlSection.merging(namespaceTTLs) { section, own in section.merging(own) { _, specific in specific } }
         return config
     }
 

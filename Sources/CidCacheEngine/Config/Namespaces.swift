@@ -134,7 +134,7 @@ public enum NamespaceResolver {
         parts += family.versionHeaders.map { "\($0.name.lowercased())=\($0.value)" }
         parts += family.identityParts(endpoint: endpoint)
         if family.isCredentialScoped {
-            let scope = endpoint.credential.map { Hex.encode(HMACSHA256.authenticate(message: Array($0.utf8), key: secret)) }
+            let scope = family.scopeMaterial(endpoint: endpoint).map { Hex.encode(HMACSHA256.authenticate(message: Array($0.utf8), key: secret)) }
             parts.append("scope=" + (scope ?? "anonymous"))
         }
         let digest = SHA256.hash(Array(parts.joined(separator: "\n").utf8))

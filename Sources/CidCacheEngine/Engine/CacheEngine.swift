@@ -23,18 +23,18 @@ public final class CacheEngine: Sendable {
     let limiters: [String: UpstreamLimiter]
     private let flights = Mutex<[EntryKey: Task<FlightResult, Error>]>([:])
     /// Hits not yet written to the index, by entry id.
-    private let pendingAccesses = ShardedMap<Int64, (hits: Int64, lastAccess: Int64)>()
-    private let removalObserver = Mutex<(@Sendable (EntryRecord) -> Void)?>(nil)
+    let pendingAccesses = ShardedMap<Int64, (hits: Int64, lastAccess: Int64)>()
+    let removalObserver = Mutex<(@Sendable (EntryRecord) -> Void)?>(nil)
     /// Entries recently looked up, by upstream and request CID, so repeated
     /// opens of an entry skip the index. Every removal and refetch updates it.
     /// 16 384 records (about 2 MiB with their strings) bound the daemon's memory at any store size.
-    private let recentEntries = ShardedMap<EntryKey, EntryRecord>(capacity: 16_384)
+    let recentEntries = ShardedMap<EntryKey, EntryRecord>(capacity: 16_384)
     /// Counts removals from the index, so a record read before a removal is
     /// never remembered after it (it would answer for an entry that is gone).
-    private let removals = Atomic<UInt64>(0)
+    let removals = Atomic<UInt64>(0)
     /// Bytes written to the store, counted high (shared bodies count again)
     /// until the next eviction pass measures them exactly.
-    private let storedBytes: Mutex<Int64>
+    let storedBytes: Mutex<Int64>
 
     /// Opens the engine on a data directory.
     /// - Parameter truncateLogs: start `errors` and `log` empty (a new mount).
@@ -46,7 +46,7 @@ public final class CacheEngine: Sendable {
         namespaces = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
         errorLog = EventLog(path: dataDirectory + "/errors.jsonl", rotateBytes: config.logRotateBytes, truncate: truncateLogs)
         transactionLog = EventLog(path: dataDirectory + "/log.jsonl", rotateBytes: config.logRotateBytes, truncate: truncateLogs)
-        client = UpstreamClient(timeoutSeconds: config.upstreamTimeoutSeconds, responseLimitBytes: config.responseLimitBytes)
+        client = UpstreamClient(bounds: UpstreamBounds(config), responseLimitBytes: config.responseLimitBytes)
         statistics = Statistics(persisted: try store.loadState("stats"))
         prices = PriceTable(overrides: config.prices)
         storedBytes = Mutex(try store.blobStats().bytes)
@@ -142,7 +142,7 @@ public final class CacheEngine: Sendable {
             }
             return .needsUpstream(PendingQuery(query: query, started: started, pid: pid))
         } catch {
-            let failure = error as? CacheError ?? CacheError(.io, "\(error)")
+            let failure = CacheError(wrapping: error)
             fail(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: failure, started: started, pid: pid)
             return .failed(failure)
         }
@@ -155,10 +155,11 @@ public final class CacheEngine: Sendable {
             let answer = try await answerFromUpstream(query)
             logWhenComplete(answer, query, started: pending.started, pid: pending.pid)
             return answer
-        } catch let error as CacheError {
-            fail(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string, error: error,
+        } catch {
+            let failure = CacheError(wrapping: error)
+            fail(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string, error: failure,
                  started: pending.started, pid: pending.pid)
-            throw error
+            throw failure
         }
     }
 
@@ -240,7 +241,20 @@ public final class CacheEngine: Sendable {
     /// The request's live entry and its bytes; nil when there is none.
     private func storedAnswer(_ query: PreparedQuery) throws -> (entry: EntryRecord, bytes: [UInt8])? {
         guard let entry = try liveEntry(namespace: query.namespace, requestCID: query.requestCID.string) else { return nil }
-        return (entry, try store.readBlob(entry.contentCID, size: entry.size))
+        return try bytes(of: entry).map { (entry, $0) }
+    }
+
+    /// An entry's stored bytes; nil when the entry left the index since it was
+    /// read (its bytes may be gone with it). Rows are trusted over files: bytes
+    /// missing under an entry still indexed are EIO.
+    func bytes(of entry: EntryRecord) throws -> [UInt8]? {
+        do {
+            return try store.readBlob(entry.contentCID, size: entry.size)
+        } catch {
+            guard try store.entry(requestCID: entry.requestCID, upstream: entry.upstream)?.id != entry.id else { throw error }
+            forget([entry])
+            return nil
+        }
     }
 
     /// A live entry's answer, counted as a hit.
@@ -276,7 +290,7 @@ public final class CacheEngine: Sendable {
         } catch let error as CacheError where [.busy, .timedOut, .io].contains(error.kind) {
             land()
             if let stale = try? staleEntry(namespace: query.namespace, requestCID: query.requestCID.string),
-               let bytes = try? store.readBlob(stale.contentCID, size: stale.size) {
+               let bytes = try? bytes(of: stale) {
                 return FlightResult(body: ResponseBody(complete: bytes), entry: stale, source: .stale)
             }
             throw error
@@ -315,8 +329,9 @@ public final class CacheEngine: Sendable {
             body.finish()
             return body
         }
-        let request = try ns.family.httpRequest(op: query.op, request: query.request,
+        var request = try ns.family.httpRequest(op: query.op, request: query.request,
                                                 body: query.upstreamBody, endpoint: ns.endpoint)
+        request.streamed = ns.family.streams(op: query.op, request: query.request)
         let response: UpstreamResponse
         do {
             response = try await send(request, query)
@@ -326,8 +341,9 @@ public final class CacheEngine: Sendable {
         Task {
             do {
                 try await response.stream { body.append($0.readableBytesView) }
-            } catch let error as CacheError {
-                return body.fail(upstreamFailure(error, ns))
+            } catch {
+                // Any failure ends the body, and with it the flight.
+                return body.fail(upstreamFailure(CacheError(wrapping: error), ns))
             }
             if ns.family.streams(op: query.op, request: query.request),
                !ns.family.isCompleteStream(op: query.op, body: body.received) {
@@ -339,72 +355,6 @@ public final class CacheEngine: Sendable {
         return body
     }
 
-    /// One upstream call within the namespace's limits, retried while nothing
-    /// was answered (connection failures) or the answer says "try again" (429, 5xx).
-    /// Returns a 2xx answer whose body is still to come.
-    private func send(_ request: UpstreamHTTPRequest, _ query: PreparedQuery) async throws -> UpstreamResponse {
-        try await withinLimits(query) {
-            do {
-                let response = try await self.client.send(request)
-                if (200..<300).contains(response.status) { return .done(response) }
-                let bytes = (try? await response.collect()) ?? []
-                let family = query.namespace.family
-                let error = (family as? ErrorMappingFamily)?.error(op: query.op, status: response.status,
-                                                                   headers: response.headers, body: bytes)
-                    ?? CacheError.forStatus(response.status, "upstream answered \(response.status): \(Self.errorMessage(bytes))")
-                guard Self.retryableStatuses.contains(response.status) else { throw error }
-                return .retry(error, after: response.header("retry-after").flatMap(Double.init))
-            } catch let error as CacheError where Self.isTransient(error) {
-                return .retry(error, after: nil)  // no answer at all (refused, reset): ask again
-            }
-        }
-    }
-
-    /// What one attempt at an upstream call came to.
-    private enum Attempt<Value> {
-        case done(Value)
-        /// A failure worth asking again, after the upstream's Retry-After when it gave one.
-        case retry(CacheError, after: Double?)
-    }
-
-    /// Runs attempts of one upstream call, each within the namespace's
-    /// concurrency and per-minute limits (queued, never refused), with
-    /// exponential backoff between them, up to `upstream_retries` repeats and
-    /// never past the upstream timeout.
-    private func withinLimits<Value: Sendable>(_ query: PreparedQuery,
-                                               _ attempt: @escaping @Sendable () async throws -> Attempt<Value>) async throws -> Value {
-        let limiter = limiters[query.namespace.name]!
-        let deadline = Date().addingTimeInterval(config.upstreamTimeoutSeconds)
-        var retries = 0
-        while true {
-            let failure: CacheError, retryAfter: Double?
-            switch try await limiter.run({ try await attempt() }) {
-            case .done(let value): return value
-            case .retry(let error, let after): (failure, retryAfter) = (error, after)
-            }
-            guard retries < config.upstreamRetries else { throw failure }
-            let backoff = Double(config.retryBackoffMilliseconds) / 1000 * Double(1 << retries) * Double.random(in: 0.75...1.25)
-            let wait = min(retryAfter ?? backoff, 60)
-            guard Date().addingTimeInterval(wait) < deadline else { throw failure }
-            try await Task.sleep(nanoseconds: UInt64(wait * 1_000_000_000))
-            retries += 1
-        }
-    }
-
-    /// Answers worth asking again: rate limited, overloaded, or a server fault.
-    static let retryableStatuses: Set<Int> = [429, 500, 502, 503, 504, 529]
-
-    /// A failure worth asking again: one of those answers, or no answer at all.
-    static func isTransient(_ error: CacheError) -> Bool {
-        error.status.map(retryableStatuses.contains) ?? (error.kind == .io)
-    }
-
-    /// Counts an upstream failure and scrubs what the upstream echoed.
-    private func upstreamFailure(_ error: CacheError, _ ns: Namespace) -> CacheError {
-        statistics.update(ns.name) { $0.upstreamErrors += 1 }
-        return CacheError(error.kind, scrub(error.message, endpoint: ns.endpoint), status: error.status)
-    }
-
     /// Counts a whole fresh answer and stores it. A failure to store is logged,
     /// and the caller still gets its answer: only the cache missed out.
     private func complete(_ query: PreparedQuery, body: ResponseBody, sent: Date) {
@@ -412,9 +362,8 @@ public final class CacheEngine: Sendable {
         do {
             try store(query, bytes: body.received, sent: sent)
         } catch {
-            let failure = error as? CacheError ?? CacheError(.io, "\(error)")
             recordError(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string,
-                        error: failure, pid: getpid())
+                        error: CacheError(wrapping: error), pid: getpid())
         }
     }
 
@@ -441,200 +390,5 @@ public final class CacheEngine: Sendable {
     func ttlFor(_ query: PreparedQuery) -> Int {
         config.ttlOverrides[query.namespace.name]?[query.op]
             ?? query.namespace.family.defaultTTL(op: query.op, request: query.request)
-    }
-
-    private func offlineError() -> CacheError {
-        CacheError(.offline, "offline mode and no live entry")
-    }
-
-    /// The most useful text of an upstream error body: its `error.message` when JSON, else a prefix.
-    static func errorMessage(_ body: [UInt8]) -> String {
-        if let object = (try? CanonicalJSON.parse(body))?.objectValue {
-            if let message = object["error"]?.objectValue?["message"]?.stringValue { return message }
-            if let message = object["error"]?.stringValue ?? object["message"]?.stringValue { return message }
-        }
-        let text = String(decoding: body.prefix(300), as: UTF8.self)
-        return text.isEmpty ? "(empty body)" : text
-    }
-
-    /// Removes credentials and credential-looking fragments an upstream echoed.
-    func scrub(_ message: String, endpoint: Endpoint) -> String {
-        var text = message
-        if let key = endpoint.credential, !key.isEmpty {
-            text = text.replacingOccurrences(of: key, with: "[redacted]")
-        }
-        let patterns = [#"(sk|pk|rk|gsk|hf|ghp|gho|ghs|github_pat|xai)[-_][A-Za-z0-9_\-\*\.]{4,}"#,
-                        #"AIza[A-Za-z0-9_\-]{20,}"#,  // Google API keys: "AIza" and 35 more, no separator
-                        #"(?i)bearer\s+\S+"#, #"AKIA[0-9A-Z]{8,}"#]
-        for pattern in patterns {
-            text = text.replacingOccurrences(of: pattern, with: "[redacted]", options: .regularExpression)
-        }
-        return text
-    }
-
-    // MARK: Entries
-
-    /// The live entry of a request under the namespace's current upstream identity.
-    public func liveEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
-        if let cached = recentEntries[EntryKey(upstream: namespace.upstream, requestCID: requestCID)] {
-            return cached.expires > Self.now() ? cached : nil
-        }
-        let removalsBefore = removals.load(ordering: .sequentiallyConsistent)
-        guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream) else { return nil }
-        remember(entry, readAfter: removalsBefore)
-        return entry.expires > Self.now() ? entry : nil
-    }
-
-    /// Remembers an entry read from (or written to) the index, unless something
-    /// was removed since: the entry may be among what was.
-    private func remember(_ entry: EntryRecord, readAfter removalsBefore: UInt64) {
-        recentEntries.update(EntryKey(entry)) { record in
-            if removals.load(ordering: .sequentiallyConsistent) == removalsBefore { record = entry }
-        }
-    }
-
-    /// Called after the entries left the index.
-    private func forget(_ entries: [EntryRecord]) {
-        removals.add(1, ordering: .sequentiallyConsistent)
-        for entry in entries {
-            recentEntries.update(EntryKey(entry)) { if $0?.id == entry.id { $0 = nil } }
-        }
-    }
-
-    /// The live entry at `api/<namespace>/<op>/<requestCID>`, if any.
-    public func liveEntry(namespace name: String, op: String, requestCID: String) -> EntryRecord? {
-        guard let namespace = namespaces[name],
-              let entry = try? liveEntry(namespace: namespace, requestCID: requestCID),
-              entry.op == op else { return nil }
-        return entry
-    }
-
-    /// An entry that expired no longer ago than the stale window.
-    func staleEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
-        guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream),
-              entry.expires > Self.now() - Int64(config.staleWindowSeconds) else { return nil }
-        return entry
-    }
-
-    /// Counts an answer from a live entry: a query hit or an open of the entry's file.
-    public func recordHit(_ entry: EntryRecord) {
-        let latency = entry.fetchMs, tokens = entry.tokens, cost = entry.costUSD, size = entry.size
-        statistics.update(entry.namespace) {
-            $0.hits += 1
-            $0.bytesServed += size
-            $0.latencySavedMs += latency
-            $0.tokensSaved += tokens
-            $0.costSavedUSD += cost
-        }
-        let now = Self.now()
-        pendingAccesses.update(entry.id) { $0 = (($0?.hits ?? 0) + 1, now) }
-    }
-
-    /// The hit count of an entry, including hits not yet written to the index.
-    public func hits(of entry: EntryRecord) -> Int64 {
-        let flushed = (try? store.entry(id: entry.id))?.hits ?? entry.hits
-        return flushed + (pendingAccesses[entry.id]?.hits ?? 0)
-    }
-
-    /// A page of live entries of one operation, ordered by id, for directory listings.
-    public func liveEntries(namespace name: String, op: String, afterID: Int64, upToID: Int64, limit: Int) -> [EntryRecord] {
-        guard let namespace = namespaces[name] else { return [] }
-        return (try? store.entries(namespace: name, op: op, upstream: namespace.upstream, liveAt: Self.now(),
-                                   afterID: afterID, upToID: upToID, limit: limit)) ?? []
-    }
-
-    // MARK: Invalidation
-
-    /// Drops one entry (`rm api/<ns>/<op>/<cid>`). The caller's front saw the unlink itself.
-    @discardableResult
-    public func invalidate(namespace name: String, op: String, requestCID: String) -> Bool {
-        guard let namespace = namespaces[name],
-              let entry = try? store.entry(requestCID: requestCID, upstream: namespace.upstream),
-              entry.op == op,
-              let removed = try? store.removeEntry(requestCID: requestCID, upstream: namespace.upstream) else { return false }
-        forget([removed])
-        return true
-    }
-
-    /// Drops stored bytes and every entry that points at them (`rm cid/<cid>`).
-    @discardableResult
-    public func removeContent(cid: String) -> Bool {
-        guard (try? store.blobSize(cid)) != nil else { return false }
-        guard let removed = try? store.removeBlob(cid) else { return false }
-        notifyRemoved(removed)
-        return true
-    }
-
-    func notifyRemoved(_ entries: [EntryRecord]) {
-        forget(entries)
-        guard let observer = removalObserver.withLock({ $0 }) else { return }
-        entries.forEach(observer)
-    }
-
-    // MARK: Maintenance
-
-    /// Writes batched hit counts and statistics to the store.
-    public func flush() {
-        let accesses = pendingAccesses.drain().map { (id: $0.key, hits: $0.value.hits, lastAccess: $0.value.lastAccess) }
-        if !accesses.isEmpty { try? store.recordAccesses(accesses) }
-        evictIfOverBudget()
-        if let snapshot = statistics.takeDirtySnapshot() { try? store.saveState("stats", snapshot) }
-    }
-
-    /// Past the disk budget, evicts least recently used entries and the bytes
-    /// no entry needs any more, counting evictions per namespace.
-    func evictIfOverBudget() {
-        guard storedBytes.withLock({ $0 }) > config.diskBudgetBytes else { return }
-        guard let evicted = try? store.evict(toFit: config.diskBudgetBytes) else { return }
-        for entry in evicted { statistics.update(entry.namespace) { $0.evictions += 1 } }
-        notifyRemoved(evicted)
-        let measured = (try? store.blobStats().bytes) ?? 0
-        storedBytes.withLock { $0 = measured }
-    }
-
-    /// Flushes once a second until cancelled, then once more.
-    public func runMaintenance() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(nanoseconds: 1_000_000_000)
-            flush()
-        }
-        flush()
-    }
-
-    /// Flushes and stops the HTTP client.
-    public func shutdown() async {
-        flush()
-        await client.shutdown()
-    }
-
-    // MARK: errors and log
-
-    /// Appends a failure to `errors` (SPEC section 3).
-    public func recordError(namespace: String?, op: String?, requestCID: String?, error: CacheError, pid: Int32) {
-        errorLog.append([
-            ("time", .string(EventLog.timestamp())),
-            ("namespace", namespace.map(JSON.string) ?? .null),
-            ("op", op.map(JSON.string) ?? .null),
-            ("request_cid", requestCID.map(JSON.string) ?? .null),
-            ("errno", .string(error.errnoName)),
-            ("status", error.status.map { .number(Double($0)) } ?? .null),
-            ("message", .string(error.message)),
-            ("pid", .number(Double(pid))),
-        ])
-    }
-
-    func logTransaction(namespace: String, op: String, requestCID: String?, cid: String?, outcome: Outcome,
-                        started: Date, bytes: Int, pid: Int32) {
-        transactionLog.append([
-            ("time", .string(EventLog.timestamp(started))),
-            ("namespace", .string(namespace)),
-            ("op", .string(op)),
-            ("request_cid", requestCID.map(JSON.string) ?? .null),
-            ("cid", cid.map(JSON.string) ?? .null),
-            ("outcome", .string(outcome.rawValue)),
-            ("ms", .number((Date().timeIntervalSince(started) * 1000).rounded())),
-            ("bytes", .number(Double(bytes))),
-            ("pid", .number(Double(pid))),
-        ])
     }
 }

@@ -16,6 +16,8 @@ public final class ResponseBody: Sendable {
     private struct State {
         var bytes: [UInt8] = []
         var ending: Result<Void, CacheError>?
+        /// Set by the first `end`: its two lock sections let no second one through.
+        var ended = false
         var waiters: [(offset: Int, callback: @Sendable (Chunk) -> Void)] = []
         var completions: [@Sendable (Result<[UInt8], CacheError>) -> Void] = []
     }
@@ -51,7 +53,8 @@ public final class ResponseBody: Sendable {
         // Bookkeeping (the log line, statistics) runs before the end is
         // published: a reader that sees the end may look at what it wrote.
         let early = state.withLock { state -> (completions: [@Sendable (Result<[UInt8], CacheError>) -> Void], bytes: [UInt8])? in
-            guard state.ending == nil else { return nil }
+            guard !state.ended, state.ending == nil else { return nil }
+            state.ended = true
             defer { state.completions = [] }
             return (state.completions, state.bytes)
         }

@@ -15,10 +15,23 @@ public struct Counters: Codable, Sendable, Equatable {
     public var latencySavedMs: Int64 = 0
     public var tokensSaved: Int64 = 0
     public var costSavedUSD: Double = 0
+    /// Hits of operations that call no upstream (S3's presign): no call saved.
+    public var localHits: Int64 = 0
 
     public init() {}
 
-    public var apiCallsSaved: Int64 { hits + coalesced + staleServed }
+    /// Counters saved before a field existed read it as 0.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func count(_ key: CodingKeys) throws -> Int64 { try c.decodeIfPresent(Int64.self, forKey: key) ?? 0 }
+        hits = try count(.hits); misses = try count(.misses); coalesced = try count(.coalesced)
+        staleServed = try count(.staleServed); bypassed = try count(.bypassed); upstreamErrors = try count(.upstreamErrors)
+        evictions = try count(.evictions); bytesServed = try count(.bytesServed); latencySavedMs = try count(.latencySavedMs)
+        tokensSaved = try count(.tokensSaved); localHits = try count(.localHits)
+        costSavedUSD = try c.decodeIfPresent(Double.self, forKey: .costSavedUSD) ?? 0
+    }
+
+    public var apiCallsSaved: Int64 { hits - localHits + coalesced + staleServed }
     public var hitRate: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
 
     static func + (a: Counters, b: Counters) -> Counters {
@@ -27,7 +40,7 @@ public struct Counters: Codable, Sendable, Equatable {
         sum.staleServed += b.staleServed; sum.bypassed += b.bypassed
         sum.upstreamErrors += b.upstreamErrors; sum.evictions += b.evictions
         sum.bytesServed += b.bytesServed; sum.latencySavedMs += b.latencySavedMs
-        sum.tokensSaved += b.tokensSaved; sum.costSavedUSD += b.costSavedUSD
+        sum.tokensSaved += b.tokensSaved; sum.costSavedUSD += b.costSavedUSD; sum.localHits += b.localHits
         return sum
     }
 }
@@ -56,6 +69,11 @@ final class Statistics: Sendable {
 
     func total() -> Counters {
         state.withLock { $0.counters.values.reduce(Counters(), +) }
+    }
+
+    /// Marks the counters changed again, after a snapshot could not be saved.
+    func markDirty() {
+        state.withLock { $0.dirty = true }
     }
 
     /// The counters to persist, or nil when nothing changed since the last call.

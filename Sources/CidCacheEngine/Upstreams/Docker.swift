@@ -74,6 +74,13 @@ public struct DockerFamily: SelfFetchingFamily {
             if let value = request[key]?.stringValue { try Self.checkName(value, field: key, op: op) }
         }
         if let registry = request["registry"]?.stringValue { _ = try Self.registryOrigin(registry) }
+        if op.hasPrefix("images."), let name = request["name"]?.stringValue {
+            try DockerInput.checkImageReference(name, field: "name", op: op)
+        }
+        if let repository = request["repository"]?.stringValue {
+            try DockerInput.checkImageReference(repository, field: "repository", op: op)
+        }
+        if let filters = request["filters"] { try DockerInput.checkFilters(filters, op: op) }
     }
 
     static func checkName(_ value: String, field: String, op: String) throws {
@@ -202,7 +209,8 @@ public struct DockerFamily: SelfFetchingFamily {
             let response = try await client.send(UpstreamHTTPRequest(method: "GET", url: url, headers: headers, body: nil))
             let bytes = try await response.collect()
             if response.status == 401, authorization == nil, let challenge = response.header("www-authenticate").flatMap(Self.parseChallenge) {
-                authorization = try await authorize(challenge, repository: repository, credential: credential, client: client)
+                authorization = try await authorize(challenge, repository: repository, registryOrigin: origin,
+                                                    credential: credential, client: client)
                 continue
             }
             guard (200..<300).contains(response.status) else { throw Self.registryError(status: response.status, body: bytes) }
@@ -211,15 +219,16 @@ public struct DockerFamily: SelfFetchingFamily {
             }
             name = page["name"]?.stringValue ?? name
             tags += page["tags"]?.arrayValue ?? []
-            guard request["n"] == nil, let next = response.header("link").flatMap(Self.nextLink) else { break }
-            url = next.contains("://") ? next : origin + (next.hasPrefix("/") ? next : "/" + next)
-            guard seen.insert(url).inserted else { break }
+            // The next page is asked of the same registry, whatever host the link names.
+            guard request["n"] == nil, let link = RESTCall.nextLink(response.header("link")),
+                  let next = RESTCall.nextPage(of: url, link: link), seen.insert(next).inserted else { break }
+            url = next
         }
         return CanonicalJSON.serialize(.object(JSONObject([(key: "name", value: .string(name)), (key: "tags", value: .array(tags))])))
     }
 
     /// The `Authorization` value a challenge asks for.
-    func authorize(_ challenge: AuthChallenge, repository: String, credential: String?,
+    func authorize(_ challenge: AuthChallenge, repository: String, registryOrigin: String, credential: String?,
                    client: UpstreamClient) async throws -> String {
         let basic = credential.map { "Basic " + Data($0.utf8).base64EncodedString() }
         if challenge.scheme == "basic" {
@@ -235,7 +244,10 @@ public struct DockerFamily: SelfFetchingFamily {
         query.append(("scope", challenge.parameters["scope"] ?? "repository:\(repository):pull"))
         let url = realm + (realm.contains("?") ? "&" : "?") + query.map { "\($0.0)=\(SigV4.uriEncode($0.1))" }.joined(separator: "&")
         var headers: [(name: String, value: String)] = [(name: "Accept", value: "application/json")]
-        if let basic { headers.append((name: "Authorization", value: basic)) }
+        // The realm a registry names gets the credential over TLS, or when it is the registry itself.
+        if let basic, realmParts.scheme == "https" || realmParts.origin.lowercased() == registryOrigin {
+            headers.append((name: "Authorization", value: basic))
+        }
         let response = try await client.send(UpstreamHTTPRequest(method: "GET", url: url, headers: headers, body: nil))
         let bytes = try await response.collect()
         guard (200..<300).contains(response.status) else {
@@ -284,18 +296,6 @@ public struct DockerFamily: SelfFetchingFamily {
             if !key.isEmpty { parameters[key] = value }
         }
         return AuthChallenge(scheme: scheme, parameters: parameters)
-    }
-
-    /// The target of `Link: <...>; rel="next"`.
-    public static func nextLink(_ header: String) -> String? {
-        for part in header.split(separator: ",") {
-            guard let open = part.firstIndex(of: "<"), let close = part.firstIndex(of: ">"), open < close else { continue }
-            let params = part[part.index(after: close)...].replacingOccurrences(of: " ", with: "")
-            if params.contains("rel=\"next\"") || params.contains("rel=next") {
-                return String(part[part.index(after: open)..<close])
-            }
-        }
-        return nil
     }
 
     /// A registry's `{"errors": [{"code", "message"}]}` with the status's errno

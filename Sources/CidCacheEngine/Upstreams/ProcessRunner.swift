@@ -62,6 +62,8 @@ public enum ProcessRunner {
             }
         }
 
+        // Checked before any descriptor exists, so refusing leaks none.
+        if cwd != nil, GlibcExtensions.addChdir == nil { throw CacheError(.io, "this C library cannot set a command's cwd") }
         var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
         guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
             for fd in inPipe + outPipe + errPipe where fd >= 0 { close(fd) }
@@ -76,10 +78,7 @@ public enum ProcessRunner {
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
         // Nothing else of the daemon's (the FUSE device, the store) reaches the child.
         if let closeFrom = GlibcExtensions.addCloseFrom { _ = closeFrom(&actions, 3) }
-        if let cwd {
-            guard let addChdir = GlibcExtensions.addChdir else { throw CacheError(.io, "this C library cannot set a command's cwd") }
-            _ = addChdir(&actions, cwd)
-        }
+        if let cwd, let addChdir = GlibcExtensions.addChdir { _ = addChdir(&actions, cwd) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

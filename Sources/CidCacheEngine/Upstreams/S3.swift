@@ -7,8 +7,8 @@ import Glibc
 /// GET URL computed locally, no call made). Object bodies are never fetched.
 ///
 /// Path-style addressing (`{endpoint}/{bucket}/{key}`), AWS Signature Version 4.
-/// The credential is `AWS_ACCESS_KEY_ID` (so entries are scoped by a keyed
-/// hash of it); the secret, session token and region are settings. Without an
+/// The credential is `AWS_ACCESS_KEY_ID` (entries are scoped by a keyed hash
+/// of it and its secret); the secret, session token and region are settings. Without an
 /// access key id, requests go unsigned (public buckets); `presign` needs one.
 public struct S3Family: SelfFetchingFamily {
     public init() {}
@@ -27,6 +27,12 @@ public struct S3Family: SelfFetchingFamily {
     public static let maxExpiresIn = 604_800
 
     public func region(_ endpoint: Endpoint) -> String { endpoint.settings["region"] ?? Self.defaultRegion }
+
+    public func scopeMaterial(endpoint: Endpoint) -> String? {
+        endpoint.credential.map { $0 + "\n" + (endpoint.settings["secret_access_key"] ?? "") }
+    }
+
+    public func callsUpstream(op: String) -> Bool { op != "presign" }
 
     /// The region signs every request and is written into presigned URLs.
     public func identityParts(endpoint: Endpoint) -> [String] { ["region=" + region(endpoint)] }
@@ -122,7 +128,7 @@ public struct S3Family: SelfFetchingFamily {
         }
         var url = origin + SigV4.uriEncode(fullPath, keepSlash: true)
         if !query.isEmpty { url += "?" + SigV4.canonicalQuery(query) }
-        return UpstreamHTTPRequest(method: method, url: url, headers: headers, body: nil)
+        return UpstreamHTTPRequest(method: method, url: url, headers: headers, body: nil, crossOriginRedirects: .refuse)
     }
 
     func send(_ request: UpstreamHTTPRequest, client: UpstreamClient) async throws -> (UpstreamResponse, [UInt8]) {

@@ -1,8 +1,30 @@
 import AsyncHTTPClient
 import CidCacheCore
+import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Synchronization
+
+/// How long an upstream call may take.
+public struct UpstreamBounds: Sendable {
+    /// Seconds for the whole call, except the body of a streamed answer.
+    public var timeout: Double
+    /// Seconds a body may send nothing.
+    public var idle: Double
+    /// Seconds a streamed answer may run in all, from the call; nil: no cap.
+    public var streamMax: Double?
+
+    public init(timeout: Double, idle: Double = 60, streamMax: Double? = nil) {
+        self.timeout = timeout
+        self.idle = idle
+        self.streamMax = streamMax
+    }
+
+    init(_ config: CacheConfig) {
+        self.init(timeout: config.upstreamTimeoutSeconds, idle: config.streamIdleTimeoutSeconds, streamMax: config.streamMaxSeconds)
+    }
+}
 
 /// An upstream's answer: the head at once, the body as it arrives.
 public struct UpstreamResponse: Sendable {
@@ -10,10 +32,10 @@ public struct UpstreamResponse: Sendable {
     public let headers: [(name: String, value: String)]
     fileprivate let body: HTTPClientResponse.Body
     fileprivate let limit: Int
-    fileprivate let timeout: Double
-    /// When the whole call (body included) must have ended: the send plus the timeout.
-    fileprivate let deadline: NIODeadline
-    /// Where the body's watchdog is scheduled.
+    fileprivate let idle: Double
+    /// When the whole body must have arrived, and what to say if it has not; nil: no bound.
+    fileprivate let deadline: (time: NIODeadline, message: String)?
+    /// Where the body's watchdogs are scheduled.
     fileprivate let timers: EventLoop
 
     public func header(_ name: String) -> String? {
@@ -22,13 +44,13 @@ public struct UpstreamResponse: Sendable {
 
     /// Hands each piece of the body to `consume` as it arrives. Fails with EIO
     /// when the connection breaks or the body passes the size limit, and with
-    /// ETIMEDOUT when the body is still coming (or stalled, connection open)
-    /// at the call's deadline: AsyncHTTPClient's `execute(deadline:)` bounds
-    /// only the wait for the head, so the body is read under a watchdog.
+    /// ETIMEDOUT when nothing arrived for the idle bound or the body is still
+    /// coming at its deadline: AsyncHTTPClient's `execute(deadline:)` bounds
+    /// only the wait for the head, so the body is read under watchdogs.
     public func stream(_ consume: (ByteBuffer) throws -> Void) async throws {
         var received = 0
         let (chunks, continuation) = AsyncThrowingStream<ByteBuffer, Error>.makeStream()
-        let body = self.body, timeout = self.timeout
+        let body = self.body
         let reader = Task {
             do {
                 for try await buffer in body { continuation.yield(buffer) }
@@ -37,16 +59,25 @@ public struct UpstreamResponse: Sendable {
                 continuation.finish(throwing: error)
             }
         }
-        let watchdog = timers.scheduleTask(deadline: deadline) {
-            continuation.finish(throwing: CacheError(.timedOut, "upstream did not finish within \(UpstreamClient.format(timeout)) s"))
+        let expire: @Sendable (String) -> Void = { message in
+            continuation.finish(throwing: CacheError(.timedOut, message))
             reader.cancel()
         }
+        let idle = self.idle, timers = self.timers
+        let silence = { timers.scheduleTask(in: .milliseconds(Int64(idle * 1000))) {
+            expire("upstream sent nothing for \(UpstreamClient.format(idle)) s")
+        } }
+        var silenceWatchdog = silence()
+        let deadlineWatchdog = deadline.map { deadline in timers.scheduleTask(deadline: deadline.time) { expire(deadline.message) } }
         defer {
-            watchdog.cancel()
+            silenceWatchdog.cancel()
+            deadlineWatchdog?.cancel()
             reader.cancel()
         }
         do {
             for try await buffer in chunks {
+                silenceWatchdog.cancel()
+                silenceWatchdog = silence()
                 received += buffer.readableBytes
                 guard received <= limit else { throw CacheError(.io, "upstream answer larger than \(limit) bytes") }
                 try consume(buffer)
@@ -56,9 +87,9 @@ public struct UpstreamResponse: Sendable {
         } catch let error as CacheError {
             throw error
         } catch let error as HTTPClientError where error == .deadlineExceeded {
-            throw CacheError(.timedOut, "upstream did not finish within \(UpstreamClient.format(timeout)) s")
+            throw CacheError(.timedOut, deadline?.message ?? "upstream did not finish in time")
         } catch {
-            throw CacheError(.io, "upstream answer cut short: \(error)")
+            throw CacheError(.io, "upstream answer cut short: \(UpstreamClient.describe(error))")
         }
     }
 
@@ -75,11 +106,12 @@ public struct UpstreamResponse: Sendable {
 public final class UpstreamClient: Sendable {
     /// Made on first use, so fronts that never call upstream (`cidcache cid`) need no shutdown.
     private let http = Mutex<HTTPClient?>(nil)
-    private let timeout: Double
+    private let bounds: UpstreamBounds
+    private var timeout: Double { bounds.timeout }
     private let responseLimit: Int
 
-    public init(timeoutSeconds: Double, responseLimitBytes: Int) {
-        timeout = timeoutSeconds
+    public init(bounds: UpstreamBounds, responseLimitBytes: Int) {
+        self.bounds = bounds
         responseLimit = responseLimitBytes
     }
 
@@ -94,18 +126,43 @@ public final class UpstreamClient: Sendable {
 
     private static var configuration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .follow(max: 5, allowCycles: false)
+        // Redirects are followed by `send`, which decides what crosses to another origin.
+        configuration.redirectConfiguration = .disallow
         configuration.timeout.connect = .seconds(10)
         // A refused connection is an answer (EIO), not something to retry until the timeout.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        // AsyncHTTPClient's one hook into a new connection's pipeline.
+        configuration.http1_1ConnectionDebugInitializer = QuickAck.install
+        configuration.http2ConnectionDebugInitializer = QuickAck.install
         return configuration
     }
 
     /// Sends one request and returns once the answer's head has arrived,
-    /// whatever its status. The whole call, body included, ends by the timeout.
+    /// whatever its status, following redirects as `UpstreamRedirect` decides
+    /// (a credential never reaches another origin). The whole call, body
+    /// included, ends by the timeout.
     public func send(_ request: UpstreamHTTPRequest) async throws -> UpstreamResponse {
         let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
+        var current = request
+        var visited: Set<String> = [request.method + " " + request.url]
+        while true {
+            let response = try await send(current, deadline: deadline)
+            guard UpstreamRedirect.statuses.contains(response.status), let location = response.header("location") else {
+                return response
+            }
+            _ = try? await response.collect()  // frees the connection for the next hop
+            guard visited.count <= UpstreamRedirect.maximumHops else {
+                throw CacheError(.io, "upstream redirected more than \(UpstreamRedirect.maximumHops) times", status: response.status)
+            }
+            current = try UpstreamRedirect.next(after: current, status: response.status, location: location)
+            guard visited.insert(current.method + " " + current.url).inserted else {
+                throw CacheError(.io, "upstream redirects in a loop (\(current.url))", status: response.status)
+            }
+        }
+    }
+
+    private func send(_ request: UpstreamHTTPRequest, deadline: NIODeadline) async throws -> UpstreamResponse {
         let client = self.client
         let call = Task { try await self.perform(request, deadline: deadline, on: client) }
         // An event-loop timer, not a sleeping task: a cancelled Task.sleep keeps
@@ -125,15 +182,24 @@ public final class UpstreamClient: Sendable {
     }
 
     private func perform(_ request: UpstreamHTTPRequest, deadline: NIODeadline, on client: HTTPClient) async throws -> UpstreamResponse {
+        let started = NIODeadline.now()
         var http = HTTPClientRequest(url: request.url)
         http.method = HTTPMethod(rawValue: request.method)
         for header in request.headers { http.headers.add(name: header.name, value: header.value) }
         if let body = request.body { http.body = .bytes(ByteBuffer(bytes: body)) }
         do {
             let response = try await client.execute(http, deadline: deadline)
+            let bodyDeadline: (time: NIODeadline, message: String)?
+            if !request.streamed {
+                bodyDeadline = (deadline, "upstream did not finish within \(Self.format(timeout)) s")
+            } else if let most = bounds.streamMax {
+                bodyDeadline = (started + .milliseconds(Int64(most * 1000)), "the stream ran past stream_max_s (\(Self.format(most)) s)")
+            } else {
+                bodyDeadline = nil
+            }
             return UpstreamResponse(status: Int(response.status.code),
                                     headers: response.headers.map { (name: $0.name, value: $0.value) },
-                                    body: response.body, limit: responseLimit, timeout: timeout, deadline: deadline,
+                                    body: response.body, limit: responseLimit, idle: bounds.idle, deadline: bodyDeadline,
                                     timers: client.eventLoopGroup.next())
         } catch is CancellationError {
             throw CancellationError()
@@ -142,8 +208,31 @@ public final class UpstreamClient: Sendable {
         } catch let error as HTTPClientError where error == .connectTimeout {
             throw CacheError(.timedOut, "upstream connection timed out")
         } catch {
-            throw CacheError(.io, "upstream unreachable: \(error)")
+            throw CacheError(.io, "upstream unreachable: \(Self.describe(error))")
         }
+    }
+
+    /// A connection failure in the user's terms ("connection refused", "the
+    /// upstream closed the connection", "TLS: ..."), never a path of the machine that built the binary.
+    static func describe(_ error: any Error) -> String {
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)).lowercased() }
+        if let connection = error as? NIOConnectionError {
+            if let failure = connection.connectionErrors.first { return describe(failure.error) }
+            if let lookup = connection.dnsAError ?? connection.dnsAAAAError { return "cannot resolve \(connection.host): \(describe(lookup))" }
+        }
+        if let http = error as? HTTPClientError {
+            switch http {
+            case .remoteConnectionClosed: return "the upstream closed the connection"
+            case .connectTimeout: return "the connection timed out"
+            case .tlsHandshakeTimeout: return "the TLS handshake timed out"
+            default: break
+            }
+        }
+        var text = String(describing: error)
+        // Source locations (`/build/.../ssl_lib.cc:123`, `#file` paths) say nothing to the user.
+        text = text.replacingOccurrences(of: #"\s*(at\s+)?(/[^\s/:()]+)+/?(:\d+)*"#, with: "", options: .regularExpression)
+        if String(reflecting: type(of: error)).contains("SSL") { return "TLS: " + text }
+        return text
     }
 
     static func format(_ seconds: Double) -> String {

@@ -48,6 +48,12 @@ public protocol UpstreamFamily: Sendable {
     /// Parts of the upstream identity beyond family, URL, version headers and
     /// credential scope (S3's region, Docker's API version); never a secret.
     func identityParts(endpoint: Endpoint) -> [String]
+    /// What the credential scope is a keyed hash of: the whole credential (S3:
+    /// the key id and its secret, so fixing a wrong secret is a new scope); nil without one.
+    func scopeMaterial(endpoint: Endpoint) -> String?
+    /// Whether an operation's answer comes from a call (false: computed here,
+    /// as S3's presigned URLs are), so its hits save no call and no latency.
+    func callsUpstream(op: String) -> Bool
 }
 
 extension UpstreamFamily {
@@ -61,6 +67,8 @@ extension UpstreamFamily {
     public func effectiveBaseURL(_ configured: String) -> String { configured }
     public var settingVariables: [String: [String]] { [:] }
     public func identityParts(endpoint: Endpoint) -> [String] { [] }
+    public func scopeMaterial(endpoint: Endpoint) -> String? { endpoint.credential }
+    public func callsUpstream(op: String) -> Bool { true }
 }
 
 /// Where a namespace's upstream lives and the credential it is called with.
@@ -91,11 +99,17 @@ public struct UpstreamHTTPRequest: Sendable {
     public var url: String
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]?
-    public init(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8]?) {
+    /// What a redirect to another origin does; never carries a credential there.
+    public var crossOriginRedirects: CrossOriginRedirects
+    /// Whether the answer is a stream, whose body is bounded by the stream bounds, not the upstream timeout.
+    public var streamed = false
+    public init(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8]?,
+                crossOriginRedirects: CrossOriginRedirects = .followWithoutCredentials) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.crossOriginRedirects = crossOriginRedirects
     }
 }
 

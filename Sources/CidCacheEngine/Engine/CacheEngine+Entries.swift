@@ -1,0 +1,159 @@
+import CidCacheCore
+import CidCacheStore
+import Foundation
+
+/// Entries: looked up (remembered in memory), counted, listed and removed.
+extension CacheEngine {
+    /// The live entry of a request under the namespace's current upstream identity.
+    public func liveEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
+        if let cached = recentEntries[EntryKey(upstream: namespace.upstream, requestCID: requestCID)] {
+            return cached.expires > Self.now() ? cached : nil
+        }
+        let removalsBefore = removals.load(ordering: .sequentiallyConsistent)
+        guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream) else { return nil }
+        remember(entry, readAfter: removalsBefore)
+        return entry.expires > Self.now() ? entry : nil
+    }
+
+    /// Remembers an entry read from (or written to) the index, unless something
+    /// was removed since: the entry may be among what was.
+    func remember(_ entry: EntryRecord, readAfter removalsBefore: UInt64) {
+        recentEntries.update(EntryKey(entry)) { record in
+            if removals.load(ordering: .sequentiallyConsistent) == removalsBefore { record = entry }
+        }
+    }
+
+    /// Called after the entries left the index.
+    func forget(_ entries: [EntryRecord]) {
+        removals.add(1, ordering: .sequentiallyConsistent)
+        for entry in entries {
+            recentEntries.update(EntryKey(entry)) { if $0?.id == entry.id { $0 = nil } }
+        }
+    }
+
+    /// The live entry at `api/<namespace>/<op>/<requestCID>`, if any; EIO (logged) when the index fails.
+    public func liveEntry(namespace name: String, op: String, requestCID: String) throws(CacheError) -> EntryRecord? {
+        guard let namespace = namespaces[name] else { return nil }
+        do {
+            guard let entry = try liveEntry(namespace: namespace, requestCID: requestCID), entry.op == op else { return nil }
+            return entry
+        } catch {
+            throw indexFailure(error, namespace: name, op: op, requestCID: requestCID)
+        }
+    }
+
+    /// Logs a failure of the store met outside a query (a lookup, a listing,
+    /// a removal): never "not cached", always EIO or what the store said.
+    func indexFailure(_ error: any Error, namespace: String? = nil, op: String? = nil, requestCID: String? = nil) -> CacheError {
+        let failure = CacheError(wrapping: error)
+        recordError(namespace: namespace, op: op, requestCID: requestCID, error: failure, pid: getpid())
+        return failure
+    }
+
+    /// An entry that expired no longer ago than the stale window.
+    func staleEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
+        guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream),
+              entry.expires > Self.now() - Int64(config.staleWindowSeconds) else { return nil }
+        return entry
+    }
+
+    /// Counts an answer from a live entry: a query hit or an open of the entry's file.
+    public func recordHit(_ entry: EntryRecord) {
+        let called = namespaces[entry.namespace]?.family.callsUpstream(op: entry.op) ?? true
+        let latency = called ? entry.fetchMs : 0, tokens = entry.tokens, cost = entry.costUSD, size = entry.size
+        statistics.update(entry.namespace) {
+            $0.hits += 1
+            if !called { $0.localHits += 1 }
+            $0.bytesServed += size
+            $0.latencySavedMs += latency
+            $0.tokensSaved += tokens
+            $0.costSavedUSD += cost
+        }
+        let now = Self.now()
+        pendingAccesses.update(entry.id) { $0 = (($0?.hits ?? 0) + 1, now) }
+    }
+
+    /// The hit count of an entry, including hits not yet written to the index.
+    public func hits(of entry: EntryRecord) throws(CacheError) -> Int64 {
+        do {
+            let flushed = try store.entry(id: entry.id)?.hits ?? entry.hits
+            return flushed + (pendingAccesses[entry.id]?.hits ?? 0)
+        } catch {
+            throw indexFailure(error, namespace: entry.namespace, op: entry.op, requestCID: entry.requestCID)
+        }
+    }
+
+    /// A page of live entries of one operation, ordered by id, for directory listings.
+    public func liveEntries(namespace name: String, op: String, afterID: Int64, upToID: Int64,
+                            limit: Int) throws(CacheError) -> [EntryRecord] {
+        guard let namespace = namespaces[name] else { return [] }
+        do {
+            return try store.entries(namespace: name, op: op, upstream: namespace.upstream, liveAt: Self.now(),
+                                     afterID: afterID, upToID: upToID, limit: limit)
+        } catch {
+            throw indexFailure(error, namespace: name, op: op)
+        }
+    }
+
+    /// A page of stored CIDs (`ls cid/`) ordered by row id; EIO (logged) when the index fails.
+    public func storedContent(afterID: Int64, upToID: Int64, limit: Int) throws(CacheError) -> [BlobRecord] {
+        do { return try store.blobs(afterID: afterID, upToID: upToID, limit: limit) } catch { throw indexFailure(error) }
+    }
+
+    /// The newest row id of entries (or of stored bytes): where a listing opened now stops.
+    public func listingBound(ofEntries: Bool) throws(CacheError) -> Int64 {
+        do { return try ofEntries ? store.maxEntryID() : store.maxBlobID() } catch { throw indexFailure(error) }
+    }
+
+    // MARK: Invalidation
+
+    /// Drops one entry (`rm api/<ns>/<op>/<cid>`); false when there is none.
+    /// The caller's front saw the unlink itself.
+    @discardableResult
+    public func invalidate(namespace name: String, op: String, requestCID: String) throws(CacheError) -> Bool {
+        guard let namespace = namespaces[name] else { return false }
+        do {
+            guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream), entry.op == op,
+                  let removed = try store.removeEntry(requestCID: requestCID, upstream: namespace.upstream) else { return false }
+            forget([removed])
+            return true
+        } catch {
+            throw indexFailure(error, namespace: name, op: op, requestCID: requestCID)
+        }
+    }
+
+    /// The size of stored bytes (`cid/<cid>`); nil when they are not stored, EIO (logged) when the index fails.
+    public func contentSize(cid: String) throws(CacheError) -> Int64? {
+        do { return try store.blobSize(cid) } catch { throw indexFailure(error) }
+    }
+
+    /// Stored bytes (`cid/<cid>`, or an entry's body); nil when they are no
+    /// longer stored (removed since they were looked up), EIO (logged) when the
+    /// index says they are but they cannot be read.
+    public func content(cid: String, size: Int64) throws(CacheError) -> [UInt8]? {
+        do {
+            return try store.readBlob(cid, size: size)
+        } catch {
+            do { if try store.blobSize(cid) == nil { return nil } } catch {}
+            throw indexFailure(error)
+        }
+    }
+
+    /// Drops stored bytes and every entry that points at them (`rm cid/<cid>`); false when they are not stored.
+    @discardableResult
+    public func removeContent(cid: String) throws(CacheError) -> Bool {
+        do {
+            guard try store.blobSize(cid) != nil else { return false }
+            try store.removeBlob(cid, forget: notifyRemoved)
+            return true
+        } catch {
+            throw indexFailure(error)
+        }
+    }
+
+    func notifyRemoved(_ entries: [EntryRecord]) {
+        forget(entries)
+        guard let observer = removalObserver.withLock({ $0 }) else { return }
+        entries.forEach(observer)
+    }
+}

@@ -1,0 +1,91 @@
+import CidCacheCore
+import CidCacheStore
+import Foundation
+
+/// Flushes, eviction, shutdown, and the `errors` and `log` files.
+extension CacheEngine {
+    /// Writes batched hit counts and statistics to the store. What fails to
+    /// be written is kept for the next flush, with an `errors` line.
+    public func flush() {
+        let accesses = pendingAccesses.drain().map { (id: $0.key, hits: $0.value.hits, lastAccess: $0.value.lastAccess) }
+        do {
+            try store.recordAccesses(accesses)
+        } catch {
+            for access in accesses {
+                pendingAccesses.update(access.id) { $0 = (($0?.hits ?? 0) + access.hits, max($0?.lastAccess ?? 0, access.lastAccess)) }
+            }
+            _ = indexFailure(error)
+        }
+        evictIfOverBudget()
+        if let snapshot = statistics.takeDirtySnapshot() {
+            do {
+                try store.saveState("stats", snapshot)
+            } catch {
+                statistics.markDirty()
+                _ = indexFailure(error)
+            }
+        }
+    }
+
+    /// Past the disk budget, evicts least recently used entries and the bytes
+    /// no entry needs any more, counting evictions per namespace.
+    func evictIfOverBudget() {
+        guard storedBytes.withLock({ $0 }) > config.diskBudgetBytes else { return }
+        do {
+            try store.evict(toFit: config.diskBudgetBytes) { evicted in
+                notifyRemoved(evicted)
+                for entry in evicted { statistics.update(entry.namespace) { $0.evictions += 1 } }
+            }
+            let measured = try store.blobStats().bytes
+            storedBytes.withLock { $0 = measured }
+        } catch {
+            _ = indexFailure(error)
+        }
+    }
+
+    /// Flushes once a second until cancelled, then once more.
+    public func runMaintenance() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: 1_000_000_000)
+            flush()
+        }
+        flush()
+    }
+
+    /// Flushes and stops the HTTP client.
+    public func shutdown() async {
+        flush()
+        await client.shutdown()
+    }
+
+    // MARK: errors and log
+
+    /// Appends a failure to `errors` (SPEC section 3).
+    public func recordError(namespace: String?, op: String?, requestCID: String?, error: CacheError, pid: Int32) {
+        errorLog.append([
+            ("time", .string(EventLog.timestamp())),
+            ("namespace", namespace.map(JSON.string) ?? .null),
+            ("op", op.map(JSON.string) ?? .null),
+            ("request_cid", requestCID.map(JSON.string) ?? .null),
+            ("errno", .string(error.errnoName)),
+            ("status", error.status.map { .number(Double($0)) } ?? .null),
+            ("message", .string(error.message)),
+            ("pid", .number(Double(pid))),
+        ])
+    }
+
+    func logTransaction(namespace: String, op: String, requestCID: String?, cid: String?, outcome: Outcome,
+                        started: Date, bytes: Int, pid: Int32) {
+        transactionLog.append([
+            ("time", .string(EventLog.timestamp(started))),
+            ("namespace", .string(namespace)),
+            ("op", .string(op)),
+            ("request_cid", requestCID.map(JSON.string) ?? .null),
+            ("cid", cid.map(JSON.string) ?? .null),
+            ("outcome", .string(outcome.rawValue)),
+            ("ms", .number((Date().timeIntervalSince(started) * 1000).rounded())),
+            ("bytes", .number(Double(bytes))),
+            ("pid", .number(Double(pid))),
+        ])
+    }
+}
