@@ -55,6 +55,7 @@ let package = Package(
         .testTarget(name: "CidCacheCoreTests", dependencies: ["CidCacheCore"]),
         .testTarget(name: "CidCacheStoreTests", dependencies: ["CidCacheStore"]),
         .testTarget(name: "CidCacheEngineTests", dependencies: ["CidCacheEngine", "CidCacheStore"]),
+        .testTarget(name: "CidCacheFUSETests", dependencies: ["CidCacheFUSE"]),
     ],
     swiftLanguageModes: [.v5]
 )

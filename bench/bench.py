@@ -562,6 +562,9 @@ def measure_miss(results, mount, fake, n, label):
         a = time.perf_counter_ns() - t
         t = time.perf_counter_ns()
         connection.request("POST", "/v1/chat/completions", body=body, headers=headers)
+        # As the daemon does (QuickAck.swift): ACK the answer's first segment at
+        # once, or a Nagle server waits ~40 ms for a delayed ACK before its body.
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         response = connection.getresponse()
         response.read()
         b = time.perf_counter_ns() - t

@@ -12,6 +12,8 @@ final class FileSystem: @unchecked Sendable {
     let engine: CacheEngine
     let nodes: NodeTable
     let notifier = KernelNotifier()
+    /// Every reply made after its callback returned goes through here.
+    let gate = ReplyGate<Request>()
     private let readme: [UInt8]
     private let mountTime = timespec(tv_sec: time(nil), tv_nsec: 0)
     private let owner = (uid: getuid(), gid: getgid())
@@ -42,20 +44,24 @@ final class FileSystem: @unchecked Sendable {
 
     // MARK: Names
 
-    /// The node `name` names under `parent`; nil when there is none, EIO when the index fails.
+    private static func rootChild(named name: String) -> Node? {
+        switch name {
+        case "README": return .readme
+        case "cid": return .cidDirectory
+        case "api": return .apiDirectory
+        case "stats": return .statsDirectory
+        case "ctl": return .control
+        case "errors": return .errors
+        case "log": return .log
+        default: return nil
+        }
+    }
+
+    /// The child named `name`; nil when there is none, EIO (logged) when the index cannot tell.
     private func child(of parent: Node, named name: String) throws(CacheError) -> Node? {
         switch parent {
         case .root:
-            switch name {
-            case "README": return .readme
-            case "cid": return .cidDirectory
-            case "api": return .apiDirectory
-            case "stats": return .statsDirectory
-            case "ctl": return .control
-            case "errors": return .errors
-            case "log": return .log
-            default: return nil
-            }
+            return Self.rootChild(named: name)
         case .cidDirectory:
             guard CID(name) != nil, let size = try engine.contentSize(cid: name) else { return nil }
             return .content(cid: name, size: size)
@@ -74,10 +80,10 @@ final class FileSystem: @unchecked Sendable {
         }
     }
 
-    private func children(of node: Node) -> [(name: String, node: Node)] {
+    func children(of node: Node) -> [(name: String, node: Node)] {
         switch node {
         case .root:
-            return Self.rootNames.compactMap { name in (try? child(of: .root, named: name))?.map { (name, $0) } }
+            return Self.rootNames.compactMap { name in Self.rootChild(named: name).map { (name, $0) } }
         case .apiDirectory:
             return engine.namespaceNames.map { ($0, .namespaceDirectory($0)) }
         case .namespaceDirectory(let namespace):
@@ -91,7 +97,8 @@ final class FileSystem: @unchecked Sendable {
 
     // MARK: Attributes
 
-    /// A node's attributes and how long the kernel may keep them; nil when it is gone.
+    /// A node's attributes and how long the kernel may keep them; nil when it
+    /// is gone. Throws when the index cannot tell.
     /// - Parameter justFound: the node was looked up in this same request, so it exists.
     private func attributes(_ node: Node, inode: UInt64, justFound: Bool = false) throws(CacheError) -> (stat: stat, timeout: Double)? {
         var st = stat()
@@ -154,19 +161,16 @@ final class FileSystem: @unchecked Sendable {
 
     func lookup(_ request: Request, parent: UInt64, name: String) {
         guard let parentNode = nodes.node(parent) else { return request.error(ENOENT) }
-        let found: Node?
-        do { found = try child(of: parentNode, named: name) } catch { return request.error(error.errno) }
-        guard let node = found else { return request.error(ENOENT) }
-        let inode = nodes.lookUp(node)
-        let attributes: (stat: stat, timeout: Double)?
-        do { attributes = try self.attributes(node, inode: inode, justFound: true) } catch {
-            nodes.forget(inode, count: 1)
+        let node: Node?, attributes: (stat: stat, timeout: Double)?
+        do {
+            node = try child(of: parentNode, named: name)
+            if let node { attributes = try self.attributes(node, inode: 0, justFound: true) } else { attributes = nil }
+        } catch {
             return request.error(error.errno)
         }
-        guard let (st, timeout) = attributes else {
-            nodes.forget(inode, count: 1)
-            return request.error(ENOENT)
-        }
+        guard let node, var st = attributes?.stat, let timeout = attributes?.timeout else { return request.error(ENOENT) }
+        let inode = nodes.lookUp(node)
+        st.st_ino = UInt(inode)
         // Files whose content changes keep their name cached but never their attributes.
         let entryTimeout = node.isDynamic || node.isDirectory || node == .readme ? timeout : Self.immutableTimeout
         var param = fuse_entry_param()
@@ -182,14 +186,11 @@ final class FileSystem: @unchecked Sendable {
     }
 
     func getattr(_ request: Request, inode: UInt64) {
-        do {
-            guard let node = nodes.node(inode), let (st, timeout) = try attributes(node, inode: inode) else {
-                return request.error(ENOENT)
-            }
-            request.attributes(st, timeout: timeout)
-        } catch {
-            request.error(error.errno)
-        }
+        guard let node = nodes.node(inode) else { return request.error(ENOENT) }
+        let found: (stat: stat, timeout: Double)?
+        do { found = try attributes(node, inode: inode) } catch { return request.error(error.errno) }
+        guard let (st, timeout) = found else { return request.error(ENOENT) }
+        request.attributes(st, timeout: timeout)
     }
 
     /// Only truncation of the write targets is allowed (what `>` in a shell asks for).
@@ -209,19 +210,18 @@ final class FileSystem: @unchecked Sendable {
         switch node {
         case .query(let namespace, let op):
             guard access == O_RDWR else { return request.error(EINVAL) }
-            let transaction = QueryTransaction(namespace: namespace, op: op, engine: engine)
+            let transaction = QueryTransaction(namespace: namespace, op: op, engine: engine, gate: gate)
             // close() ends nothing here (the last release does), so spare the caller a FLUSH round trip.
-            request.open(handle: OpenHandle(.query(transaction)).retainedHandle(), directIO: true, keepCache: false,
-                         nonSeekable: true, noFlush: true)
+            request.open(OpenHandle(.query(transaction)), directIO: true, keepCache: false, nonSeekable: true, noFlush: true)
         case .control:
             guard access == O_WRONLY else { return request.error(EACCES) }
-            request.open(handle: OpenHandle(.control(ControlWriter(engine: engine))).retainedHandle(), directIO: true, keepCache: false)
+            request.open(OpenHandle(.control(ControlWriter(engine: engine))), directIO: true, keepCache: false)
         case _ where access != O_RDONLY:
             request.error(node.isDirectory ? EISDIR : EACCES)
         case .readme:
-            request.open(handle: OpenHandle(.snapshot(readme)).retainedHandle(), directIO: false, keepCache: true, noFlush: true)
+            request.open(OpenHandle(.snapshot(readme)), directIO: false, keepCache: true, noFlush: true)
         case .stats(let name):
-            request.open(handle: OpenHandle(.snapshot(statsBytes(name))).retainedHandle(), directIO: true, keepCache: false, noFlush: true)
+            request.open(OpenHandle(.snapshot(statsBytes(name))), directIO: true, keepCache: false, noFlush: true)
         case .errors, .log:
             let path = node == .errors ? engine.errorLog.path : engine.transactionLog.path
             openLogFile(request, path: path)
@@ -254,14 +254,14 @@ final class FileSystem: @unchecked Sendable {
                 catch { return request.error(error.errno) }
             }
         }
-        request.open(handle: OpenHandle(kind).retainedHandle(), directIO: false, keepCache: true, noFlush: true)
+        request.open(OpenHandle(kind), directIO: false, keepCache: true, noFlush: true)
     }
 
     /// `errors` and `log` grow while open: read past the page cache, at the kernel's offsets.
     private func openLogFile(_ request: Request, path: String) {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return request.error(errno == ENOENT ? ENOENT : EIO) }
-        request.open(handle: OpenHandle(.file(fd: fd)).retainedHandle(), directIO: true, keepCache: false, noFlush: true)
+        request.open(OpenHandle(.file(fd: fd)), directIO: true, keepCache: false, noFlush: true)
     }
 
     func read(_ request: Request, handle: UInt64, size: Int, offset: Int64) {
@@ -297,7 +297,7 @@ final class FileSystem: @unchecked Sendable {
             transaction.write(request, bytes: bytes)
         case .control(let writer):
             let failure = writer.write(bytes, pid: request.pid), count = bytes.count
-            notifier.afterPending { if let failure { request.error(failure) } else { request.written(count) } }
+            replyAfterNotifications(request) { if let failure { $0.error(failure) } else { $0.written(count) } }
         default:
             request.error(EBADF)
         }
@@ -308,90 +308,19 @@ final class FileSystem: @unchecked Sendable {
     func flush(_ request: Request, handle: UInt64) {
         guard let open = OpenHandle.borrow(handle), case .control(let writer) = open.kind else { return request.error(0) }
         let failure = writer.close(pid: request.pid)
-        notifier.afterPending { request.error(failure ?? 0) }
+        replyAfterNotifications(request) { $0.error(failure ?? 0) }
+    }
+
+    /// Replies once the kernel notifications queued so far are sent (at once
+    /// when the mount is stopping: nothing waits behind the gate then).
+    private func replyAfterNotifications(_ request: Request, _ body: @escaping @Sendable (Request) -> Void) {
+        guard let parked = gate.park(request) else { return body(request) }
+        notifier.afterPending { [gate] in gate.reply(parked, body) }
     }
 
     func release(_ request: Request, handle: UInt64) {
         _ = OpenHandle.release(handle)
         request.error(0)
-    }
-
-    // MARK: Folders
-
-    /// Paged folders remember the newest row at opendir: the listing is a stable snapshot.
-    func opendir(_ request: Request, inode: UInt64) {
-        guard let node = nodes.node(inode), node.isDirectory else { return request.error(ENOTDIR) }
-        var snapshot: Int64 = 0
-        switch node {
-        case .cidDirectory: snapshot = (try? engine.store.maxBlobID()) ?? 0
-        case .operationDirectory: snapshot = (try? engine.store.maxEntryID()) ?? 0
-        default: break
-        }
-        request.open(handle: UInt64(snapshot), directIO: false, keepCache: false)
-    }
-
-    /// Offsets: 1 and 2 are `.` and `..`; static children follow in order; paged
-    /// children (entries, stored bytes) sit at 3 + their row id (`query` at 3 before them).
-    func readdir(_ request: Request, inode: UInt64, size: Int, offset: Int64, snapshot: Int64) {
-        guard let node = nodes.node(inode) else { return request.error(ENOENT) }
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
-        defer { buffer.deallocate() }
-        var used = 0
-        func add(_ name: String, inode: UInt64, directory: Bool, next: Int64) -> Bool {
-            var st = stat()
-            st.st_ino = UInt(inode)
-            st.st_mode = mode_t(directory ? FileType.directory : FileType.regular)
-            let needed = fuse_add_direntry(request.raw, nil, 0, name, nil, 0)
-            guard used + needed <= size else { return false }
-            _ = fuse_add_direntry(request.raw, buffer.advanced(by: used).assumingMemoryBound(to: CChar.self),
-                                  size - used, name, &st, off_t(next))
-            used += needed
-            return true
-        }
-        var fixed: [(name: String, inode: UInt64, directory: Bool)] = [(".", inode, true), ("..", NodeTable.rootInode, true)]
-        var pagedFrom: Int64? = nil
-        switch node {
-        case .operationDirectory(let namespace, let op):
-            fixed.append(("query", nodes.inode(ofStatic: .query(namespace: namespace, op: op)) ?? 0, false))
-            pagedFrom = Int64(fixed.count)
-        case .cidDirectory:
-            pagedFrom = Int64(fixed.count)
-        default:
-            for child in children(of: node) {
-                fixed.append((child.name, nodes.inode(ofStatic: child.node) ?? 0, child.node.isDirectory))
-            }
-        }
-        var full = false
-        for (index, item) in fixed.enumerated() where Int64(index) >= offset {
-            if !add(item.name, inode: item.inode, directory: item.directory, next: Int64(index) + 1) { full = true; break }
-        }
-        if !full, let base = pagedFrom {
-            var after = max(0, offset - base)
-            pages: while true {
-                let page: [(id: Int64, name: String)]
-                do { page = try self.page(of: node, after: after, upTo: snapshot) }
-                catch { return request.error(error.errno) }
-                if page.isEmpty { break }
-                for (id, name) in page {
-                    // Inode numbers of listed names are informative; lookup assigns the real one.
-                    if !add(name, inode: UInt64(1 << 40) + UInt64(id), directory: false, next: base + id) { break pages }
-                    after = id
-                }
-            }
-        }
-        request.bytes(UnsafeRawBufferPointer(start: buffer, count: used))
-    }
-
-    private func page(of node: Node, after: Int64, upTo: Int64) throws(CacheError) -> [(id: Int64, name: String)] {
-        switch node {
-        case .operationDirectory(let namespace, let op):
-            return try engine.liveEntries(namespace: namespace, op: op, afterID: after, upToID: upTo, limit: 128)
-                .map { (id: $0.id, name: $0.requestCID) }
-        case .cidDirectory:
-            return ((try? engine.store.blobs(afterID: after, upToID: upTo, limit: 128)) ?? []).map { (id: $0.id, name: $0.cid) }
-        default:
-            return []
-        }
     }
 
     // MARK: Removal
@@ -404,9 +333,9 @@ final class FileSystem: @unchecked Sendable {
             catch { request.error(error.errno) }
         case .cidDirectory:
             let result = removeContent(named: name)
-            notifier.afterPending { request.error(result) }
+            replyAfterNotifications(request) { $0.error(result) }
         default:
-            request.error(((try? child(of: node, named: name)) ?? nil) == nil ? ENOENT : EACCES)
+            do { request.error(try child(of: node, named: name) == nil ? ENOENT : EACCES) } catch { request.error(error.errno) }
         }
     }
 

@@ -5,15 +5,31 @@ import Foundation
 import Glibc
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The mount as a service: `run()` mounts the engine at a mountpoint, serves
 /// it with libfuse's multi-threaded loop, and returns once it is unmounted,
 /// whether by graceful shutdown (SIGTERM, SIGINT) or from outside (`cidcache unmount`).
-public final class FuseMount: Service, @unchecked Sendable {
+///
+/// Shutdown goes in this order: the session stops taking requests, every
+/// reader still waiting is answered ENOTCONN and later replies are dropped
+/// (`ReplyGate`), the loop ends with every worker joined, and only then is the
+/// session unmounted and destroyed. When the loop does not end (a callback
+/// stuck), the service group's cancellation ends `run()` without destroying
+/// the session: nothing can reply to it any more, and the process exit ends it.
+public final class FuseMount: Service, Sendable {
     public let mountpoint: String
     private let engine: CacheEngine
     private let logger: Logger
-    private let session = SessionSlot()
+    private let serving = Mutex<Serving?>(nil)
+
+    /// What `stop()` needs, set while the loop runs.
+    private struct Serving: @unchecked Sendable {
+        /// libfuse's session: only `fuse_session_exit` is called on it from here, which any thread may call.
+        let session: OpaquePointer
+        let loop: SessionLoop
+        let gate: ReplyGate<Request>
+    }
 
     public init(engine: CacheEngine, mountpoint: String, logger: Logger) {
         self.engine = engine
@@ -25,8 +41,6 @@ public final class FuseMount: Service, @unchecked Sendable {
         try MountTable.clearStale(mountpoint, logger: logger)
         let fileSystem = FileSystem(engine: engine)
         let userdata = Unmanaged.passRetained(fileSystem)
-        defer { userdata.release() }
-
         var options = "fsname=cidcache,subtype=cidcache,auto_unmount"
         if engine.config.allowOther { options += ",allow_other" }
         let arguments = ["cidcache", "-o", options]
@@ -38,69 +52,52 @@ public final class FuseMount: Service, @unchecked Sendable {
             defer { fuse_opt_free_args(&args) }
             return fuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, userdata.toOpaque())
         }
-        guard let se else { throw CacheError(.io, "cannot create the FUSE session") }
-        defer { fuse_session_destroy(se) }
+        guard let se else {
+            userdata.release()
+            throw CacheError(.io, "cannot create the FUSE session")
+        }
         guard fuse_session_mount(se, mountpoint) == 0 else {
+            fuse_session_destroy(se)
+            userdata.release()
             throw CacheError(.io, "cannot mount at \(mountpoint) (is it an empty folder, and is /dev/fuse there?)")
         }
-        session.set(se)
         fileSystem.notifier.attach(se)
+        let loop = SessionLoop(session: se)
+        serving.withLock { $0 = Serving(session: se, loop: loop, gate: fileSystem.gate) }
+        let path = URL(fileURLWithPath: mountpoint).standardizedFileURL.path
+        let watcher = MountTable.mountID(at: path).map { MountWatcher(mountID: $0, path: path) { [self] in
+            logger.info("unmounted from outside", metadata: ["mountpoint": "\(mountpoint)"])
+            stop()
+        } }
         logger.info("mounted", metadata: ["mountpoint": "\(mountpoint)"])
 
-        await withGracefulShutdownHandler {
-            await Self.loop(se)
+        let ended = await withGracefulShutdownHandler {
+            await loop.wait()
         } onGracefulShutdown: {
             self.stop()
         }
+        watcher?.stop()
+        stop()  // the loop also ends by itself when an unmount leaves no file open
+        guard ended else {
+            logger.error("the FUSE loop did not end in time; the session is left to the process exit",
+                         metadata: ["mountpoint": "\(mountpoint)"])
+            return
+        }
+        fuse_session_unmount(se)  // closes /dev/fuse first: requests still in the kernel fail with ENOTCONN
         fileSystem.notifier.attach(nil)
-        session.set(nil)
-        fuse_session_unmount(se)
+        fuse_session_destroy(se)
+        userdata.release()
         logger.info("unmounted", metadata: ["mountpoint": "\(mountpoint)"])
     }
 
-    /// Runs the multi-threaded loop on threads of its own until the session ends.
-    private static func loop(_ se: OpaquePointer) async {
-        let session = UncheckedSession(pointer: se)
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let thread = Thread {
-                let config = fuse_loop_cfg_create()
-                fuse_loop_cfg_set_clone_fd(config, 0)
-                fuse_loop_cfg_set_idle_threads(config, 8)
-                fuse_loop_cfg_set_max_threads(config, 64)
-                _ = cidcache_fuse_loop_mt(session.pointer, config)
-                fuse_loop_cfg_destroy(config)
-                done.resume()
-            }
-            thread.name = "fuse-loop"
-            thread.start()
-        }
-    }
-
-    /// Ends the loop: flags the session and detaches the mount so blocked
-    /// workers wake. libfuse 3.14 can still hang with workers parked on
-    /// /dev/fuse (files held open elsewhere keep the connection); a watchdog
-    /// then ends the process, after the engine has flushed its figures.
+    /// Stops serving: the session takes no new request, every parked reply is
+    /// failed with ENOTCONN (while the session lives), and the loop is woken
+    /// until it ends. Safe to call from any thread, more than once.
     public func stop() {
-        guard let se = session.take() else { return }
-        fuse_session_exit(se)
-        MountTable.detach(mountpoint)
-        let engine = self.engine
-        DispatchQueue.global().asyncAfter(deadline: .now() + 3) {
-            engine.flush()
-            _exit(0)
-        }
+        guard let serving = serving.withLock({ state in defer { state = nil }; return state }) else { return }
+        fuse_session_exit(serving.session)
+        let failed = serving.gate.close { $0.error(ENOTCONN) }
+        if failed > 0 { logger.info("answered waiting reads with ENOTCONN", metadata: ["reads": "\(failed)"]) }
+        serving.loop.wake()
     }
-}
-
-/// The session pointer, readable from the shutdown path while the loop runs.
-private final class SessionSlot: @unchecked Sendable {
-    private let lock = NSLock()
-    private var pointer: OpaquePointer?
-
-    func set(_ value: OpaquePointer?) { lock.withLock { pointer = value } }
-    func take() -> OpaquePointer? { lock.withLock { defer { pointer = nil }; return pointer } }
-}
-
-private struct UncheckedSession: @unchecked Sendable {
-    let pointer: OpaquePointer
 }

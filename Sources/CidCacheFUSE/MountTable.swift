@@ -10,9 +10,24 @@ public enum MountTable {
     public static func isMounted(_ path: String) -> Bool {
         let target = URL(fileURLWithPath: path).standardizedFileURL.path
         guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return false }
-        return table.split(separator: "\n").contains { line in
+        return mounts(in: table).contains { $0.path == target }
+    }
+
+    /// The kernel's id of the newest cidcache mount at `path`, which tells it
+    /// apart from whatever is mounted there after it.
+    static func mountID(at path: String) -> Int? {
+        let target = URL(fileURLWithPath: path).standardizedFileURL.path
+        guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
+        return mounts(in: table).last { $0.path == target && $0.type == "fuse.cidcache" }?.id
+    }
+
+    /// The mounts listed in the text of /proc/self/mountinfo.
+    static func mounts(in table: String) -> [(id: Int, path: String, type: String)] {
+        table.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ")
-            return fields.count > 4 && unescape(String(fields[4])) == target
+            guard fields.count > 4, let id = Int(fields[0]),
+                  let separator = fields.firstIndex(of: "-"), separator + 1 < fields.count else { return nil }
+            return (id, unescape(String(fields[4])), String(fields[separator + 1]))
         }
     }
 

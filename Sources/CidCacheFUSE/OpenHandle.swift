@@ -23,9 +23,12 @@ final class OpenHandle: @unchecked Sendable {
         if case .file(let fd) = kind { Glibc.close(fd) }
     }
 
-    /// Hands the handle to the kernel; balanced by `release(_:)`.
-    func retainedHandle() -> UInt64 {
-        UInt64(UInt(bitPattern: Unmanaged.passRetained(self).toOpaque()))
+    /// Hands the handle to the kernel through `send` (a `fuse_reply_open`
+    /// returning 0 or a negative errno); balanced by `release(_:)` when the
+    /// kernel took it, at once when it did not.
+    func hand(to send: (UInt64) -> Int32) {
+        let handle = UInt64(UInt(bitPattern: Unmanaged.passRetained(self).toOpaque()))
+        if send(handle) != 0 { _ = Self.release(handle) }
     }
 
     static func borrow(_ handle: UInt64) -> OpenHandle? {

@@ -7,11 +7,13 @@ import Synchronization
 
 /// One open of a query file: the request is written, the first read ends it,
 /// later reads stream the answer like a pipe (SPEC section 3). Reads that wait
-/// for the upstream are answered from a task and can be interrupted.
-final class QueryTransaction: @unchecked Sendable {
+/// for the upstream are answered from a task and can be interrupted; their
+/// replies go through the mount's `ReplyGate`.
+final class QueryTransaction: Sendable {
     let namespace: String
     let op: String
     private let engine: CacheEngine
+    private let gate: ReplyGate<Request>
     private let limit: Int
 
     private enum Phase {
@@ -35,10 +37,11 @@ final class QueryTransaction: @unchecked Sendable {
     }
     private let state = Mutex(State())
 
-    init(namespace: String, op: String, engine: CacheEngine) {
+    init(namespace: String, op: String, engine: CacheEngine, gate: ReplyGate<Request>) {
         self.namespace = namespace
         self.op = op
         self.engine = engine
+        self.gate = gate
         limit = engine.config.requestLimitBytes
     }
 
@@ -66,12 +69,20 @@ final class QueryTransaction: @unchecked Sendable {
     }
 
     func read(_ request: Request, size: Int) {
-        let pending = PendingRead(request: request, size: size)
-        // Registered before anyone else can reply to the request (libfuse may call it at once).
-        fuse_req_interrupt_func(request.raw, { _, data in
-            guard let data else { return }
-            Unmanaged<PendingRead>.fromOpaque(data).takeUnretainedValue().interrupt()
-        }, Unmanaged.passUnretained(pending).toOpaque())
+        // Read before the request is parked: from then on an interrupt may answer (and free) it at any time.
+        let pid = request.pid
+        var registered: PendingRead?
+        let parked = gate.park(request) { parked in
+            let pending = PendingRead(parked, size: size, gate: gate)
+            registered = pending
+            // libfuse may call it at once, when the reader was interrupted already.
+            fuse_req_interrupt_func(request.raw, { _, data in
+                guard let data else { return }
+                Unmanaged<PendingRead>.fromOpaque(data).takeUnretainedValue().interrupt()
+            }, Unmanaged.passUnretained(pending).toOpaque())
+        }
+        // The mount is stopping: answer now rather than wait behind a closed gate.
+        guard let parked, let pending = registered else { return request.error(ENOTCONN) }
 
         let requestBody: [UInt8]? = state.withLock { state in
             state.parked.append(pending)
@@ -81,7 +92,7 @@ final class QueryTransaction: @unchecked Sendable {
                 state.waiters.append(pending)
                 return body
             case .tooLarge:
-                if pending.claim() { request.error(EFBIG) }
+                gate.reply(parked) { $0.error(EFBIG) }
             case .waiting, .answered, .failed:
                 state.waiters.append(pending)
             }
@@ -89,7 +100,7 @@ final class QueryTransaction: @unchecked Sendable {
         }
         if let requestBody {
             // Keying, refusals and hits are settled on this thread; only the upstream goes to a task.
-            switch engine.start(namespace: namespace, op: op, body: requestBody, pid: request.pid) {
+            switch engine.start(namespace: namespace, op: op, body: requestBody, pid: pid) {
             case .answered(let answer): state.withLock { $0.phase = .answered(answer.body) }
             case .failed(let error): state.withLock { $0.phase = .failed(error) }
             case .needsUpstream(let pending): send(pending)
@@ -121,7 +132,7 @@ final class QueryTransaction: @unchecked Sendable {
         enum Source { case body(ResponseBody, offset: Int), failure(CacheError) }
         let next: (PendingRead, Source)? = state.withLock { state in
             guard !state.serving else { return nil }
-            state.waiters.removeAll { $0.isClaimed }
+            state.waiters.removeAll { !$0.isPending }
             guard let pending = state.waiters.first else { return nil }
             switch state.phase {
             case .answered(let body):
@@ -138,52 +149,44 @@ final class QueryTransaction: @unchecked Sendable {
         guard let (pending, source) = next else { return }
         switch source {
         case .failure(let error):
-            if pending.claim() { pending.request.error(error.errno) }
+            gate.reply(pending.parked) { $0.error(error.errno) }
             serveNext()
         case .body(let body, let offset):
             body.read(at: offset, limit: pending.size) { chunk in
-                let claimed = pending.claim()
-                self.state.withLock { state in
-                    if claimed, case .bytes(let slice) = chunk { state.cursor = offset + slice.count }
-                    state.serving = false
-                }
-                if claimed {
+                self.gate.reply(pending.parked) { request in
+                    if case .bytes(let slice) = chunk { self.state.withLock { $0.cursor = offset + slice.count } }
                     switch chunk {
-                    case .bytes(let slice): slice.withUnsafeBytes { pending.request.bytes($0) }
-                    case .end: pending.request.bytes([])
-                    case .failed(let error): pending.request.error(error.errno)
+                    case .bytes(let slice): slice.withUnsafeBytes { request.bytes($0) }
+                    case .end: request.bytes([])
+                    case .failed(let error): request.error(error.errno)
                     }
                 }
+                self.state.withLock { $0.serving = false }
                 self.serveNext()
             }
         }
     }
 }
 
-/// A read parked until the answer arrives; exactly one reply reaches the kernel,
-/// either the answer or EINTR when the reader is interrupted.
-final class PendingRead: @unchecked Sendable {
-    let request: Request
+/// A read parked until the answer arrives; exactly one reply reaches the kernel:
+/// the answer, EINTR when the reader is interrupted, or ENOTCONN when the mount stops.
+final class PendingRead: Sendable {
+    let parked: ReplyGate<Request>.Parked
     let size: Int
-    private let claimed = Atomic<Bool>(false)
+    private let gate: ReplyGate<Request>
 
-    init(request: Request, size: Int) {
-        self.request = request
+    init(_ parked: ReplyGate<Request>.Parked, size: Int, gate: ReplyGate<Request>) {
+        self.parked = parked
         self.size = size
+        self.gate = gate
     }
 
-    /// Whether someone has replied (or is replying) to this read.
-    var isClaimed: Bool { claimed.load(ordering: .acquiring) }
+    /// Whether the read still awaits its reply.
+    var isPending: Bool { gate.isPending(parked) }
 
-    /// Takes the right to reply; true for exactly one caller.
-    func claim() -> Bool {
-        claimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
-    }
-
-    /// Called by libfuse, possibly while it holds the request's lock: reply from elsewhere.
+    /// Called by libfuse, possibly while it holds the request's lock or from
+    /// within `ReplyGate.park`: reply from elsewhere.
     func interrupt() {
-        guard claim() else { return }
-        let request = self.request
-        DispatchQueue.global().async { request.error(EINTR) }
+        gate.replyLater(parked) { $0.error(EINTR) }
     }
 }

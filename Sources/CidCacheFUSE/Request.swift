@@ -45,14 +45,30 @@ struct Request: @unchecked Sendable {
         fuse_reply_entry(raw, &param)
     }
 
-    func open(handle: UInt64, directIO: Bool, keepCache: Bool, nonSeekable: Bool = false, noFlush: Bool = false) {
+    /// Opens a file: hands `handle` to the kernel, which releases it at the
+    /// last close. An open interrupted meanwhile fails its reply and never
+    /// gets a release, so the handle is released here.
+    func open(_ handle: OpenHandle, directIO: Bool, keepCache: Bool, nonSeekable: Bool = false, noFlush: Bool = false) {
+        handle.hand { fh in
+            var info = Self.fileInfo(fh, directIO: directIO, keepCache: keepCache, nonSeekable: nonSeekable, noFlush: noFlush)
+            return fuse_reply_open(raw, &info)
+        }
+    }
+
+    /// Opens a folder; `snapshot` comes back with each readdir (nothing to release).
+    func openDirectory(snapshot: UInt64) {
+        var info = Self.fileInfo(snapshot, directIO: false, keepCache: false, nonSeekable: false, noFlush: false)
+        fuse_reply_open(raw, &info)
+    }
+
+    private static func fileInfo(_ fh: UInt64, directIO: Bool, keepCache: Bool, nonSeekable: Bool, noFlush: Bool) -> fuse_file_info {
         var info = fuse_file_info()
-        info.fh = handle
+        info.fh = fh
         cidcache_fi_set_direct_io(&info, directIO ? 1 : 0)
         cidcache_fi_set_keep_cache(&info, keepCache ? 1 : 0)
         cidcache_fi_set_nonseekable(&info, nonSeekable ? 1 : 0)
         cidcache_fi_set_noflush(&info, noFlush ? 1 : 0)
-        fuse_reply_open(raw, &info)
+        return info
     }
 
     /// Answers an xattr query: the size when asked for 0 bytes, ERANGE when too small.

@@ -49,13 +49,19 @@ struct MountCommand: AsyncParsableCommand {
         let registry = MountRegistry(dataDirectory: directory)
         let mount = FuseMount(engine: engine, mountpoint: mountpoint, logger: logger)
         let maintenance = EngineMaintenance(engine: engine)
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+        var configuration = ServiceGroupConfiguration(
             services: [
                 .init(service: mount, successTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: maintenance, successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            logger: logger)
+        // The mount's loop normally ends within milliseconds of a stop; past
+        // these bounds `FuseMount.run` gives up on it (cancellation) and the
+        // process exits with the session left to the kernel.
+        configuration.maximumGracefulShutdownDuration = .seconds(4)
+        configuration.maximumCancellationDuration = .seconds(3)
+        let group = ServiceGroup(configuration: configuration)
         registry.record(mountpoint: mountpoint)
         defer { registry.clear() }
         do {

@@ -1,5 +1,8 @@
+import AsyncHTTPClient
 import CidCacheCore
 @testable import CidCacheEngine
+import Glibc
+import NIOCore
 import XCTest
 
 /// What a redirected upstream call sends next: credentials stay with their origin.
@@ -67,5 +70,19 @@ final class UpstreamRedirectTests: XCTestCase {
             XCTAssertTrue(failure?.message.contains("redirected (307) to http://127.0.0.1:9") ?? false, "\(error)")
         }
         XCTAssertNoThrow(try UpstreamRedirect.next(after: signed, status: 307, location: "/b/k2"))
+    }
+}
+
+/// Connection failures in the user's terms.
+final class UpstreamErrorTextTests: XCTestCase {
+    private struct BuildPathError: Error, CustomStringConvertible {
+        var description: String { "handshake failed at /home/builder/swift-nio-ssl/Sources/CNIOBoringSSL/ssl/handshake.cc:312" }
+    }
+
+    func testRefusedAndBuildPaths() {
+        XCTAssertEqual(UpstreamClient.describe(IOError(errnoCode: ECONNREFUSED, reason: "connection reset (error set)")),
+                       "connection refused")
+        XCTAssertEqual(UpstreamClient.describe(BuildPathError()), "handshake failed")
+        XCTAssertEqual(UpstreamClient.describe(HTTPClientError.remoteConnectionClosed), "the upstream closed the connection")
     }
 }

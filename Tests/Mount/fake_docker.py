@@ -7,7 +7,9 @@ import os
 import socketserver
 import tempfile
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback import LoopbackHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
@@ -140,7 +142,7 @@ class FakeRegistry:
                     return fake.tags(self, unquote(url.path[len("/v2/"):-len("/tags/list")]), query, auth)
                 self.send_json(404, {"errors": [{"code": "NOT_FOUND", "message": "no route"}]})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

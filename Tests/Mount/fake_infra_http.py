@@ -23,7 +23,9 @@ Every call is recorded as (method, path with query, headers)."""
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback import LoopbackHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 TOKEN_A = "ghp_test-not-a-real-token-alice"
@@ -117,7 +119,7 @@ class FakeInfra:
             def do_POST(self):
                 self.handle_call("POST")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.github_url = self.url + "/gh"

@@ -43,7 +43,9 @@ import re
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback import LoopbackHTTPServer
 
 FAMILIES = ("openai", "anthropic", "gemini", "ollama", "tgi", "tei", "ovms", "opea")
 
@@ -158,7 +160,7 @@ class FakeLLM:
             def do_GET(self):
                 self.handle_call("GET")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

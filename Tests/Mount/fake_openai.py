@@ -29,7 +29,9 @@ import json
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback import LoopbackHTTPServer
 
 ORG = "org-fakefakefakefake"
 ERRORS = {
@@ -99,7 +101,7 @@ class FakeOpenAI:
             def do_GET(self):
                 fake.error(self, 404, f"Invalid URL (GET {self.path})")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/v1"

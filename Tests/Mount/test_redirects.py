@@ -17,7 +17,9 @@ import base64
 import errno
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback import LoopbackHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
@@ -70,7 +72,7 @@ class Server:
 
             do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = answer
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.hostport = f"127.0.0.1:{self.port}"

@@ -79,6 +79,16 @@ extension CacheEngine {
         }
     }
 
+    /// A page of stored CIDs (`ls cid/`) ordered by row id; EIO (logged) when the index fails.
+    public func storedContent(afterID: Int64, upToID: Int64, limit: Int) throws(CacheError) -> [BlobRecord] {
+        do { return try store.blobs(afterID: afterID, upToID: upToID, limit: limit) } catch { throw indexFailure(error) }
+    }
+
+    /// The newest row id of entries (or of stored bytes): where a listing opened now stops.
+    public func listingBound(ofEntries: Bool) throws(CacheError) -> Int64 {
+        do { return try ofEntries ? store.maxEntryID() : store.maxBlobID() } catch { throw indexFailure(error) }
+    }
+
     // MARK: Invalidation
 
     /// Drops one entry (`rm api/<ns>/<op>/<cid>`); false when there is none.

@@ -244,7 +244,7 @@ public final class UpstreamClient: Sendable {
         }
         var text = String(describing: error)
         // Source locations (`/build/.../ssl_lib.cc:123`, `#file` paths) say nothing to the user.
-        text = text.replacingOccurrences(of: #"\s*(at\s+)?(/[^\s/:()]+)+/?(:\d+)*"#, with: "", options: .regularExpression)
+        text = text.replacingOccurrences(of: #"\s*(at\s+)?(/[^\s/:()]+){2,}/?(:\d+)*"#, with: "", options: .regularExpression)
         if String(reflecting: type(of: error)).contains("SSL") { return "TLS: " + text }
         return text
     }
