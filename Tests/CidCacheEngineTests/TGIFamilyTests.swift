@@ -33,8 +33,8 @@ final class TGIFamilyTests: XCTestCase {
 
     func testBearerFromHFTokenOrCidcacheKey() throws {
         let hf = try namespace("tgi", ["HF_TOKEN": "hf_abc"])
-        XCTAssertEqual(header(try family.httpRequest(op: "generate", request: try object(generate), body: [], endpoint: hf.endpoint),
-                              "authorization"), "Bearer hf_abc")
+        XCTAssertEqual(try family.httpRequest(op: "generate", request: try object(generate), body: [], endpoint: hf.endpoint)
+                           .header("authorization"), "Bearer hf_abc")
         let own = try namespace("tgi", ["HF_TOKEN": "hf_abc", "CIDCACHE_TGI_KEY": "k", "CIDCACHE_TGI_URL": "https://ep.example/"])
         let request = try family.httpRequest(op: "chat.completions", request: try object(chat), body: [], endpoint: own.endpoint)
         XCTAssertEqual(request.header("authorization"), "Bearer k")

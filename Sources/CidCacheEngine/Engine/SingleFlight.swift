@@ -17,17 +17,17 @@ final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// - Returns: the value, and whether it came from a run already joinable.
     func run(_ key: Key, _ work: @escaping @Sendable (_ land: @escaping @Sendable () -> Void) async throws -> Value)
         async throws -> (value: Value, joined: Bool) {
-        let (task, joined) = flights.withLock { flights -> (Task<Value, Error>, Bool) in
-            if let existing = flights.byKey[key] { return (existing.task, true) }
-            let id = flights.next
-            flights.next += 1
+        let (task, joined) = flights.withLock { state -> (Task<Value, Error>, Bool) in
+            if let existing = state.byKey[key] { return (existing.task, true) }
+            let id = state.next
+            state.next += 1
             let land: @Sendable () -> Void = { [self] in
-                flights.withLock { flights in
-                    if flights.byKey[key]?.id == id { flights.byKey[key] = nil }
+                flights.withLock { state in
+                    if state.byKey[key]?.id == id { state.byKey[key] = nil }
                 }
             }
             let task = Task { try await work(land) }
-            flights.byKey[key] = Flight(id: id, task: task)
+            state.byKey[key] = Flight(id: id, task: task)
             return (task, false)
         }
         return (try await task.value, joined)
