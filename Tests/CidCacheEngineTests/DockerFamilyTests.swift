@@ -86,6 +86,24 @@ final class DockerFamilyTests: XCTestCase {
         XCTAssertNoThrow(try family.validate(op: "registry.tags", request: try object(#"{"repository":"ubuntu","registry":"ghcr.io"}"#)))
     }
 
+    /// What the Engine answers with a 500 (read as a server fault, retried) is refused here: EINVAL, no call.
+    func testReferencesAndFiltersTheEngineWouldRefuse() throws {
+        for (op, text) in [("images.inspect", #"{"name":"Ubuntu:22.04"}"#), ("images.history", #"{"name":"ghcr.io/Owner/app"}"#),
+                           ("images.inspect", #"{"name":"a..b"}"#), ("registry.tags", #"{"repository":"Library/x"}"#),
+                           ("containers.list", #"{"filters":"{not json"}"#), ("containers.list", #"{"filters":"[1]"}"#),
+                           ("images.search", #"{"term":"x","filters":{"is-official":"true"}}"#)] {
+            XCTAssertThrowsError(try family.validate(op: op, request: try object(text)), text) {
+                XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest, text)
+            }
+        }
+        for (op, text) in [("images.inspect", #"{"name":"GHCR.io:5000/owner/app_x__y-z.v2:Tag_1@sha256:abc"}"#),
+                           ("images.inspect", #"{"name":"sha256:0123abcd"}"#), ("images.history", #"{"name":"localhost/a/b"}"#),
+                           ("containers.list", #"{"filters":"{\"label\":[\"a=b\"]}"}"#),
+                           ("containers.list", #"{"filters":{"status":["running"],"dangling":{"true":true}}}"#)] {
+            XCTAssertNoThrow(try family.validate(op: op, request: try object(text)), text)
+        }
+    }
+
     func testTTLs() {
         let expected = ["images.inspect": 1800, "images.history": 3600, "images.search": 600, "containers.inspect": 30,
                         "containers.list": 30, "volumes.inspect": 300, "networks.inspect": 300, "registry.tags": 1800]
