@@ -88,7 +88,8 @@ public final class CacheEngine: Sendable {
         return PreparedQuery(
             namespace: namespace, op: op, request: request,
             upstreamBody: document.removingTopLevelMembers(dropped),
-            keyDocument: keyDocument, requestCID: CID.forKeyDocument(keyDocument), control: control)
+            keyDocument: keyDocument, requestCID: CID.forKeyDocument(keyDocument), control: control,
+            bypassesCache: control.noStore || config.isPrivate(namespace: name, op: op))
     }
 
     // MARK: Answering
@@ -128,7 +129,7 @@ public final class CacheEngine: Sendable {
         do {
             let query = try prepare(namespace: namespace, op: op, body: body)
             prepared = query
-            if servesFromCache(query), let answer = try hit(query) {
+            if query.servesFromCache, let answer = try hit(query) {
                 log.logWhenComplete(answer, query, started: started, pid: pid)
                 return .answered(answer)
             }
@@ -157,7 +158,7 @@ public final class CacheEngine: Sendable {
 
     /// Answers a prepared request from a live entry, a fetch in progress, or the upstream.
     public func answer(_ query: PreparedQuery) async throws -> Answer {
-        if servesFromCache(query), let answer = try hit(query) { return answer }
+        if query.servesFromCache, let answer = try hit(query) { return answer }
         return try await answerFromUpstream(query)
     }
 
@@ -165,7 +166,7 @@ public final class CacheEngine: Sendable {
     /// a fetch in progress, or a new upstream call.
     private func answerFromUpstream(_ query: PreparedQuery) async throws -> Answer {
         let ns = query.namespace
-        if bypassesCache(query) {
+        if query.bypassesCache {
             guard !config.offline else { throw offlineError() }
             let body = try await upstream.fetch(query) { _, _ in }
             statistics.update(ns.name) { $0.bypassed += 1 }
@@ -186,16 +187,6 @@ public final class CacheEngine: Sendable {
         }
         return Answer(requestCID: query.requestCID, contentCID: result.entry.flatMap { CID($0.contentCID) },
                       body: result.body, outcome: outcome, entry: result.entry)
-    }
-
-    /// Whether a request passes through uncached (`no_store`, or a private operation).
-    private func bypassesCache(_ query: PreparedQuery) -> Bool {
-        query.control.noStore || config.isPrivate(namespace: query.namespace.name, op: query.op)
-    }
-
-    /// Whether a live entry may answer the request (not bypassed, not `refresh`).
-    private func servesFromCache(_ query: PreparedQuery) -> Bool {
-        !bypassesCache(query) && !query.control.refresh
     }
 
     /// The answer of the request's live entry, counted as a hit; nil when there is none.
@@ -244,7 +235,7 @@ public final class CacheEngine: Sendable {
         do {
             // The caller looked for a live entry before this flight took off; a
             // flight that landed in between has stored the answer already.
-            if servesFromCache(query), let stored = try storedAnswer(query) {
+            if query.servesFromCache, let stored = try storedAnswer(query) {
                 land()
                 return FlightResult(body: ResponseBody(complete: stored.bytes), entry: stored.entry, source: .stored)
             }

@@ -14,6 +14,11 @@ public struct PreparedQuery: Sendable {
     public let keyDocument: [UInt8]
     public let requestCID: CID
     public let control: QueryControl
+    /// Passed through uncached (`no_store`, or a private operation): decided once, at keying.
+    public let bypassesCache: Bool
+
+    /// Whether a live entry may answer it (not bypassed, not `refresh`).
+    public var servesFromCache: Bool { !bypassesCache && !control.refresh }
 }
 
 /// The `cidcache` control object of a request (SPEC section 3).
