@@ -23,18 +23,18 @@ let package = Package(
         .target(name: "CLinux"),
 
         // Identities: canonical JSON (RFC 8785), CIDs, digests, errors. No I/O.
-        .target(name: "CidCacheCore", dependencies: ["CCrypto"]),
+        .target(name: "CidCacheCore", dependencies: ["CCrypto"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // The persistent store: SQLite index and bodies by content CID.
         .target(name: "CidCacheStore", dependencies: [
             "CidCacheCore",
             .product(name: "GRDB", package: "GRDB.swift"),
-        ]),
+        ], swiftSettings: [.swiftLanguageMode(.v6)]),
         // The engine: config, TTL policy, upstream families, single-flight, stats.
         .target(name: "CidCacheEngine", dependencies: [
             "CidCacheCore", "CidCacheStore", "CLinux",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: [.swiftLanguageMode(.v6)]),
         // The FUSE front: file operations translated into engine calls.
         .target(name: "CidCacheFUSE", dependencies: [
             "CidCacheEngine", "CFuse",
@@ -47,7 +47,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        ], swiftSettings: [.swiftLanguageMode(.v6)]),
         // The engine in-process (bench/README.md); run by hand.
         .executableTarget(name: "cidcache-bench", dependencies: ["CidCacheEngine", "CidCacheStore", "CidCacheCore"],
                           path: "bench/Engine"),

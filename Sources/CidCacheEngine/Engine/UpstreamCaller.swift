@@ -96,7 +96,7 @@ final class UpstreamCaller: Sendable {
     }
 
     /// What one attempt at an upstream call came to.
-    private enum Attempt<Value> {
+    private enum Attempt<Value: Sendable>: Sendable {
         case done(Value)
         /// A failure worth asking again, after the upstream's Retry-After when it gave one.
         case retry(CacheError, after: Double?)
