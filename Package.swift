@@ -29,10 +29,14 @@ let package = Package(
             "CidCacheCore",
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: [.swiftLanguageMode(.v6)]),
-        // The engine: config, TTL policy, upstream families, single-flight, stats.
-        .target(name: "CidCacheEngine", dependencies: [
-            "CidCacheCore", "CidCacheStore", "CLinux",
+        // The upstream families and what they share (HTTP client, wire formats): Core plus AsyncHTTPClient.
+        .target(name: "CidCacheUpstreams", dependencies: [
+            "CidCacheCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ], swiftSettings: [.swiftLanguageMode(.v6)]),
+        // The engine: config, TTL policy, single-flight, stats, over the store and the families.
+        .target(name: "CidCacheEngine", dependencies: [
+            "CidCacheCore", "CidCacheStore", "CidCacheUpstreams", "CLinux",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.swiftLanguageMode(.v6)]),
         // The FUSE front: file operations translated into engine calls.
@@ -54,7 +58,7 @@ let package = Package(
 
         .testTarget(name: "CidCacheCoreTests", dependencies: ["CidCacheCore"]),
         .testTarget(name: "CidCacheStoreTests", dependencies: ["CidCacheStore"]),
-        .testTarget(name: "CidCacheEngineTests", dependencies: ["CidCacheEngine", "CidCacheStore"]),
+        .testTarget(name: "CidCacheEngineTests", dependencies: ["CidCacheEngine", "CidCacheStore", "CidCacheUpstreams"]),
         .testTarget(name: "CidCacheFUSETests", dependencies: ["CidCacheFUSE"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,4 +1,5 @@
 @testable import CidCacheEngine
+@testable import CidCacheUpstreams
 import Foundation
 import XCTest
 

@@ -1,5 +1,6 @@
 import CidCacheCore
 @testable import CidCacheEngine
+@testable import CidCacheUpstreams
 import XCTest
 
 private func object(_ text: String) throws -> JSONObject {

@@ -1,4 +1,5 @@
 @testable import CidCacheEngine
+@testable import CidCacheUpstreams
 import XCTest
 
 final class PriceTableTests: XCTestCase {

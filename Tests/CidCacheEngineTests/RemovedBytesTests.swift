@@ -1,5 +1,6 @@
 import CidCacheCore
 @testable import CidCacheEngine
+@testable import CidCacheUpstreams
 @testable import CidCacheStore
 import XCTest
 

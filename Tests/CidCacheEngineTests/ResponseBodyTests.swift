@@ -1,5 +1,6 @@
 import CidCacheCore
 @testable import CidCacheEngine
+@testable import CidCacheUpstreams
 import Synchronization
 import XCTest
 

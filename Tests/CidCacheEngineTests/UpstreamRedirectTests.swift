@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CidCacheCore
 @testable import CidCacheEngine
+@testable import CidCacheUpstreams
 import Glibc
 import NIOCore
 import XCTest

@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheUpstreams
 import Foundation
 
 /// Everything a mount can be configured with, read from the JSON config file.

@@ -1,3 +1,4 @@
+import CidCacheUpstreams
 /// What a model costs, in USD per million tokens.
 public struct ModelPrice: Sendable, Equatable {
     public var inputPerMillion: Double
@@ -53,18 +54,5 @@ public struct PriceTable: Sendable {
         guard let model = usage.model, let price = price(of: model) else { return 0 }
         return (Double(usage.inputTokens) * price.inputPerMillion
             + Double(usage.outputTokens) * price.outputPerMillion) / 1_000_000
-    }
-}
-
-/// Tokens an upstream reported for one call.
-public struct TokenUsage: Sendable, Equatable {
-    public var model: String?
-    public var inputTokens: Int
-    public var outputTokens: Int
-    public var totalTokens: Int { inputTokens + outputTokens }
-    public init(model: String?, inputTokens: Int, outputTokens: Int) {
-        self.model = model
-        self.inputTokens = inputTokens
-        self.outputTokens = outputTokens
     }
 }

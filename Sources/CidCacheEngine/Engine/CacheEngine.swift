@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheUpstreams
 import CidCacheStore
 import Foundation
 import Synchronization

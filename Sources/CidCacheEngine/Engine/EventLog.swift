@@ -1,5 +1,6 @@
 import CLinux
 import CidCacheCore
+import CidCacheUpstreams
 import Foundation
 import Synchronization
 

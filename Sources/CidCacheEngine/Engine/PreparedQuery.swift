@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheUpstreams
 import CidCacheStore
 
 /// A request after parsing, normalization and keying: everything the engine

@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheUpstreams
 import Synchronization
 
 /// The bytes of one answer as they become available: complete at once for a

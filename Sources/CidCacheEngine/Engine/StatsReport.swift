@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheUpstreams
 
 extension CacheEngine {
     /// The figures of one namespace, or of all together (`stats/all.json`, `stats/<ns>.json`).

@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheUpstreams
 import Foundation
 
 /// The `errors` and `log` files: a JSON line per failure and per query transaction.

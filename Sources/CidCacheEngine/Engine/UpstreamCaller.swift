@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheUpstreams
 import Foundation
 
 /// Calls upstreams for the engine: every call within its namespace's limits
@@ -152,5 +153,12 @@ final class UpstreamCaller: Sendable {
             text = text.replacingOccurrences(of: pattern, with: "[redacted]", options: .regularExpression)
         }
         return text
+    }
+}
+
+extension UpstreamBounds {
+    /// The bounds the config sets.
+    init(_ config: CacheConfig) {
+        self.init(timeout: config.upstreamTimeoutSeconds, idle: config.streamIdleTimeoutSeconds, streamMax: config.streamMaxSeconds)
     }
 }

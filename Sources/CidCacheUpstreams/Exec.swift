@@ -104,8 +104,8 @@ public struct ExecFamily: SelfFetchingFamily, RequestEnrichingFamily, Configurab
     public var operations: [String] { commands.keys.sorted() }
     public var isCredentialScoped: Bool { true }
 
-    public func configured(with config: CacheConfig) throws -> any UpstreamFamily {
-        ExecFamily(commands: config.execCommands, outputLimit: config.responseLimitBytes)
+    public func configured(with options: FamilyOptions) throws -> any UpstreamFamily {
+        ExecFamily(commands: options.execCommands, outputLimit: options.responseLimitBytes)
     }
 
     public func acceptsOperation(_ op: String) -> Bool { ExecCommand.isValidName(op) }

@@ -20,10 +20,6 @@ public struct UpstreamBounds: Sendable {
         self.idle = idle
         self.streamMax = streamMax
     }
-
-    init(_ config: CacheConfig) {
-        self.init(timeout: config.upstreamTimeoutSeconds, idle: config.streamIdleTimeoutSeconds, streamMax: config.streamMaxSeconds)
-    }
 }
 
 /// An upstream's answer: the head at once, the body as it arrives.

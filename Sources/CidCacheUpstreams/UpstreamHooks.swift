@@ -34,9 +34,21 @@ public protocol RequestEnrichingFamily: UpstreamFamily {
     func enrich(op: String, request: JSONObject) throws -> JSONObject
 }
 
+/// What of the config a family may need to serve.
+public struct FamilyOptions: Sendable {
+    /// `exec`'s allow-listed commands, by operation name.
+    public var execCommands: [String: ExecCommand]
+    /// The largest answer taken in.
+    public var responseLimitBytes: Int
+    public init(execCommands: [String: ExecCommand], responseLimitBytes: Int) {
+        self.execCommands = execCommands
+        self.responseLimitBytes = responseLimitBytes
+    }
+}
+
 /// A family that needs the config to serve (`exec`'s allow-listed commands):
 /// the namespace resolver serves the configured instance instead of the
 /// registry's one.
 public protocol ConfigurableFamily: UpstreamFamily {
-    func configured(with config: CacheConfig) throws -> any UpstreamFamily
+    func configured(with options: FamilyOptions) throws -> any UpstreamFamily
 }

@@ -1,7 +1,7 @@
 import CidCacheCore
 
 /// Small pieces the families share.
-enum WireFormat {
+public enum WireFormat {
     /// `bytes` parsed as one JSON value, or nil.
     static func json(_ bytes: [UInt8]) -> JSON? {
         try? CanonicalJSON.parse(bytes)
@@ -15,7 +15,7 @@ enum WireFormat {
     /// The human message of an error answer: `error.message` (OpenAI,
     /// Anthropic, Gemini), `message` (GitHub, Docker), `Message` (Kubo),
     /// `error` (the HF Hub, Ollama), else the start of the body.
-    static func errorMessage(_ body: [UInt8]) -> String {
+    public static func errorMessage(_ body: [UInt8]) -> String {
         if let object = json(body)?.objectValue {
             if let text = object["error"]?.objectValue?["message"]?.stringValue { return text }
             for key in ["message", "Message", "error"] {
