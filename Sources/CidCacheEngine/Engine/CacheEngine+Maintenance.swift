@@ -60,7 +60,7 @@ extension CacheEngine {
 
     // MARK: errors and log
 
-    /// Appends a failure to `errors` (SPEC section 3).
+    /// Appends a failure to `errors` (docs/REFERENCE.md §11).
     public func recordError(namespace: String?, op: String?, requestCID: String?, error: CacheError, pid: Int32) {
         errorLog.append([
             ("time", .string(EventLog.timestamp())),
