@@ -53,7 +53,7 @@ def chat(content):
 
 
 def request_cid(namespace, op, request):
-    """SPEC section 1 for plain ASCII requests: JCS is sorted keys, no spaces."""
+    """docs/REFERENCE.md §1 for plain ASCII requests: JCS is sorted keys, no spaces."""
     document = json.dumps({"namespace": namespace, "op": op, "request": request}, sort_keys=True,
                           separators=(",", ":"), ensure_ascii=False).encode()
     raw = bytes([1, 0x80, 0x04, 0x12, 0x20]) + hashlib.sha256(document).digest()

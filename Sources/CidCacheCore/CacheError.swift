@@ -1,9 +1,9 @@
 import Glibc
 
 /// A failure the cache reports to its caller, each mapped to the errno a file
-/// user sees (SPEC section 3) and, where an upstream answered, its HTTP status.
+/// user sees (docs/REFERENCE.md §5) and, where an upstream answered, its HTTP status.
 public struct CacheError: Error, Sendable, CustomStringConvertible {
-    /// The failure classes of SPEC section 3, one per errno.
+    /// The failure classes of docs/REFERENCE.md §5, one per errno.
     public enum Kind: String, Sendable {
         case invalidRequest = "EINVAL"
         case tooLarge = "EFBIG"
@@ -57,7 +57,7 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "\(kind.rawValue): \(message)" }
 
-    /// Maps an upstream HTTP error status to the failure class SPEC section 3 gives it.
+    /// Maps an upstream HTTP error status to the failure class docs/REFERENCE.md §5.1 gives it.
     public static func forStatus(_ status: Int, _ message: String) -> CacheError {
         let kind: Kind
         switch status {

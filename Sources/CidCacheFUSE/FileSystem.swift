@@ -5,7 +5,7 @@ import CidCacheStore
 import Foundation
 import Glibc
 
-/// The mount's file operations, each translated into engine calls (SPEC section 3).
+/// The mount's file operations, each translated into engine calls (docs/REFERENCE.md §3).
 /// Handlers that only touch local state reply at once; reads that wait for an
 /// upstream are answered from tasks so no kernel thread is held.
 final class FileSystem: @unchecked Sendable {
@@ -364,7 +364,7 @@ final class FileSystem: @unchecked Sendable {
         request.xattr(names, size: size)
     }
 
-    /// The `user.cidcache.*` attributes of an entry (SPEC section 3); other files have none.
+    /// The `user.cidcache.*` attributes of an entry (docs/REFERENCE.md §7); other files have none.
     /// Nil when the node is gone: an entry removed, expired or refetched since the kernel
     /// looked it up answers ENOENT (as getattr does), not ENODATA as if it had no attributes.
     private func xattrs(_ inode: UInt64) throws(CacheError) -> [(name: String, value: String)]? {

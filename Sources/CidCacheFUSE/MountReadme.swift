@@ -30,6 +30,8 @@ enum MountReadme {
 
         TTLs: generation 3600 s at temperature 0, else 1800 s; embeddings 86400 s;
         completions 3600 s; the config file overrides any of them.
+        The whole protocol (identities, every file, errno, xattrs, TTLs) is
+        docs/REFERENCE.md in cidcache's source tree.
         Mode: \(engine.config.offline ? "offline (answers from the cache only)" : "online")
 
         """

@@ -1,6 +1,6 @@
 import Synchronization
 
-/// Every kind of file and folder in the mount (SPEC section 3).
+/// Every kind of file and folder in the mount (docs/REFERENCE.md §3).
 enum Node: Hashable, Sendable {
     case root
     case readme

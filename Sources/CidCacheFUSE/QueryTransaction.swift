@@ -6,7 +6,7 @@ import Glibc
 import Synchronization
 
 /// One open of a query file: the request is written, the first read ends it,
-/// later reads stream the answer like a pipe (SPEC section 3). Reads that wait
+/// later reads stream the answer like a pipe (docs/REFERENCE.md §4). Reads that wait
 /// for the upstream are answered from a task and can be interrupted; their
 /// replies go through the mount's `ReplyGate`.
 final class QueryTransaction: Sendable {

@@ -62,7 +62,7 @@ public struct GeminiFamily: UpstreamFamily {
 /// Google answers a wrong or expired API key with 400 INVALID_ARGUMENT, not
 /// 401: the error's `details` carry a `google.rpc.ErrorInfo` whose reason is
 /// `API_KEY_INVALID` (or another `API_KEY_...`). The upstream refused the
-/// credentials, so it is EACCES (SPEC section 3), not EINVAL.
+/// credentials, so it is EACCES (docs/REFERENCE.md §5.1), not EINVAL.
 extension GeminiFamily: ErrorMappingFamily {
     public func error(op: String, status: Int, headers: [(name: String, value: String)], body: [UInt8]) -> CacheError? {
         guard status == 400, let error = WireFormat.json(body)?["error"]?.objectValue else { return nil }

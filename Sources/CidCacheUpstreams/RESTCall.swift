@@ -161,7 +161,8 @@ enum RESTCall {
         return output
     }
 
-    /// The failure of an answer that is not 2xx: the family's own mapping, else the status's (SPEC section 3).
+    /// The failure of an answer that is not 2xx: the family's own mapping,
+    /// else the status's (docs/REFERENCE.md §5.1).
     static func failure(status: Int, headers: [(name: String, value: String)], body: [UInt8],
                         mapping: ErrorMappingFamily?, op: String) -> CacheError {
         mapping?.error(op: op, status: status, headers: headers, body: body)

@@ -252,7 +252,7 @@ public struct S3Family: SelfFetchingFamily {
 
     // MARK: Errors
 
-    /// S3's `<Error><Code>` first, then the status (SPEC section 3).
+    /// S3's `<Error><Code>` first, then the status (docs/REFERENCE.md §5.1).
     public static func error(status: Int, body: [UInt8]) -> CacheError {
         let root = try? MiniXMLElement.parse(body)
         let code = root?.name == "Error" ? root?.text("Code") : nil

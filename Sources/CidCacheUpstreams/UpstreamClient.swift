@@ -98,7 +98,7 @@ public struct UpstreamResponse: Sendable {
 }
 
 /// Performs upstream HTTP calls for every family (AsyncHTTPClient), bounded in
-/// time and size. Network failures become `CacheError`s of SPEC section 3.
+/// time and size. Network failures become `CacheError`s of docs/REFERENCE.md §5.
 public final class UpstreamClient: Sendable {
     /// Made on first use, so fronts that never call upstream (`cidcache cid`) need no shutdown.
     private let http = Mutex<HTTPClient?>(nil)

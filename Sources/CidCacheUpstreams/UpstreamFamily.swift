@@ -19,7 +19,7 @@ public protocol UpstreamFamily: Sendable {
     func droppedFields(op: String) -> Set<String>
     /// Refuses requests missing what the operation requires (EINVAL).
     func validate(op: String, request: JSONObject) throws
-    /// The default TTL of an answer to this request, in seconds (SPEC section 4).
+    /// The default TTL of an answer to this request, in seconds (docs/REFERENCE.md §8).
     func defaultTTL(op: String, request: JSONObject) -> Int
     /// The HTTP call for a request; `body` is the caller's bytes minus dropped fields.
     func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest
@@ -113,7 +113,7 @@ public struct UpstreamHTTPRequest: Sendable {
     }
 }
 
-/// The temperature rule of SPEC section 4: temperature 0 lives an hour,
+/// The temperature rule of docs/REFERENCE.md §8: temperature 0 lives an hour,
 /// anything else (absent, null, not a number) half an hour.
 public enum TemperatureRule {
     public static let deterministicTTL = 3600

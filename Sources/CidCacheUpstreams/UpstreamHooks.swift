@@ -22,7 +22,7 @@ extension SelfFetchingFamily {
 /// A family that reads more than the status of an error answer (GitHub's
 /// rate-limit headers make a 403 mean "busy", so a stale entry may stand in).
 public protocol ErrorMappingFamily: UpstreamFamily {
-    /// The failure for an error answer, or nil for the status's default (SPEC section 3).
+    /// The failure for an error answer, or nil for the status's default (docs/REFERENCE.md §5.1).
     func error(op: String, status: Int, headers: [(name: String, value: String)], body: [UInt8]) -> CacheError?
 }
 

@@ -10,6 +10,14 @@ enum Daemon {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
+    /// The absolute path this program was started by (`./mount` gives
+    /// `.build/release/cidcache`), or its own path when it was found on PATH.
+    static var invocationPath: String {
+        let argument = CommandLine.arguments[0]
+        guard argument.contains("/") else { return executablePath }
+        return URL(fileURLWithPath: absolute(argument)).standardizedFileURL.path
+    }
+
     /// Starts this program detached (new session, stdin from /dev/null,
     /// output to `logPath`) and returns its pid.
     static func spawn(executable: String, arguments: [String], logPath: String) throws -> pid_t {

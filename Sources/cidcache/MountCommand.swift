@@ -90,11 +90,15 @@ struct MountCommand: AsyncParsableCommand {
         while Date() < deadline {
             guard Daemon.isAlive(pid) else { break }
             if MountTable.isMounted(mountpoint), MountTable.answers(mountpoint) {
+                // Commands that run as printed: this binary by its absolute path
+                // (nothing put it on PATH), and the store when it is not the default.
+                let binary = shellWord(Daemon.invocationPath)
+                let storeArgument = store.dataDirectory == nil ? "" : " --data-dir " + shellWord(directory)
                 print("""
                 cidcache mounted at \(mountpoint) (daemon pid \(pid), store \(directory))
-                  cat \(mountpoint)/README                     how to use it
-                  cidcache query openai chat.completions < request.json
-                  cidcache unmount \(mountpoint)               to unmount
+                  how to use it:  cat \(shellWord(mountpoint + "/README"))
+                  ask:            \(binary) query openai chat.completions\(storeArgument) < request.json
+                  unmount:        \(binary) unmount \(shellWord(mountpoint))
                 """)
                 return
             }
@@ -114,4 +118,13 @@ struct EngineMaintenance: Service {
             await engine.runMaintenance()
         }
     }
+}
+
+/// `text` as one shell word: as it is when no character needs quoting, else in single quotes.
+func shellWord(_ text: String) -> String {
+    let plain = !text.isEmpty && text.utf8.allSatisfy { byte in
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || "/._-+,:=@%".utf8.contains(byte)
+    }
+    return plain ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

@@ -2,7 +2,7 @@ import XCTest
 @testable import CidCacheCore
 
 final class CIDTests: XCTestCase {
-    // SPEC section 5 vectors.
+    // The vectors of docs/REFERENCE.md §2.1 and §2.2.
     let helloWorld = "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
     let emptyBody = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
     let helloWorldNewline = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"

@@ -78,7 +78,7 @@ final class JSONParserTests: XCTestCase {
         XCTAssertEqual(literal.count, 2)
     }
 
-    // MARK: refused: SPEC section 1 rules
+    // MARK: refused: the rules of docs/REFERENCE.md §1.4
 
     func testRefusesEmptyInput() {
         assertRefused("", "empty request")

@@ -2,7 +2,7 @@ import XCTest
 @testable import CidCacheCore
 
 final class KeyDocumentTests: XCTestCase {
-    /// SPEC section 5's key document and its request CID.
+    /// The key document of docs/REFERENCE.md §2.2 and its request CID.
     let canonicalDocument = #"{"namespace":"openai","op":"chat.completions","request":{"messages":[{"content":"hi","role":"user"}],"model":"gpt-4o-mini","temperature":0}}"#
     let requestCID = "bagaaieraowrj4ln7x6wnmjm6ixbtwehijrhokrzxegzqaozk2fw2rkrbxtya"
 

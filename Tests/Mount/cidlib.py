@@ -1,4 +1,4 @@
-"""The identities of SPEC section 1, computed independently of the daemon:
+"""The identities of docs/REFERENCE.md §1, computed independently of the daemon:
 RFC 8785 canonical JSON (for the JSON the tests use) and CIDv1 in base32."""
 import base64
 import hashlib

@@ -29,7 +29,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from fake_openai import FakeOpenAI  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BINARY = os.environ.get("CIDCACHE_BIN", os.path.join(REPO, ".build", "debug", "cidcache"))
+# ./test's build, shared with ./mount (scripts/swift-build).
+BINARY = os.environ.get("CIDCACHE_BIN", os.path.join(REPO, ".build", "release", "cidcache"))
 TEST_KEY = "sk-test-not-a-real-key-0001"
 MOUNTS = set()
 LIVE = set()  # Mount objects whose daemon may be running
@@ -66,7 +67,7 @@ def pytest_configure(config):
 def pytest_sessionstart(session):
     if not os.access(BINARY, os.X_OK):
         raise pytest.UsageError(f"the cidcache binary is missing at {BINARY} (set CIDCACHE_BIN, "
-                                "or build it: swift build --product cidcache; ./test builds it first)")
+                                "or build it: scripts/swift-build --product cidcache; ./test builds it first)")
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -57,7 +57,7 @@ def test_meta_names_the_content_and_the_outcome(mount, fake):
 
 def test_cid_ignores_dropped_fields_and_spelling(mount):
     plain = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
-    expected = "bagaaieraowrj4ln7x6wnmjm6ixbtwehijrhokrzxegzqaozk2fw2rkrbxtya"  # SPEC section 5
+    expected = "bagaaieraowrj4ln7x6wnmjm6ixbtwehijrhokrzxegzqaozk2fw2rkrbxtya"  # docs/REFERENCE.md §2.2
     for raw in (json.dumps(plain).encode(),
                 b'{"temperature": 0.0, "user": "x", "messages": [{"content": "\\u0068i", "role": "user"}],'
                 b' "model": "gpt-4o-mini", "cidcache": {"ttl": 5}, "store": true, "metadata": {}}'):

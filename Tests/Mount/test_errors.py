@@ -1,4 +1,4 @@
-"""Failures reach the reader as the errno of SPEC section 3, each with a line in errors."""
+"""Failures reach the reader as the errno of docs/REFERENCE.md §5, each with a line in errors."""
 import errno
 import json
 import os

@@ -1,8 +1,8 @@
 """The LLM and inference families (anthropic, gemini, ollama, tgi, tei, ovms,
 opea) through a real mount against fake_llm.py, which speaks each API's wire
 format: miss then hit with one upstream call, the entry at
-api/<ns>/<op>/<request CID> and its TTL (SPEC section 4), the family's auth
-header sent and never stored, error statuses as the errno of SPEC section 3,
+api/<ns>/<op>/<request CID> and its TTL (docs/REFERENCE.md §8), the family's auth
+header sent and never stored, error statuses as the errno of docs/REFERENCE.md §5,
 models moved into the path (gemini, ovms), any OPEA route, and tokens_saved
 from each API's own usage fields."""
 import json

@@ -87,5 +87,5 @@ def test_json_equal_but_differently_written_requests_share_an_entry(mount, fake)
     assert mount.query("openai", "chat.completions", compact) == first
     assert fake.bodies("/chat/completions") == [spaced]
     rcid = request_cid("openai", "chat.completions", json.loads(compact))
-    assert rcid == "bagaaieraowrj4ln7x6wnmjm6ixbtwehijrhokrzxegzqaozk2fw2rkrbxtya"  # SPEC section 5
+    assert rcid == "bagaaieraowrj4ln7x6wnmjm6ixbtwehijrhokrzxegzqaozk2fw2rkrbxtya"  # docs/REFERENCE.md §2.2
     assert os.path.exists(mount.p("api", "openai", "chat.completions", rcid))

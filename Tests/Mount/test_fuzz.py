@@ -3,9 +3,10 @@
 Random and mutated requests (byte flips, truncations, duplicated keys, deep
 nesting, huge numbers, random unicode, random `cidcache` control objects) and
 random ctl lines are thrown from a few threads for about 20 s. Every operation
-must end, in time, with an answer or an errno of SPEC section 3's table; every
-answer must be bytes the fake sent for that operation; every `errors` line must
-be valid JSON with the SPEC fields; the daemon must be alive at the end.
+must end, in time, with an answer or an errno of the table in
+docs/REFERENCE.md §5; every answer must be bytes the fake sent for that
+operation; every `errors` line must be valid JSON with the fields of
+docs/REFERENCE.md §11; the daemon must be alive at the end.
 
 CIDCACHE_FUZZ_SEED and CIDCACHE_FUZZ_SECONDS change the seed and the duration."""
 import collections
@@ -358,7 +359,7 @@ def test_fuzz_query_files_and_ctl(make_mount, fake):
         else:
             assert json.loads(answer)["object"] == OPS[op]
 
-    # errors and log: valid JSON lines with the SPEC fields.
+    # errors and log: valid JSON lines with the fields of docs/REFERENCE.md §11.
     errors = m.json_lines("errors")
     for line in errors:
         assert set(line) == ERROR_FIELDS, line

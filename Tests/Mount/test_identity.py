@@ -1,4 +1,4 @@
-"""The test helpers' own identities agree with SPEC section 5's vectors."""
+"""The test helpers' own identities agree with the vectors of docs/REFERENCE.md §2."""
 from cidlib import JSON_CODEC, cid, jcs, key_document
 
 
@@ -21,7 +21,7 @@ def test_jcs_sorts_by_utf16():
 
 def test_jcs_numbers_follow_ecmascript():
     import struct
-    # (IEEE-754 bits, expected) from RFC 8785 Appendix B and SPEC section 5's Swift traps.
+    # (IEEE-754 bits, expected) from RFC 8785 Appendix B and the Swift traps of docs/REFERENCE.md §2.3.
     for bits, expected in [("0000000000000000", "0"), ("8000000000000000", "0"), ("0000000000000001", "5e-324"),
                            ("8000000000000001", "-5e-324"), ("7fefffffffffffff", "1.7976931348623157e+308"),
                            ("4340000000000000", "9007199254740992"), ("4340000000000001", "9007199254740994"),

@@ -38,7 +38,7 @@ def test_interrupted_read_returns_and_the_transaction_stays_open(mount, fake):
     reader.send_signal(signal.SIGUSR1)
     line = reader.stdout.readline().split()
     assert line[0] == "interrupted"
-    assert float(line[1]) - sent < 0.5  # SPEC: EINTR within 100 ms; generous on a shared machine
+    assert float(line[1]) - sent < 0.5  # docs/REFERENCE.md §4: EINTR within 100 ms; generous on a shared machine
     rest = reader.stdout.readline().split()
     reader.wait(timeout=10)
     assert rest[0] == "then" and int(rest[1]) > 0

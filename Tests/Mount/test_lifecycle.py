@@ -1,5 +1,6 @@
 """Mounting, unmounting, signals, stale mounts, persistence and secrecy."""
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -45,10 +46,20 @@ def test_background_mount_and_unmount(make_mount):
     result = subprocess.run([BINARY, "mount", m.path, "--data-dir", m.data, "--config", m.config_path],
                             env=m.env, capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert b"unmount" in result.stdout
     assert is_mounted(m.path) and os.path.exists(m.p("README"))
-    result = subprocess.run([BINARY, "unmount", m.path], capture_output=True, timeout=30)
-    assert result.returncode == 0
+    # What it prints runs as printed, from anywhere, with nothing on PATH.
+    printed = dict(line.strip().split(":  ", 1) for line in result.stdout.decode().splitlines()[1:])
+    binary = os.path.normpath(os.path.abspath(BINARY))
+    assert printed["unmount"].strip() == f"{binary} unmount {m.path}", result.stdout
+    env = {**m.env, "PATH": "/usr/bin:/bin"}
+    with open(os.path.join(m.root, "request.json"), "w") as f:
+        json.dump(chat("as printed"), f)
+    ask = subprocess.run(printed["ask"].strip(), shell=True, cwd=m.root, env=env, capture_output=True, timeout=30)
+    assert ask.returncode == 0, ask.stderr
+    assert json.loads(ask.stdout)["object"] == "chat.completion"
+    assert [line["outcome"] for line in m.json_lines("log")] == ["miss"]  # through this mount
+    result = subprocess.run(printed["unmount"].strip(), shell=True, cwd="/", env=env, capture_output=True, timeout=30)
+    assert result.returncode == 0, result.stderr
     assert not is_mounted(m.path)
 
 

@@ -1,4 +1,4 @@
-"""TTLs of SPEC section 4, seen in the xattrs and the entry's mtime."""
+"""TTLs of docs/REFERENCE.md §8, seen in the xattrs and the entry's mtime."""
 import os
 import time
 

@@ -4,7 +4,7 @@
 //   swift run -c release cidcache-bench [--sizes 1000,100000] [--iterations 20000] [--json PATH]
 //
 // Prints p50/p99 in microseconds for:
-//   prepare         parse + JCS + CID of a chat request (SPEC section 1)
+//   prepare         parse + JCS + CID of a chat request (docs/REFERENCE.md §1)
 //   index lookup    Store.entry(requestCID:upstream:) of a random stored entry (SQLite)
 //   answer (hit)    CacheEngine.answer of a random stored entry: live-entry check, body read, hit counted
 // for each store size; stores are filled directly through the Store API.

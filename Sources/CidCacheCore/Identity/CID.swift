@@ -1,5 +1,5 @@
 /// A CIDv1 over a sha2-256 multihash, written in multibase `b` (RFC 4648
-/// base32, lower case, unpadded), as SPEC section 1 defines both identities:
+/// base32, lower case, unpadded), as docs/REFERENCE.md §1 defines both identities:
 /// content CIDs (codec `raw`) and request CIDs (codec `json`).
 public struct CID: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// The multicodecs a cidcache CID may carry.

@@ -1,5 +1,5 @@
 /// RFC 8785 (JCS) canonical JSON: a strict parser that refuses every input JCS
-/// cannot key without ambiguity (SPEC section 1), and the canonical serializer.
+/// cannot key without ambiguity (docs/REFERENCE.md §1.4), and the canonical serializer.
 public enum CanonicalJSON {
     /// The nesting depth `parse` accepts unless told otherwise.
     public static let defaultMaxDepth = 512

@@ -1,7 +1,7 @@
 /// A parsed JSON text together with the caller's original bytes.
 ///
 /// The upstream receives the caller's own bytes minus the dropped fields
-/// (SPEC section 1), so fields are cut out of `bytes` rather than re-serialized.
+/// (docs/REFERENCE.md §1.3), so fields are cut out of `bytes` rather than re-serialized.
 public struct JSONDocument: Sendable {
     /// The parsed value.
     public let value: JSON

@@ -1,4 +1,4 @@
-/// The key document of SPEC section 1, `{"namespace": NS, "op": OP, "request": R}`,
+/// The key document of docs/REFERENCE.md §1.3, `{"namespace": NS, "op": OP, "request": R}`,
 /// whose RFC 8785 bytes a request CID hashes.
 public enum KeyDocument {
     /// The key document as a JSON value; `request` is the normalized request.

@@ -6,7 +6,7 @@ public final class Namespace: Sendable {
     public let name: String
     public let family: any UpstreamFamily
     public let endpoint: Endpoint
-    /// Short digest of the upstream identity (SPEC section 1); half of every index key.
+    /// Short digest of the upstream identity (docs/REFERENCE.md §1.5); half of every index key.
     public let upstream: String
 
     init(name: String, family: any UpstreamFamily, endpoint: Endpoint, upstream: String) {
@@ -128,7 +128,7 @@ public enum NamespaceResolver {
         return settings
     }
 
-    /// SPEC section 1: family, normalized base URL, version headers and, for
+    /// docs/REFERENCE.md §1.5: family, normalized base URL, version headers and, for
     /// credential-scoped families, a keyed hash of the credential; digested short.
     static func upstreamIdentity(family: any UpstreamFamily, endpoint: Endpoint, secret: [UInt8]) -> String {
         var parts = [family.name, normalizedURL(endpoint.baseURL)]

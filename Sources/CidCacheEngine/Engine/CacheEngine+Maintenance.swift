@@ -59,7 +59,7 @@ extension CacheEngine {
         await upstream.client.shutdown()
     }
 
-    /// Appends a failure to `errors`, for a front's own refusals (a malformed `ctl` line, a write past the limit).
+    /// Appends a failure to `errors` (docs/REFERENCE.md §11), for a front's own refusals (a malformed `ctl` line, a write past the limit).
     public func recordError(namespace: String?, op: String?, requestCID: String?, error: CacheError, pid: Int32) {
         log.recordError(namespace: namespace, op: op, requestCID: requestCID, error: error, pid: pid)
     }

@@ -67,7 +67,7 @@ public final class CacheEngine: Sendable {
 
     // MARK: Keying
 
-    /// Parses, normalizes and keys a request (SPEC section 1).
+    /// Parses, normalizes and keys a request (docs/REFERENCE.md §1).
     public func prepare(namespace name: String, op: String, body: [UInt8]) throws -> PreparedQuery {
         guard let namespace = namespaces[name] else { throw CacheError(.notFound, "unknown namespace \"\(name)\"") }
         guard namespace.family.acceptsOperation(op) else {

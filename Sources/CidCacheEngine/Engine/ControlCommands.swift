@@ -3,7 +3,7 @@ import CidCacheUpstreams
 import CidCacheStore
 
 extension CacheEngine {
-    /// Runs one `ctl` line (SPEC section 3): `{"invalidate": {"namespace": NS,
+    /// Runs one `ctl` line (docs/REFERENCE.md §9): `{"invalidate": {"namespace": NS,
     /// "op": OP?, "match": {...}?}}` drops every entry of the namespace (and
     /// operation) whose normalized request has those top-level values.
     /// - Returns: how many entries were dropped.

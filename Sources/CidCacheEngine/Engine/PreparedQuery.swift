@@ -22,7 +22,7 @@ public struct PreparedQuery: Sendable {
     public var servesFromCache: Bool { !bypassesCache && !control.refresh }
 }
 
-/// The `cidcache` control object of a request (SPEC section 3).
+/// The `cidcache` control object of a request (docs/REFERENCE.md §6).
 public struct QueryControl: Sendable, Equatable {
     /// Fetch anew even when a live entry exists.
     public var refresh = false

@@ -3,7 +3,7 @@ import CidCacheUpstreams
 import Foundation
 import Synchronization
 
-/// The counters of one namespace (SPEC section 3, stats/).
+/// The counters of one namespace (docs/REFERENCE.md §10).
 public struct Counters: Codable, Sendable, Equatable {
     public var hits: Int64 = 0
     public var misses: Int64 = 0
