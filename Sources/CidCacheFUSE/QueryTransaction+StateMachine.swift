@@ -47,6 +47,8 @@ extension QueryTransaction {
         /// What the driver does after an event.
         enum Action: Equatable {
             case none
+            /// The read waits its turn: for the answer, or behind the read being served.
+            case park
             /// Key the request and answer it (`answered` or `failed` follows,
             /// at once for a hit or a refusal, later from the upstream).
             case start([UInt8])
@@ -137,13 +139,13 @@ extension QueryTransaction {
                 state = .modifying
                 queue.append(waiting)
                 state = .waiting(queue)
-                return .none
+                return .park
             case .answered(var answering):
                 state = .modifying
                 defer { state = .answered(answering) }
                 guard answering.serving == nil else {
                     answering.queue.append(waiting)
-                    return .none
+                    return .park
                 }
                 answering.serving = waiting
                 return .serve(Serve(read: read, body: answering.body, offset: answering.cursor, size: size))

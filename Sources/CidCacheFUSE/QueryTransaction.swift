@@ -96,7 +96,7 @@ final class QueryTransaction<R: Replying>: Sendable {
     /// Does what the machine said; never under its lock.
     private func run(_ action: StateMachine.Action) {
         switch action {
-        case .none:
+        case .none, .park:
             break
         case .start:
             preconditionFailure("only the first read starts the request")

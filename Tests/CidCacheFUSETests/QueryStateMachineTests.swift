@@ -95,12 +95,12 @@ final class QueryStateMachineTests: XCTestCase {
 
     func testASecondReadWhileOneIsParkedWaitsItsTurn() {
         var machine = sent()
-        XCTAssertEqual(machine.read(read(2), size: 3), .none)
+        XCTAssertEqual(machine.read(read(2), size: 3), .park)
         XCTAssertEqual(machine.pendingReads, [read(1), read(2)])
         let body = ResponseBody()
         XCTAssertEqual(machine.answered(body), .serve(.init(read: read(1), body: body, offset: 0, size: 100)))
         // A third read while the first is served also waits.
-        XCTAssertEqual(machine.read(read(3), size: 4), .none)
+        XCTAssertEqual(machine.read(read(3), size: 4), .park)
         XCTAssertEqual(machine.chunk(.bytes(bytes("abcdef")), for: read(1)),
                        .reply(read(1), .bytes(bytes("abcdef")), then: .init(read: read(2), body: body, offset: 6, size: 3)))
         XCTAssertEqual(machine.chunk(.bytes(bytes("ghi")), for: read(2)),
@@ -111,7 +111,7 @@ final class QueryStateMachineTests: XCTestCase {
 
     func testAFailureFailsEveryWaitingReadAndEveryLaterOne() {
         var machine = sent()
-        _ = machine.read(read(2), size: 10)
+        XCTAssertEqual(machine.read(read(2), size: 10), .park)
         XCTAssertEqual(machine.failed(ETIMEDOUT), .fail([read(1), read(2)], ETIMEDOUT))
         XCTAssertEqual(machine.read(read(3), size: 10), .reply(read(3), .error(ETIMEDOUT), then: nil))
         XCTAssertEqual(machine.pendingReads, [])
@@ -199,7 +199,7 @@ final class QueryStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.pendingReads, [read(1), read(3)])
         let body = ResponseBody()
         _ = machine.answered(body)
-        XCTAssertEqual(machine.read(read(4), size: 10), .none)
+        XCTAssertEqual(machine.read(read(4), size: 10), .park)
         XCTAssertEqual(machine.interrupted(read(4)), .reply(read(4), .error(EINTR), then: nil))
         XCTAssertEqual(machine.chunk(.bytes(bytes("x")), for: read(1)),
                        .reply(read(1), .bytes(bytes("x")), then: .init(read: read(3), body: body, offset: 1, size: 10)))
