@@ -8,7 +8,7 @@ import Glibc
 /// The mount's file operations, each translated into engine calls (docs/REFERENCE.md §3).
 /// Handlers that only touch local state reply at once; reads that wait for an
 /// upstream are answered from tasks so no kernel thread is held.
-final class FileSystem: @unchecked Sendable {
+final class FileSystem: Sendable {
     let engine: CacheEngine
     let nodes: NodeTable
     let notifier = KernelNotifier()
@@ -319,7 +319,7 @@ final class FileSystem: @unchecked Sendable {
     }
 
     func release(_ request: Request, handle: UInt64) {
-        _ = OpenHandle.release(handle)
+        if let open = OpenHandle.release(handle), case .query(let transaction) = open.kind { transaction.release() }
         request.error(0)
     }
 

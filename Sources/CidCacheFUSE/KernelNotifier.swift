@@ -4,7 +4,7 @@ import Synchronization
 
 /// Tells the kernel about removals it did not see as an unlink, from its own
 /// queue after the reply: notifying from inside a handler of the same folder deadlocks.
-final class KernelNotifier: @unchecked Sendable {
+final class KernelNotifier: Sendable {
     private let queue = DispatchQueue(label: "cidcache.kernel-notifier")
     private let session = Mutex<OpaquePointer?>(nil)
 

@@ -2,8 +2,8 @@ import Glibc
 
 /// What an open file of the mount holds between open and release, carried in
 /// the kernel's file handle.
-final class OpenHandle: @unchecked Sendable {
-    enum Kind {
+final class OpenHandle: Sendable {
+    enum Kind: Sendable {
         /// Bytes on disk read at the kernel's offsets: bodies, key documents, errors, log.
         case file(fd: Int32)
         /// Bytes fixed at open (README, stats), read at the kernel's offsets.
@@ -11,7 +11,7 @@ final class OpenHandle: @unchecked Sendable {
         /// Small stored bytes, fetched from the index when the kernel first reads
         /// them (a repeat open is answered from its page cache, never read).
         case indexed(cid: String, size: Int64)
-        case query(QueryTransaction)
+        case query(QueryTransaction<Request>)
         case control(ControlWriter)
     }
 

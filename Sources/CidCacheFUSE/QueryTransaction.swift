@@ -1,192 +1,131 @@
-import CFuse
 import CidCacheCore
 import CidCacheEngine
 import Dispatch
 import Glibc
 import Synchronization
 
-/// One open of a query file: the request is written, the first read ends it,
-/// later reads stream the answer like a pipe (docs/REFERENCE.md §4). Reads that wait
-/// for the upstream are answered from a task and can be interrupted; their
-/// replies go through the mount's `ReplyGate`.
-final class QueryTransaction: Sendable {
+/// One open of a query file: drives its `StateMachine` with the kernel's
+/// writes, reads, interrupts and release and with the engine's answer, and
+/// does what the machine says outside the lock. Reads are parked in the
+/// mount's `ReplyGate`, so each gets exactly one reply (ENOTCONN when the mount
+/// stops). A hit is answered on the kernel's thread, with no task; only the
+/// upstream goes to a task, which is not the reader's: an interrupted or
+/// departed reader still fills the cache.
+final class QueryTransaction<R: Replying>: Sendable {
     let namespace: String
     let op: String
     private let engine: CacheEngine
-    private let gate: ReplyGate<Request>
-    private let limit: Int
+    private let gate: ReplyGate<R>
+    private let machine: Mutex<StateMachine>
 
-    private enum Phase {
-        case writing([UInt8])
-        /// A write went past the limit; the request is gone and every read fails.
-        case tooLarge
-        case waiting
-        case answered(ResponseBody)
-        case failed(CacheError)
-    }
-
-    private struct State {
-        var phase: Phase = .writing([])
-        /// How far the reader has read: offsets from the kernel are ignored, like a pipe.
-        var cursor = 0
-        /// Reads in arrival order; one at a time is served from the body.
-        var waiters: [PendingRead] = []
-        var serving = false
-        /// Every read ever parked, kept alive while libfuse may still call its interrupt hook.
-        var parked: [PendingRead] = []
-    }
-    private let state = Mutex(State())
-
-    init(namespace: String, op: String, engine: CacheEngine, gate: ReplyGate<Request>) {
+    init(namespace: String, op: String, engine: CacheEngine, gate: ReplyGate<R>) {
         self.namespace = namespace
         self.op = op
         self.engine = engine
         self.gate = gate
-        limit = engine.config.requestLimitBytes
+        machine = Mutex(StateMachine(limit: engine.config.requestLimitBytes))
     }
 
-    func write(_ request: Request, bytes: UnsafeRawBufferPointer) {
-        let refusal: CacheError? = state.withLock { state in
-            switch state.phase {
-            case .writing(var buffer):
-                if buffer.count + bytes.count > limit {
-                    state.phase = .tooLarge
-                    return CacheError(.tooLarge, "request larger than \(limit) bytes")
-                }
-                state.phase = .waiting  // drop the reference so the append doesn't copy
-                buffer.append(contentsOf: bytes)
-                state.phase = .writing(buffer)
-                return nil
-            case .tooLarge:
-                return CacheError(.tooLarge, "request larger than \(limit) bytes")
-            case .waiting, .answered, .failed:
-                return CacheError(.invalidRequest, "write after the request was sent (one transaction per open)")
-            }
+    func write(_ request: R, bytes: UnsafeRawBufferPointer) {
+        switch machine.withLock({ $0.write(bytes) }) {
+        case .accept(let count):
+            request.written(count)
+        case .refuse(let error):
+            engine.recordError(namespace: namespace, op: op, requestCID: nil, error: error, pid: request.pid)
+            request.error(error.errno)
         }
-        guard let refusal else { return request.written(bytes.count) }
-        engine.recordError(namespace: namespace, op: op, requestCID: nil, error: refusal, pid: request.pid)
-        request.error(refusal.errno)
     }
 
-    func read(_ request: Request, size: Int) {
-        // Read before the request is parked: from then on an interrupt may answer (and free) it at any time.
+    func read(_ request: R, size: Int) {
+        // Read before the request is parked: from then on it may be answered (and freed) at any time.
         let pid = request.pid
-        var registered: PendingRead?
-        let parked = gate.park(request) { parked in
-            let pending = PendingRead(parked, size: size, gate: gate)
-            registered = pending
-            // libfuse may call it at once, when the reader was interrupted already.
-            fuse_req_interrupt_func(request.raw, { _, data in
-                guard let data else { return }
-                Unmanaged<PendingRead>.fromOpaque(data).takeUnretainedValue().interrupt()
-            }, Unmanaged.passUnretained(pending).toOpaque())
+        var action = StateMachine.Action.none
+        // The machine learns of the read before its interrupt handler is set,
+        // so an interrupt it cannot place is one for a read already answered.
+        let parked = gate.park { parked in
+            action = machine.withLock { $0.read(parked, size: size) }
+            return request.interruptible { [self] in interrupted(parked) }
         }
         // The mount is stopping: answer now rather than wait behind a closed gate.
-        guard let parked, let pending = registered else { return request.error(ENOTCONN) }
-
-        let requestBody: [UInt8]? = state.withLock { state in
-            state.parked.append(pending)
-            switch state.phase {
-            case .writing(let body):
-                state.phase = .waiting
-                state.waiters.append(pending)
-                return body
-            case .tooLarge:
-                gate.reply(parked) { $0.error(EFBIG) }
-            case .waiting, .answered, .failed:
-                state.waiters.append(pending)
-            }
-            return nil
-        }
-        if let requestBody {
-            // Keying, refusals and hits are settled on this thread; only the upstream goes to a task.
-            switch engine.start(namespace: namespace, op: op, body: requestBody, pid: pid) {
-            case .answered(let answer): state.withLock { $0.phase = .answered(answer.body) }
-            case .failed(let error): state.withLock { $0.phase = .failed(error) }
-            case .needsUpstream(let pending): send(pending)
-            }
-        }
-        serveNext()
+        guard parked != nil else { return request.error(ENOTCONN) }
+        if case .start(let body) = action { action = start(body, pid: pid) }
+        run(action)
     }
 
-    /// Asks the upstream. The task is not the reader's: an interrupted or
-    /// departed reader still fills the cache.
+    /// The kernel closed the file for good.
+    func release() {
+        run(machine.withLock { $0.released() })
+    }
+
+    /// The reads waiting for their reply (none once the transaction is over).
+    var pendingReads: Int { machine.withLock { $0.pendingReads.count } }
+
+    // MARK: Driving
+
+    /// Keying, refusals and hits are settled on this thread; only the upstream goes to a task.
+    private func start(_ body: [UInt8], pid: Int32) -> StateMachine.Action {
+        switch engine.start(namespace: namespace, op: op, body: body, pid: pid) {
+        case .answered(let answer): return machine.withLock { $0.answered(answer.body) }
+        case .failed(let error): return machine.withLock { $0.failed(error.errno) }
+        case .needsUpstream(let pending): send(pending); return .none
+        }
+    }
+
     private func send(_ pending: CacheEngine.PendingQuery) {
         let engine = self.engine
         Task.detached {
-            let phase: Phase
+            let action: StateMachine.Action
             do {
-                phase = .answered(try await engine.finish(pending).body)
-            } catch let error as CacheError {
-                phase = .failed(error)
+                let answer = try await engine.finish(pending)
+                action = self.machine.withLock { $0.answered(answer.body) }
             } catch {
-                phase = .failed(CacheError(.io, "\(error)"))
+                action = self.machine.withLock { $0.failed(CacheError(wrapping: error).errno) }
             }
-            self.state.withLock { $0.phase = phase }
-            self.serveNext()
+            self.run(action)
         }
     }
 
-    /// Serves the oldest waiting read once the answer has begun, one read at a time.
-    private func serveNext() {
-        enum Source { case body(ResponseBody, offset: Int), failure(CacheError) }
-        let next: (PendingRead, Source)? = state.withLock { state in
-            guard !state.serving else { return nil }
-            state.waiters.removeAll { !$0.isPending }
-            guard let pending = state.waiters.first else { return nil }
-            switch state.phase {
-            case .answered(let body):
-                state.serving = true
-                state.waiters.removeFirst()
-                return (pending, .body(body, offset: state.cursor))
-            case .failed(let error):
-                state.waiters.removeFirst()
-                return (pending, .failure(error))
-            default:
-                return nil
-            }
-        }
-        guard let (pending, source) = next else { return }
-        switch source {
-        case .failure(let error):
-            gate.reply(pending.parked) { $0.error(error.errno) }
-            serveNext()
-        case .body(let body, let offset):
-            body.read(at: offset, limit: pending.size) { chunk in
-                self.gate.reply(pending.parked) { request in
-                    if case .bytes(let slice) = chunk { self.state.withLock { $0.cursor = offset + slice.count } }
-                    switch chunk {
-                    case .bytes(let slice): slice.withUnsafeBytes { request.bytes($0) }
-                    case .end: request.bytes([])
-                    case .failed(let error): request.error(error.errno)
-                    }
+    /// Called by libfuse under the request's lock, possibly within `read`'s
+    /// registration: decides at once, replies from elsewhere.
+    private func interrupted(_ read: StateMachine.Read) {
+        let action = machine.withLock { $0.interrupted(read) }
+        if case .none = action { return }
+        DispatchQueue.global().async { self.run(action) }
+    }
+
+    /// Does what the machine said; never under its lock.
+    private func run(_ action: StateMachine.Action) {
+        switch action {
+        case .none, .park:
+            break
+        case .start:
+            preconditionFailure("only the first read starts the request")
+        case .serve(let serve):
+            self.serve(serve)
+        case .reply(let read, let reply, let next):
+            gate.reply(read) { request in
+                switch reply {
+                case .bytes(let slice): slice.withUnsafeBytes { request.bytes($0) }
+                case .end: request.bytes(UnsafeRawBufferPointer(start: nil, count: 0))
+                case .error(let errno): request.error(errno)
                 }
-                self.state.withLock { $0.serving = false }
-                self.serveNext()
             }
+            if let next { serve(next) }
+        case .fail(let reads, let errno):
+            for read in reads { gate.reply(read) { $0.error(errno) } }
         }
     }
-}
 
-/// A read parked until the answer arrives; exactly one reply reaches the kernel:
-/// the answer, EINTR when the reader is interrupted, or ENOTCONN when the mount stops.
-final class PendingRead: Sendable {
-    let parked: ReplyGate<Request>.Parked
-    let size: Int
-    private let gate: ReplyGate<Request>
-
-    init(_ parked: ReplyGate<Request>.Parked, size: Int, gate: ReplyGate<Request>) {
-        self.parked = parked
-        self.size = size
-        self.gate = gate
+    /// Reads the body for one read: at once when the bytes are there (a hit),
+    /// else when they arrive. A chain of waiting reads served at once nests
+    /// one call per read, and reads of one open are few.
+    private func serve(_ serve: StateMachine.Serve) {
+        let read = serve.read
+        serve.body.read(at: serve.offset, limit: serve.size) { chunk in
+            self.run(self.machine.withLock { $0.chunk(chunk, for: read) })
+        }
     }
 
-    /// Whether the read still awaits its reply.
-    var isPending: Bool { gate.isPending(parked) }
-
-    /// Called by libfuse, possibly while it holds the request's lock or from
-    /// within `ReplyGate.park`: reply from elsewhere.
-    func interrupt() {
-        gate.replyLater(parked) { $0.error(EINTR) }
-    }
+    /// For tests: whether the machine's lock is free, as it must be whenever a reply is sent.
+    var isUnlocked: Bool { machine.withLockIfAvailable { _ in true } ?? false }
 }

@@ -10,11 +10,11 @@ import Synchronization
 /// thus answered exactly once, which is also what frees libfuse's copy of it.
 /// Generic over the request so the rules can be tested without a kernel.
 final class ReplyGate<Token: Sendable>: Sendable {
-    /// A parked request; its serial number, never reused, tells it apart from
-    /// a later request that libfuse happens to allocate at the same address.
-    struct Parked: Sendable {
-        fileprivate let serial: UInt64
-        let token: Token
+    /// A parked request, known by a serial number that is never reused: it
+    /// tells the request apart from a later one that libfuse happens to
+    /// allocate at the same address. Its token stays in the gate until answered.
+    struct Parked: Hashable, Sendable {
+        let serial: UInt64
     }
 
     private struct State {
@@ -29,16 +29,22 @@ final class ReplyGate<Token: Sendable>: Sendable {
     init() {}
 
     /// Parks a request whose reply comes later; nil once the gate is closed
-    /// (the caller, still in its callback, answers it at once). `register`
-    /// runs before anyone can answer the request, under the gate's lock: it
-    /// may hand the request to libfuse, but must neither reply nor use the gate.
-    func park(_ token: Token, registering register: (Parked) -> Void = { _ in }) -> Parked? {
+    /// (the caller, still in its callback, answers it at once).
+    func park(_ token: Token) -> Parked? {
+        park { _ in token }
+    }
+
+    /// Parks the request `register` returns, given the serial it is parked
+    /// under; nil (and `register` never runs) once the gate is closed.
+    /// `register` runs before anyone can answer the request, under the gate's
+    /// lock: it may tell others of the request and hand it to libfuse, but must
+    /// neither reply nor use the gate. Replies go to the token it returns.
+    func park(registering register: (Parked) -> Token) -> Parked? {
         state.withLock { state in
             guard state.open else { return nil }
             state.nextSerial += 1
-            let parked = Parked(serial: state.nextSerial, token: token)
-            register(parked)
-            state.parked[parked.serial] = token
+            let parked = Parked(serial: state.nextSerial)
+            state.parked[parked.serial] = register(parked)
             return parked
         }
     }
@@ -52,8 +58,8 @@ final class ReplyGate<Token: Sendable>: Sendable {
     /// or the gate closed; true when `body` ran.
     @discardableResult
     func reply(_ parked: Parked, _ body: (Token) -> Void) -> Bool {
-        guard take(parked) else { return false }
-        body(parked.token)
+        guard let token = take(parked) else { return false }
+        body(token)
         state.withLock { $0.replying -= 1 }
         return true
     }
@@ -64,13 +70,16 @@ final class ReplyGate<Token: Sendable>: Sendable {
         queue.async { self.reply(parked, body) }
     }
 
-    private func take(_ parked: Parked) -> Bool {
+    private func take(_ parked: Parked) -> Token? {
         state.withLock { state in
-            guard state.open, state.parked.removeValue(forKey: parked.serial) != nil else { return false }
+            guard state.open, let token = state.parked.removeValue(forKey: parked.serial) else { return nil }
             state.replying += 1
-            return true
+            return token
         }
     }
+
+    /// How many requests wait for their reply.
+    var parkedCount: Int { state.withLock { $0.parked.count } }
 
     /// Closes the gate: waits for the replies being sent, then answers every
     /// parked request through `fail`, in the order they were parked. Call it

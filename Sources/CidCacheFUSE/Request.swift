@@ -3,18 +3,73 @@ import Foundation
 import Glibc
 import Synchronization
 
+/// What a handler that answers later needs of a kernel request: `Request`
+/// is the real one; tests stand in their own for `fuse_req_t`.
+protocol Replying: Sendable {
+    /// The calling process, for the `errors` and `log` lines.
+    var pid: Int32 { get }
+    func error(_ errno: Int32)
+    func bytes(_ bytes: UnsafeRawBufferPointer)
+    func written(_ count: Int)
+    /// This request with `handler` called when the caller is interrupted (at
+    /// once when it was already). The handler runs on any thread, possibly
+    /// while libfuse holds the request's lock: it must neither reply nor
+    /// block. A reply through the returned request (`error`, `bytes`,
+    /// `written`) first unregisters it, waiting for a call under way, so none
+    /// runs once the reply is sent.
+    func interruptible(_ handler: @escaping @Sendable () -> Void) -> Self
+}
+
 /// A kernel request awaiting its one reply. libfuse's `fuse_req_t` stays valid
-/// on any thread until replied to, so it may travel into a Swift task.
-struct Request: @unchecked Sendable {
+/// on any thread until replied to, so it may travel into a Swift task
+/// (hence `@unchecked`: a C pointer that libfuse lets any thread answer).
+struct Request: Replying, @unchecked Sendable {
     let raw: fuse_req_t
+    /// The interrupt handler handed to libfuse, retained until the reply unregisters it.
+    private let hook: Unmanaged<InterruptHook>?
+
+    init(raw: fuse_req_t) {
+        self.raw = raw
+        hook = nil
+    }
+
+    private init(raw: fuse_req_t, hook: Unmanaged<InterruptHook>) {
+        self.raw = raw
+        self.hook = hook
+    }
 
     /// The calling process, for the `errors` and `log` lines. The kernel
     /// sends the calling thread's id; its thread group is the process.
     var pid: Int32 { ProcessIDCache.shared.processID(ofThread: fuse_req_ctx(raw).pointee.pid) }
 
-    func error(_ errno: Int32) { fuse_reply_err(raw, errno) }
+    func interruptible(_ handler: @escaping @Sendable () -> Void) -> Request {
+        let hook = Unmanaged.passRetained(InterruptHook(handler))
+        // libfuse calls it at once when the reader was interrupted already.
+        fuse_req_interrupt_func(raw, { _, data in
+            guard let data else { return }
+            Unmanaged<InterruptHook>.fromOpaque(data).takeUnretainedValue().handler()
+        }, hook.toOpaque())
+        return Request(raw: raw, hook: hook)
+    }
+
+    /// Unregisters the interrupt handler before the reply. libfuse calls a
+    /// handler under the request's lock, and so takes it here: once this
+    /// returns no call is under way and none will come, so the handler can go.
+    /// (A reply alone does not wait: libfuse may have read the handler just
+    /// before it and call it after.) Never called from the handler itself.
+    private func unhook() {
+        guard let hook else { return }
+        fuse_req_interrupt_func(raw, nil, nil)
+        hook.release()
+    }
+
+    func error(_ errno: Int32) {
+        unhook()
+        fuse_reply_err(raw, errno)
+    }
 
     func bytes(_ bytes: UnsafeRawBufferPointer) {
+        unhook()
         fuse_reply_buf(raw, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
     }
 
@@ -28,7 +83,10 @@ struct Request: @unchecked Sendable {
         bytes.withUnsafeBytes { self.bytes(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
     }
 
-    func written(_ count: Int) { fuse_reply_write(raw, count) }
+    func written(_ count: Int) {
+        unhook()
+        fuse_reply_write(raw, count)
+    }
 
     func attributes(_ st: stat, timeout: Double) {
         var st = st
@@ -83,6 +141,13 @@ struct Request: @unchecked Sendable {
     }
 
     func none() { fuse_reply_none(raw) }
+}
+
+/// An interrupt handler as libfuse holds it (a pointer to this object).
+private final class InterruptHook: Sendable {
+    let handler: @Sendable () -> Void
+
+    init(_ handler: @escaping @Sendable () -> Void) { self.handler = handler }
 }
 
 /// Thread id to process id, read from `/proc/<tid>/status` and remembered for

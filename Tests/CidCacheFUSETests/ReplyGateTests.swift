@@ -41,12 +41,13 @@ final class ReplyGateTests: XCTestCase {
     func testRegistrationRunsBeforeAnyoneCanAnswer() throws {
         let gate = ReplyGate<Int>()
         var seen: ReplyGate<Int>.Parked?
-        let parked = try XCTUnwrap(gate.park(7) { parked in
+        let parked = try XCTUnwrap(gate.park { parked in
             seen = parked
             // An interrupt that libfuse delivers during the registration answers later.
             gate.replyLater(parked) { self.record("interrupted \($0)") }
+            return 7
         })
-        XCTAssertEqual(seen?.token, parked.token)
+        XCTAssertEqual(seen, parked)
         let answered = expectation(description: "the interrupt answers")
         DispatchQueue.global().async {
             while gate.isPending(parked) { usleep(1000) }
@@ -55,6 +56,25 @@ final class ReplyGateTests: XCTestCase {
         wait(for: [answered], timeout: 5)
         XCTAssertFalse(gate.reply(parked) { self.record("answer \($0)") })
         XCTAssertEqual(sent.withLock { $0 }, ["interrupted 7"])
+    }
+
+    /// Replies go to the token the registration returned (for a query read:
+    /// the request with its interrupt hook), and the gate keeps none once answered.
+    func testRepliesGoToTheRegisteredToken() throws {
+        let gate = ReplyGate<Int>()
+        let parked = try XCTUnwrap(gate.park { parked in Int(parked.serial) + 100 })
+        XCTAssertEqual(gate.parkedCount, 1)
+        XCTAssertTrue(gate.reply(parked) { self.record("answer \($0)") })
+        XCTAssertEqual(gate.parkedCount, 0)
+        XCTAssertEqual(sent.withLock { $0 }, ["answer \(parked.serial + 100)"])
+    }
+
+    func testAClosedGateRunsNoRegistration() {
+        let gate = ReplyGate<Int>()
+        gate.close { _ in }
+        var ran = false
+        XCTAssertNil(gate.park { _ in ran = true; return 1 })
+        XCTAssertFalse(ran)
     }
 
     /// `close` returns only once a reply already under way has been sent, so

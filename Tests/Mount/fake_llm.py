@@ -601,6 +601,9 @@ class Out:
         return self.record["headers"].get(name.lower())
 
     def send(self, status, data, content_type, headers=()):
+        # Recorded first: a test may read the record as soon as the answer is out.
+        self.record["status"] = status
+        self.record["sent"] = data
         h = self.handler
         h.send_response(status)
         h.send_header("Content-Type", content_type)
@@ -609,8 +612,6 @@ class Out:
             h.send_header(name, value)
         h.end_headers()
         h.wfile.write(data)
-        self.record["status"] = status
-        self.record["sent"] = data
 
     def json(self, status, payload, headers=(), content_type="application/json"):
         self.send(status, json.dumps(payload).encode(), content_type, headers)
@@ -619,6 +620,7 @@ class Out:
         self.send(status, text.encode(), "text/plain; charset=utf-8")
 
     def start_chunked(self, status, content_type):
+        self.record["status"] = status
         h = self.handler
         h.send_response(status)
         h.send_header("Content-Type", content_type)
@@ -626,7 +628,6 @@ class Out:
         h.send_header("Transfer-Encoding", "chunked")
         h.end_headers()
         h.wfile.flush()
-        self.record["status"] = status
 
     def chunk(self, data):
         self.handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
