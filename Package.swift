@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "CidCacheCoreTests", dependencies: ["CidCacheCore"]),
         .testTarget(name: "CidCacheStoreTests", dependencies: ["CidCacheStore"]),
         .testTarget(name: "CidCacheEngineTests", dependencies: ["CidCacheEngine", "CidCacheStore", "CidCacheUpstreams"]),
-        .testTarget(name: "CidCacheFUSETests", dependencies: ["CidCacheFUSE"]),
+        .testTarget(name: "CidCacheFUSETests", dependencies: ["CidCacheFUSE", "CidCacheEngine", "CidCacheUpstreams"]),
     ],
     swiftLanguageModes: [.v5]
 )

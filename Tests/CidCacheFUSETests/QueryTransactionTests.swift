@@ -1,5 +1,6 @@
 import CidCacheCore
 import CidCacheEngine
+import CidCacheUpstreams
 @testable import CidCacheFUSE
 import Foundation
 import Glibc
