@@ -1,4 +1,3 @@
-import Dispatch
 import Glibc
 import Synchronization
 
@@ -62,12 +61,6 @@ final class ReplyGate<Token: Sendable>: Sendable {
         body(token)
         state.withLock { $0.replying -= 1 }
         return true
-    }
-
-    /// Answers from `queue`, later: for libfuse's interrupt hook, which may
-    /// hold the request's lock (and run inside `park`'s `register`).
-    func replyLater(_ parked: Parked, on queue: DispatchQueue = .global(), _ body: @escaping @Sendable (Token) -> Void) {
-        queue.async { self.reply(parked, body) }
     }
 
     private func take(_ parked: Parked) -> Token? {
