@@ -243,18 +243,13 @@ final class FileSystem: Sendable {
     /// are read from the index at the first read, with no system call at
     /// open; larger ones from their file.
     private func openStoredBytes(_ request: Request, cid: String, size: Int64) {
-        var kind = OpenHandle.Kind.indexed(cid: cid, size: size)
-        if size > engine.store.inlineLimit {
-            let fd = Glibc.open(engine.store.blobPath(cid), O_RDONLY | O_CLOEXEC)
-            if fd >= 0 {
-                kind = .file(fd: fd)
-            } else {
-                // No file: removed since the lookup (rows go before files), or kept in the index.
-                do { guard try engine.contentSize(cid: cid) != nil else { return request.error(ENOENT) } }
-                catch { return request.error(error.errno) }
-            }
+        let stored: StoredBytes?
+        do { stored = try engine.openContent(cid: cid, size: size) } catch { return request.error(error.errno) }
+        switch stored {
+        case nil: request.error(ENOENT)
+        case .inIndex?: request.open(OpenHandle(.indexed(cid: cid, size: size)), directIO: false, keepCache: true, noFlush: true)
+        case .file(let fd)?: request.open(OpenHandle(.file(fd: fd)), directIO: false, keepCache: true, noFlush: true)
         }
-        request.open(OpenHandle(kind), directIO: false, keepCache: true, noFlush: true)
     }
 
     /// `errors` and `log` grow while open: read past the page cache, at the kernel's offsets.

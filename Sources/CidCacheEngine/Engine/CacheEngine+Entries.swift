@@ -2,6 +2,7 @@ import CidCacheCore
 import CidCacheUpstreams
 import CidCacheStore
 import Foundation
+import Glibc
 
 /// Entries: looked up (remembered in memory), counted, listed and removed.
 extension CacheEngine {
@@ -124,6 +125,18 @@ extension CacheEngine {
         }
     }
 
+    /// Opens stored bytes for a front that serves them piece by piece: small
+    /// ones stay in the index (no system call here), larger ones are opened
+    /// read-only (the caller closes the descriptor); nil when they are no
+    /// longer stored (removed since the lookup: rows go before files).
+    public func openContent(cid: String, size: Int64) throws(CacheError) -> StoredBytes? {
+        guard size > store.inlineLimit else { return .inIndex }
+        let fd = Glibc.open(store.blobPath(cid), O_RDONLY | O_CLOEXEC)
+        if fd >= 0 { return .file(fd: fd) }
+        // No file: gone, or kept in the index by a store of an earlier version.
+        return try contentSize(cid: cid) == nil ? nil : .inIndex
+    }
+
     /// Drops stored bytes and every entry that points at them (`rm cid/<cid>`); false when they are not stored.
     @discardableResult
     public func removeContent(cid: String) throws(CacheError) -> Bool {
@@ -141,4 +154,12 @@ extension CacheEngine {
         guard let observer = removalObserver.withLock({ $0 }) else { return }
         removed.forEach(observer)
     }
+}
+
+/// Where a front reads stored bytes from.
+public enum StoredBytes: Sendable, Equatable {
+    /// Kept in the index: read with `content(cid:size:)` when asked.
+    case inIndex
+    /// An open read-only descriptor of their file.
+    case file(fd: Int32)
 }
