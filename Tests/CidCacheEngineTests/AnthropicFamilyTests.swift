@@ -20,12 +20,12 @@ final class AnthropicFamilyTests: XCTestCase {
     private let sample = #"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}],"temperature":0}"#
 
     func testRequestGoesToMessagesWithKeyAndVersionHeaders() throws {
-        let ns = try namespace("anthropic", ["ANTHROPIC_API_KEY": "sk-ant-test"])
+        let ns = try namespace("anthropic", ["ANTHROPIC_API_KEY": "test-anthropic-key"])
         let body = Array(sample.utf8)
         let request = try family.httpRequest(op: "messages", request: try object(sample), body: body, endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "https://api.anthropic.com/v1/messages")
-        XCTAssertEqual(request.header("x-api-key"), "sk-ant-test")
+        XCTAssertEqual(request.header("x-api-key"), "test-anthropic-key")
         XCTAssertEqual(request.header("anthropic-version"), "2023-06-01")
         XCTAssertEqual(request.header("content-type"), "application/json")
         XCTAssertNil(request.header("authorization"))

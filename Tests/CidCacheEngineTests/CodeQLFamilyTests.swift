@@ -23,10 +23,10 @@ final class CodeQLFamilyTests: XCTestCase {
         let request = try object(text)
         try family.validate(op: "analyses", request: request)
         let call = try family.httpRequest(op: "analyses", request: request, body: Array(text.utf8),
-                                          endpoint: Endpoint(baseURL: "https://api.github.com", credential: "ghp_x"))
+                                          endpoint: Endpoint(baseURL: "https://api.github.com", credential: "test-github-token"))
         XCTAssertEqual(call.method, "GET")
         XCTAssertEqual(call.url, "https://api.github.com/repos/o/r/code-scanning/analyses?ref=refs%2Fheads%2Fmain&tool_name=CodeQL&per_page=100")
-        XCTAssertEqual(call.header("authorization"), "Bearer ghp_x")
+        XCTAssertEqual(call.header("authorization"), "Bearer test-github-token")
         XCTAssertEqual(call.header("x-github-api-version"), "2022-11-28")
         XCTAssertEqual(call.header("accept"), "application/vnd.github+json")
         XCTAssertEqual(family.defaultTTL(op: "analyses", request: request), 86_400)

@@ -20,12 +20,12 @@ final class GeminiFamilyTests: XCTestCase {
     private let generate = #"{"model":"models/gemini-2.0-flash", "contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"temperature":0}}"#
 
     func testGenerateContentPathHeadersAndBodyWithoutTheModel() throws {
-        let ns = try namespace("gemini", ["GEMINI_API_KEY": "AIza-test"])
+        let ns = try namespace("gemini", ["GEMINI_API_KEY": "test-gemini-key"])
         let request = try family.httpRequest(op: "generateContent", request: try object(generate),
                                              body: Array(generate.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent")
-        XCTAssertEqual(request.header("x-goog-api-key"), "AIza-test")
+        XCTAssertEqual(request.header("x-goog-api-key"), "test-gemini-key")
         XCTAssertEqual(request.header("content-type"), "application/json")
         XCTAssertNil(request.header("authorization"))
         XCTAssertFalse(request.url.contains("key="))

@@ -16,7 +16,7 @@ private func namespace(_ name: String, _ environment: [String: String] = [:]) th
 
 final class GitHubFamilyTests: XCTestCase {
     private let family = GitHubFamily()
-    private let api = Endpoint(baseURL: "https://api.github.com", credential: "ghp_secret")
+    private let api = Endpoint(baseURL: "https://api.github.com", credential: "test-github-token")
 
     private func url(_ op: String, _ request: String) throws -> String {
         let parsed = try object(request)
@@ -44,7 +44,7 @@ final class GitHubFamilyTests: XCTestCase {
         let request = try family.httpRequest(op: "list_repos", request: JSONObject(), body: [], endpoint: api)
         XCTAssertEqual(request.method, "GET")
         XCTAssertNil(request.body)
-        XCTAssertEqual(request.header("authorization"), "Bearer ghp_secret")
+        XCTAssertEqual(request.header("authorization"), "Bearer test-github-token")
         XCTAssertEqual(request.header("accept"), "application/vnd.github+json")
         XCTAssertEqual(request.header("x-github-api-version"), "2022-11-28")
         XCTAssertNotNil(request.header("user-agent"))
@@ -101,10 +101,10 @@ final class GitHubFamilyTests: XCTestCase {
         XCTAssertEqual(try namespace("github", ["GITHUB_TOKEN": "t1"]).endpoint.credential, "t1")
         XCTAssertEqual(try namespace("github", ["GH_TOKEN": "t2", "GITHUB_TOKEN": "t1"]).endpoint.credential, "t2")
         XCTAssertEqual(try namespace("github", ["GITHUB_API_URL": "https://ghe/api/v3"]).endpoint.baseURL, "https://ghe/api/v3")
-        let a = try namespace("github", ["GITHUB_TOKEN": "ghp_A"])
-        let b = try namespace("github", ["GITHUB_TOKEN": "ghp_B"])
+        let a = try namespace("github", ["GITHUB_TOKEN": "test-token-a"])
+        let b = try namespace("github", ["GITHUB_TOKEN": "test-token-b"])
         XCTAssertNotEqual(a.upstream, b.upstream)
         XCTAssertNotEqual(a.upstream, ns.upstream)
-        XCTAssertEqual(a.upstream, try namespace("github", ["GH_TOKEN": "ghp_A"]).upstream)
+        XCTAssertEqual(a.upstream, try namespace("github", ["GH_TOKEN": "test-token-a"]).upstream)
     }
 }

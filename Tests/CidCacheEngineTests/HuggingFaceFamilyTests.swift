@@ -67,9 +67,9 @@ final class HuggingFaceFamilyTests: XCTestCase {
         XCTAssertNil(anonymous.header("authorization"))
         XCTAssertEqual(anonymous.header("accept"), "application/json")
         let signed = try family.httpRequest(op: "model_info", request: try object(#"{"repo_id":"gpt2"}"#), body: [],
-                                            endpoint: Endpoint(baseURL: "http://mirror/hf", credential: "hf_abc"))
+                                            endpoint: Endpoint(baseURL: "http://mirror/hf", credential: "test-hf-token"))
         XCTAssertEqual(signed.url, "http://mirror/hf/api/models/gpt2")
-        XCTAssertEqual(signed.header("authorization"), "Bearer hf_abc")
+        XCTAssertEqual(signed.header("authorization"), "Bearer test-hf-token")
     }
 
     func testValidation() throws {
@@ -102,13 +102,13 @@ final class HuggingFaceFamilyTests: XCTestCase {
         XCTAssertEqual(ns.endpoint.baseURL, "https://huggingface.co")
         XCTAssertNil(ns.endpoint.credential)
         XCTAssertEqual(try namespace("hf", ["HF_ENDPOINT": "https://hf-mirror.com"]).endpoint.baseURL, "https://hf-mirror.com")
-        let a = try namespace("hf", ["HF_TOKEN": "hf_tokenA"])
-        let b = try namespace("hf", ["HF_TOKEN": "hf_tokenB"])
-        XCTAssertEqual(a.endpoint.credential, "hf_tokenA")
+        let a = try namespace("hf", ["HF_TOKEN": "test-hf-token-a"])
+        let b = try namespace("hf", ["HF_TOKEN": "test-hf-token-b"])
+        XCTAssertEqual(a.endpoint.credential, "test-hf-token-a")
         XCTAssertNotEqual(a.upstream, b.upstream)
         XCTAssertNotEqual(a.upstream, ns.upstream)
-        XCTAssertEqual(a.upstream, try namespace("hf", ["HF_TOKEN": "hf_tokenA"]).upstream)
-        XCTAssertEqual(try namespace("hf", ["CIDCACHE_HF_KEY": "hf_tokenB", "HF_TOKEN": "hf_tokenA"]).upstream, b.upstream)
+        XCTAssertEqual(a.upstream, try namespace("hf", ["HF_TOKEN": "test-hf-token-a"]).upstream)
+        XCTAssertEqual(try namespace("hf", ["CIDCACHE_HF_KEY": "test-hf-token-b", "HF_TOKEN": "test-hf-token-a"]).upstream, b.upstream)
         XCTAssertFalse(a.upstream.contains("tokenA"))
     }
 

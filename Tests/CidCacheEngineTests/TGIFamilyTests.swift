@@ -33,10 +33,10 @@ final class TGIFamilyTests: XCTestCase {
     }
 
     func testBearerFromHFTokenOrCidcacheKey() throws {
-        let hf = try namespace("tgi", ["HF_TOKEN": "hf_abc"])
+        let hf = try namespace("tgi", ["HF_TOKEN": "test-hf-token"])
         XCTAssertEqual(try family.httpRequest(op: "generate", request: try object(generate), body: [], endpoint: hf.endpoint)
-                           .header("authorization"), "Bearer hf_abc")
-        let own = try namespace("tgi", ["HF_TOKEN": "hf_abc", "CIDCACHE_TGI_KEY": "k", "CIDCACHE_TGI_URL": "https://ep.example/"])
+                           .header("authorization"), "Bearer test-hf-token")
+        let own = try namespace("tgi", ["HF_TOKEN": "test-hf-token", "CIDCACHE_TGI_KEY": "k", "CIDCACHE_TGI_URL": "https://ep.example/"])
         let request = try family.httpRequest(op: "chat.completions", request: try object(chat), body: [], endpoint: own.endpoint)
         XCTAssertEqual(request.header("authorization"), "Bearer k")
         XCTAssertEqual(request.url, "https://ep.example/v1/chat/completions")
