@@ -36,6 +36,7 @@ from fake_openai import FakeOpenAI  # noqa: E402
 BINARY = os.environ.get("CIDCACHE_BIN", os.path.join(REPO, ".build", "release", "cidcache"))
 CLIENT = os.path.join(OUT, "client")
 HELLO = os.path.join(OUT, "hello_ll")
+QUERY_FLOOR = os.path.join(OUT, "query_ll")
 KEY = "sk-bench-not-a-real-key-0001"
 OP_DIR = ("api", "openai", "chat.completions")
 OPCODES = {1: "LOOKUP", 2: "FORGET", 3: "GETATTR", 4: "SETATTR", 14: "OPEN", 15: "READ", 16: "WRITE",
@@ -95,8 +96,9 @@ def rss_kib(pid):
 class CidMount:
     """A release daemon in the foreground on a mountpoint of its own."""
 
-    def __init__(self, root, fake_url):
+    def __init__(self, root, fake_url, binary=BINARY):
         self.root = root
+        self.binary = binary
         self.path = os.path.join(root, "mnt")
         self.data = os.path.join(root, "data")
         self.config = os.path.join(root, "config.json")
@@ -119,7 +121,7 @@ class CidMount:
         readme = self.p("README")
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            [BINARY, "mount", self.path, "--data-dir", self.data, "--config", self.config, "--foreground"],
+            [self.binary, "mount", self.path, "--data-dir", self.data, "--config", self.config, "--foreground"],
             env=self.env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = started + 60
         while time.perf_counter() < deadline:
@@ -158,24 +160,31 @@ class CidMount:
             os.close(fd)
 
 
-class HelloMount:
-    """libfuse's hello_ll example (patched by bench/run): the FUSE floor."""
+class FloorMount:
+    """A minimal C filesystem built by bench/run: libfuse's hello_ll example
+    (patched), the one-round-trip floor of a file, or bench/query_ll.c, the
+    floor of a file that answers a write (a query transaction's round trips)."""
 
-    def __init__(self, root):
-        self.path = os.path.join(root, "hello")
+    def __init__(self, root, name, command, file):
+        self.path = os.path.join(root, name)
         os.makedirs(self.path, exist_ok=True)
-        self.file = os.path.join(self.path, "hello")
+        self.command = command
+        self.file = os.path.join(self.path, file)
+        self.process = None
 
     def start(self):
-        self.process = subprocess.Popen([HELLO, "-f", self.path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(self.command + ["-f", self.path], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
         deadline = time.time() + 20
         while time.time() < deadline:
             if os.path.exists(self.file):
                 return self
             time.sleep(0.01)
-        raise RuntimeError("hello_ll did not mount")
+        raise RuntimeError(f"{self.command[0]} did not mount")
 
     def stop(self):
+        if self.process is None:
+            return
         force_unmount(self.path)
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -414,38 +423,50 @@ def count_round_trips(pid, action, repeats):
 
 # ---------------------------------------------------------------- the parts
 
-def measure_hits(results, hello, mount, payload, request, n, seconds, root):
+def mount_files(mount, request, payload):
+    """A cidcache mount's entry file, cid/ file and query file for the request."""
     entry = mount.p(*OP_DIR, request_cid("openai", "chat.completions", request))
     content = os.getxattr(entry, "user.cidcache.cid").decode()
     cid_file = mount.p("cid", content)
-    query_file = mount.p(*OP_DIR, "query")
+    assert open(entry, "rb").read() == payload and open(cid_file, "rb").read() == payload
+    return entry, cid_file, mount.p(*OP_DIR, "query")
+
+
+def measure_hits(results, hello, query_floors, mount, baseline, payload, request, n, seconds, root):
+    query_floor, query_floor_mt = query_floors
+    entry, cid_file, query_file = mount_files(mount, request, payload)
     body = json.dumps(request).encode()
     disk = os.path.join(root, "payload.json")
     shm = f"/dev/shm/cidcache-bench-{os.getpid()}.json"
-    for path in (disk, shm):
-        with open(path, "wb") as f:
-            f.write(payload)
+    with open(shm, "wb") as f:
+        f.write(payload)
     request_file = os.path.join(root, "request.json")
     with open(request_file, "wb") as f:
         f.write(body)
-    assert open(entry, "rb").read() == payload and open(cid_file, "rb").read() == payload
 
     rows = results["latency"]
     files = [("FUSE floor (hello_ll)", hello.file), ("cidcache entry hit", entry), ("cidcache cid/ file", cid_file),
              ("plain file, local disk", disk), ("plain file, tmpfs", shm)]
-    with pinned(hello.process.pid, mount.process.pid):
+    queries = [("FUSE query floor (query_ll)", query_floor.file),
+               ("FUSE query floor, MT loop (query_ll --mt)", query_floor_mt.file), ("cidcache query-file hit", query_file)]
+    if baseline:
+        old_entry, old_cid_file, old_query_file = mount_files(baseline, request, payload)
+        files += [("baseline entry hit", old_entry), ("baseline cid/ file", old_cid_file)]
+        queries.append(("baseline query-file hit", old_query_file))
+    with pinned(hello.process.pid, query_floor.process.pid, query_floor_mt.process.pid, mount.process.pid,
+                baseline and baseline.process.pid):
         log("python, interleaved, pinned to cpu", PIN_CPU)
         python = [(name, "os.open+os.read to EOF+os.close", py_read(path)) for name, path in files]
         python += [(name + ", builtin open()", "with open(p,'rb') as f: f.read()", py_builtin_read(path))
                    for name, path in files[:2]]
-        python += [("cidcache query-file hit", "O_RDWR open, write, read to EOF, close", py_query(query_file, body)),
-                   ("cidcache query-file hit, one read", "O_RDWR open, write, one read of up to 64 KiB, close",
+        python += [(name, "O_RDWR open, write, read to EOF, close", py_query(path, body)) for name, path in queries]
+        python += [("cidcache query-file hit, one read", "O_RDWR open, write, one read of up to 64 KiB, close",
                     py_query_one_read(query_file, body))]
         samples = time_interleaved(n, [(name, run) for name, _, run in python])
         rows += [{"method": name, "client": "python", "what": what, "samples": samples[name]} for name, what, _ in python]
         log("c, interleaved")
         c = [(name, "open+read to EOF+close", ["lat", path]) for name, path in files]
-        c.append(("cidcache query-file hit", "O_RDWR open, write, read to EOF, close", ["query", query_file, request_file]))
+        c += [(name, "O_RDWR open, write, read to EOF, close", ["query", path, request_file]) for name, path in queries]
         samples = c_interleaved(n, [(name, args) for name, _, args in c])
         rows += [{"method": name, "client": "c", "what": what, "samples": samples[name]} for name, what, _ in c]
 
@@ -459,6 +480,7 @@ def measure_hits(results, hello, mount, payload, request, n, seconds, root):
     trips = {}
     for name, pid, action in [
         ("FUSE floor (hello_ll), os.open/read/close", hello.process.pid, py_read(hello.file)),
+        ("FUSE query floor (query_ll), open/write/read/close", query_floor.process.pid, py_query(query_floor.file, body)),
         ("entry hit, os.open/read/close", mount.process.pid, py_read(entry)),
         ("entry hit, builtin open()", mount.process.pid, py_builtin_read(entry)),
         ("cid/ file, os.open/read/close", mount.process.pid, py_read(cid_file)),
@@ -691,6 +713,20 @@ def targets(results, by):
         cid = by[("cidcache cid/ file", client)]
         check(f"entry hit within 1.2x FUSE floor ({client})", hit["x_floor"] <= 1.2, f"{hit['x_floor']}x")
         check(f"cid/ file within 1.2x FUSE floor ({client})", cid["x_floor"] <= 1.2, f"{cid['x_floor']}x")
+        query, query_floor = by.get(("cidcache query-file hit", client)), by.get(("FUSE query floor (query_ll)", client))
+        if query and query_floor:
+            ratio = query["p50_us"] / query_floor["p50_us"]
+            check(f"query-file hit within 1.5x FUSE query floor ({client})", ratio <= 1.5, f"{ratio:.2f}x")
+        query_floor_mt = by.get(("FUSE query floor, MT loop (query_ll --mt)", client))
+        if query and query_floor_mt:
+            ratio = query["p50_us"] / query_floor_mt["p50_us"]
+            check(f"query-file hit within 1.5x the same floor on libfuse's MT loop ({client})", ratio <= 1.5,
+                  f"{ratio:.2f}x")
+        for name in ("entry hit", "cid/ file", "query-file hit"):
+            new, old = by.get((f"cidcache {name}", client)), by.get((f"baseline {name}", client))
+            if new and old:
+                check(f"{name} no slower than the baseline binary ({client})", new["p50_us"] <= old["p50_us"] * 1.05,
+                      f"{new['p50_us'] / old['p50_us']:.2f}x the baseline's p50")
     trips = results.get("round_trips") or {}
     repeat = trips.get("entry hit, os.open/read/close")
     if repeat:
@@ -815,6 +851,9 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report", metavar="RESULTS_JSON", help="print the table and targets of an earlier run again")
     parser.add_argument("--sizes", help="comma-separated store sizes (default 1000,100000,1000000; quick: 200,2000)")
+    parser.add_argument("--baseline-bin", metavar="PATH",
+                        help="another cidcache binary (e.g. a build of the previous commit) whose hits are timed "
+                             "in the same interleaved rounds, as 'baseline ...' rows")
     parser.add_argument("--max-generation-s", type=float, default=2400,
                         help="skip a store size whose fill would take longer (projected from the previous size)")
     args = parser.parse_args()
@@ -840,8 +879,12 @@ def main():
                            "binary": BINARY}}
     root = tempfile.mkdtemp(prefix="cidcache-bench-", dir="/var/tmp")
     fake, fast = FakeOpenAI(KEY), None
-    hello = HelloMount(root).start()
+    hello = FloorMount(root, "hello", [HELLO], "hello").start()
+    query_floor = FloorMount(root, "query_ll", [QUERY_FLOOR, os.path.join(root, "payload.json")], "query")
+    query_floor_mt = FloorMount(root, "query_ll_mt", [QUERY_FLOOR, os.path.join(root, "payload.json"), "--mt"], "query")
     mount = CidMount(os.path.join(root, "hits"), fake.url)
+    baseline = args.baseline_bin and CidMount(os.path.join(root, "baseline"), fake.url, binary=args.baseline_bin)
+    results["machine"]["baseline_binary"] = args.baseline_bin
     started = time.perf_counter()
     try:
         results["mount_start_empty_s"] = round(mount.start(), 3)
@@ -849,7 +892,16 @@ def main():
         payload = mount.query(request)
         results["payload_bytes"] = len(payload)
         log(f"payload {len(payload)} bytes")
-        measure_hits(results, hello, mount, payload, request, n, seconds, root)
+        with open(os.path.join(root, "payload.json"), "wb") as f:
+            f.write(payload)
+        query_floor.start()
+        query_floor_mt.start()
+        if baseline:
+            baseline.start()
+            assert baseline.query(request) == payload
+        measure_hits(results, hello, (query_floor, query_floor_mt), mount, baseline, payload, request, n, seconds, root)
+        if baseline:
+            baseline.stop()
         with pinned():
             measure_alternatives(results, payload, n, root)
         misses = 100 if quick else 1000
@@ -858,6 +910,8 @@ def main():
         results["rss_after_hits_mib"] = round(rss / 1024, 1)
         mount.stop()
         hello.stop()
+        query_floor.stop()
+        query_floor_mt.stop()
         fast = fast_fake()
         mount = CidMount(os.path.join(root, "misses"), fast.url)
         mount.start()
@@ -868,7 +922,11 @@ def main():
         measure_engine(results, [size for size in sizes if size <= 100000] or sizes[:1], n)
     finally:
         mount.stop()
+        if baseline:
+            baseline.stop()
         hello.stop()
+        query_floor.stop()
+        query_floor_mt.stop()
         fake.stop()
         if fast:
             fast.stop()

@@ -27,6 +27,11 @@ public final class CacheEngine: Sendable {
     private let flights = SingleFlight<EntryKey, FlightResult>()
     /// Entries recently looked up, so repeated opens skip the index.
     let entries = EntryCache()
+    /// Requests recently keyed, so asking again skips keying.
+    private let recentRequests = RecentRequests()
+    /// Answers stored so far: a miss whose look-up saw this count looks again
+    /// before calling the upstream only when it changed (a flight landed).
+    private let answersStored = Atomic<UInt64>(0)
     /// Hits not yet written to the index, by entry id.
     let pendingAccesses = ShardedMap<Int64, (hits: Int64, lastAccess: Int64)>()
     let removalObserver = Mutex<(@Sendable (EntryRecord) -> Void)?>(nil)
@@ -121,6 +126,8 @@ public final class CacheEngine: Sendable {
         let query: PreparedQuery
         let started: Date
         let pid: Int32
+        /// `answersStored` when its live entry was looked for.
+        let lookedUpAt: UInt64
     }
 
     /// The part of `query` that never waits: keying, and the answer of a live entry.
@@ -128,13 +135,16 @@ public final class CacheEngine: Sendable {
         let started = Date()
         var prepared: PreparedQuery?
         do {
-            let query = try prepare(namespace: namespace, op: op, body: body)
+            let query = try recentRequests.prepared(namespace: namespace, op: op, body: body) {
+                try prepare(namespace: namespace, op: op, body: body)
+            }
             prepared = query
+            let lookedUpAt = answersStored.load(ordering: .acquiring)
             if query.servesFromCache, let answer = try hit(query) {
                 log.logWhenComplete(answer, query, started: started, pid: pid)
                 return .answered(answer)
             }
-            return .needsUpstream(PendingQuery(query: query, started: started, pid: pid))
+            return .needsUpstream(PendingQuery(query: query, started: started, pid: pid, lookedUpAt: lookedUpAt))
         } catch {
             let failure = CacheError(wrapping: error)
             log.fail(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: failure, started: started, pid: pid)
@@ -146,7 +156,7 @@ public final class CacheEngine: Sendable {
     public func finish(_ pending: PendingQuery) async throws -> Answer {
         let query = pending.query
         do {
-            let answer = try await answerFromUpstream(query)
+            let answer = try await answerFromUpstream(query, lookedUpAt: pending.lookedUpAt)
             log.logWhenComplete(answer, query, started: pending.started, pid: pending.pid)
             return answer
         } catch {
@@ -159,24 +169,27 @@ public final class CacheEngine: Sendable {
 
     /// Answers a prepared request from a live entry, a fetch in progress, or the upstream.
     public func answer(_ query: PreparedQuery) async throws -> Answer {
+        let lookedUpAt = answersStored.load(ordering: .acquiring)
         if query.servesFromCache, let answer = try hit(query) { return answer }
-        return try await answerFromUpstream(query)
+        return try await answerFromUpstream(query, lookedUpAt: lookedUpAt)
     }
 
-    /// Answers without looking for a live entry (the caller did): the bypass,
-    /// a fetch in progress, or a new upstream call.
-    private func answerFromUpstream(_ query: PreparedQuery) async throws -> Answer {
+    /// Answers without looking for a live entry (the caller did, when
+    /// `answersStored` was `lookedUpAt`): the bypass, a fetch in progress, or a new upstream call.
+    private func answerFromUpstream(_ query: PreparedQuery, lookedUpAt: UInt64) async throws -> Answer {
         let ns = query.namespace
         if query.bypassesCache {
             guard !config.offline else { throw offlineError() }
-            let body = try await upstream.fetch(query) { _, _ in }
+            let body = try await upstream.fetch(query) { _, _ in nil }
             statistics.update(ns.name) { $0.bypassed += 1 }
             return Answer(requestCID: query.requestCID, contentCID: nil, body: body, outcome: .bypassed, entry: nil)
         }
         guard !config.offline else { throw offlineError() }
 
         let key = EntryKey(upstream: ns.upstream, requestCID: query.requestCID.string)
-        let (result, joined) = try await flights.run(key) { land in try await self.fly(query, land: land) }
+        let (result, joined) = try await flights.run(key) { land in
+            try await self.fly(query, lookedUpAt: lookedUpAt, land: land)
+        }
         if result.source == .stored, let entry = result.entry { return hitAnswer(query, entry, body: result.body) }
         let outcome: Outcome = result.source == .stale ? .stale : (joined ? .coalesced : .miss)
         if outcome != .miss {
@@ -201,12 +214,15 @@ public final class CacheEngine: Sendable {
         return try bytes(of: entry).map { (entry, $0) }
     }
 
-    /// An entry's stored bytes; nil when the entry left the index since it was
-    /// read (its bytes may be gone with it). Rows are trusted over files: bytes
-    /// missing under an entry still indexed are EIO.
+    /// An entry's stored bytes (small ones remembered in memory); nil when the
+    /// entry left the index since it was read (its bytes may be gone with it).
+    /// Rows are trusted over files: bytes missing under an entry still indexed are EIO.
     func bytes(of entry: EntryRecord) throws -> [UInt8]? {
+        if let remembered = entries.body(entry.contentCID) { return remembered }
         do {
-            return try store.readBlob(entry.contentCID, size: entry.size)
+            let bytes = try store.readBlob(entry.contentCID, size: entry.size)
+            entries.remember(body: bytes, contentCID: entry.contentCID)
+            return bytes
         } catch {
             guard try store.entry(requestCID: entry.requestCID, upstream: entry.upstream)?.id != entry.id else { throw error }
             entries.forget([entry])
@@ -232,11 +248,13 @@ public final class CacheEngine: Sendable {
     /// One upstream call shared by every identical concurrent miss. It resolves
     /// when the answer starts (or a recently expired entry stands in for a
     /// failed upstream) and lands, no longer joinable, once the answer is stored.
-    private func fly(_ query: PreparedQuery, land: @escaping @Sendable () -> Void) async throws -> FlightResult {
+    private func fly(_ query: PreparedQuery, lookedUpAt: UInt64,
+                     land: @escaping @Sendable () -> Void) async throws -> FlightResult {
         do {
             // The caller looked for a live entry before this flight took off; a
             // flight that landed in between has stored the answer already.
-            if query.servesFromCache, let stored = try storedAnswer(query) {
+            if query.servesFromCache, answersStored.load(ordering: .acquiring) != lookedUpAt,
+               let stored = try storedAnswer(query) {
                 land()
                 return FlightResult(body: ResponseBody(complete: stored.bytes), entry: stored.entry, source: .stored)
             }
@@ -256,35 +274,41 @@ public final class CacheEngine: Sendable {
         }
     }
 
-    /// Counts a whole fresh answer and stores it. A failure to store is logged,
-    /// and the caller still gets its answer: only the cache missed out.
-    private func complete(_ query: PreparedQuery, bytes: [UInt8], sent: Date) {
+    /// Counts a whole fresh answer and stores it; the CID it was stored under.
+    /// A failure to store is logged, and the caller still gets its answer:
+    /// only the cache missed out.
+    private func complete(_ query: PreparedQuery, bytes: [UInt8], sent: Date) -> CID? {
         statistics.update(query.namespace.name) { $0.misses += 1 }
         do {
-            try store(query, bytes: bytes, sent: sent)
+            return try store(query, bytes: bytes, sent: sent)
         } catch {
             log.recordError(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string,
                             error: CacheError(wrapping: error), pid: getpid())
+            return nil
         }
     }
 
-    /// Stores a whole answer: its bytes, its key document and its entry.
-    private func store(_ query: PreparedQuery, bytes: [UInt8], sent: Date) throws {
+    /// Stores a whole answer: its bytes, its key document and its entry; the bytes' CID.
+    private func store(_ query: PreparedQuery, bytes: [UInt8], sent: Date) throws -> CID {
         let ns = query.namespace
         let elapsedMs = Int64(Date().timeIntervalSince(sent) * 1000)
         let usage = ns.family.usage(op: query.op, request: query.request, response: bytes)
         let ttl = query.control.ttl ?? ttlFor(query)
         let fetched = Int64(sent.timeIntervalSince1970)
         let mark = entries.removalMark()
+        let contentCID = CID.forContent(bytes)
         let (entry, replaced) = try store.storeAnswer(NewEntry(
             requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
-            contentCID: CID.forContent(bytes).string, size: Int64(bytes.count),
+            contentCID: contentCID.string, size: Int64(bytes.count),
             fetched: fetched, expires: fetched.addingReportingOverflow(Int64(ttl)).overflow ? .max : fetched + Int64(ttl), ttl: Int64(ttl),
             tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs),
             body: bytes, keyDocument: query.keyDocument)
         storedBytes.withLock { $0 += Int64(bytes.count + query.keyDocument.count) }
+        answersStored.add(1, ordering: .releasing)
         entries.remember(entry, readAfter: mark)  // first: forgetting the replaced record must not count against it
         if let replaced { notifyRemoved([replaced]) }
+        entries.remember(body: bytes, contentCID: contentCID.string)  // after: the replaced one may share its CID
+        return contentCID
     }
 
     /// The TTL of a query: the config's override for its operation, else the family's rule.

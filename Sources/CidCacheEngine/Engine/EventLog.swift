@@ -15,25 +15,45 @@ public final class EventLog: Sendable {
     private let rotateBytes: Int
     private static let reserveBytes: UInt64 = 64 * 1024
 
+    /// The open file, written with plain `write(2)` at an end it keeps track
+    /// of (one system call a line: this is on the path of every cached answer).
     private struct Writer {
-        var handle: FileHandle?
+        var fd: Int32
+        /// Where the next line goes: the file's size.
+        var end: UInt64 = 0
         /// The end of the blocks reserved so far (the file's size stays its content's).
         var reservedUntil: UInt64 = 0
 
         /// Opens the file at its end (made empty first when `empty`), with blocks reserved past it.
         init(path: String, empty: Bool) {
-            if empty || !FileManager.default.fileExists(atPath: path) {
-                _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
-            }
-            handle = FileHandle(forWritingAtPath: path)
-            reserve(beyond: (try? handle?.seekToEnd()) ?? 0, needing: 1)
+            fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (empty ? O_TRUNC : 0), 0o600)
+            guard fd >= 0 else { return }
+            let size = lseek(fd, 0, SEEK_END)
+            end = size > 0 ? UInt64(size) : 0
+            reserve(needing: 1)
         }
 
-        mutating func reserve(beyond offset: UInt64, needing count: Int) {
-            guard let fd = handle?.fileDescriptor, offset + UInt64(count) > reservedUntil else { return }
-            if cidcache_reserve_blocks(fd, Int64(offset), Int64(EventLog.reserveBytes)) == 0 {
-                reservedUntil = offset + EventLog.reserveBytes
+        mutating func reserve(needing count: Int) {
+            guard fd >= 0, end + UInt64(count) > reservedUntil else { return }
+            if cidcache_reserve_blocks(fd, Int64(end), Int64(EventLog.reserveBytes)) == 0 {
+                reservedUntil = end + EventLog.reserveBytes
             }
+        }
+
+        /// Writes the whole line at the end; a line the disk refuses is lost, never half written twice.
+        mutating func write(_ line: [UInt8]) {
+            var written = 0
+            while written < line.count {
+                let n = line.withUnsafeBytes { pwrite(fd, $0.baseAddress! + written, line.count - written, off_t(end) + off_t(written)) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { break }
+                written += n
+            }
+            end += UInt64(written)
+        }
+
+        func close() {
+            if fd >= 0 { _ = Glibc.close(fd) }
         }
     }
     private let writer: Mutex<Writer>
@@ -49,17 +69,14 @@ public final class EventLog: Sendable {
         var line = CanonicalJSON.serialize(.object(JSONObject(fields.map { (key: $0.0, value: $0.1) })))
         line.append(0x0A)
         writer.withLock { writer in
-            guard let current = writer.handle else { return }
-            var offset = (try? current.offset()) ?? 0
-            if offset + UInt64(line.count) > rotateBytes {
-                try? current.close()
-                try? FileManager.default.removeItem(atPath: path + ".1")
-                try? FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+            guard writer.fd >= 0 else { return }
+            if writer.end + UInt64(line.count) > rotateBytes {
+                writer.close()
+                rename(path, path + ".1")
                 writer = Writer(path: path, empty: true)
-                offset = 0
             }
-            writer.reserve(beyond: offset, needing: line.count)
-            try? writer.handle?.write(contentsOf: line)
+            writer.reserve(needing: line.count)
+            writer.write(line)
         }
     }
 

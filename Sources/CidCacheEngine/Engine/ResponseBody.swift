@@ -17,6 +17,8 @@ public final class ResponseBody: Sendable {
     private struct State {
         var bytes: [UInt8] = []
         var ending: Result<Void, CacheError>?
+        /// The CID of the whole body, when whoever finished it computed one (the store step).
+        var contentCID: CID?
         /// Set by the first `end`: its two lock sections let no second one through.
         var ended = false
         var waiters: [(offset: Int, callback: @Sendable (Chunk) -> Void)] = []
@@ -44,8 +46,14 @@ public final class ResponseBody: Sendable {
         woken.forEach { $0.0($0.1) }
     }
 
-    /// Marks the body whole.
-    public func finish() { end(.success(())) }
+    /// Marks the body whole; `contentCID` is its CID when already computed, so nobody hashes it again.
+    public func finish(contentCID: CID? = nil) {
+        if let contentCID { state.withLock { $0.contentCID = contentCID } }
+        end(.success(()))
+    }
+
+    /// The CID the body was finished with, if any.
+    public var contentCID: CID? { state.withLock { $0.contentCID } }
 
     /// Cuts the body short: readers get the bytes already there, then the error.
     public func fail(_ error: CacheError) { end(.failure(error)) }

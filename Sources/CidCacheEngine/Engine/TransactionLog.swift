@@ -59,7 +59,7 @@ public final class TransactionLog: Sendable {
             switch result {
             case .success(let bytes):
                 self.logTransaction(namespace: namespace, op: op, requestCID: requestCID,
-                                    cid: (answer.contentCID ?? CID.forContent(bytes)).string,
+                                    cid: (answer.contentCID ?? answer.body.contentCID ?? CID.forContent(bytes)).string,
                                     outcome: answer.outcome, started: started, bytes: bytes.count, pid: pid)
             case .failure(let error):
                 self.fail(namespace: namespace, op: op, requestCID: requestCID, error: error, started: started, pid: pid)

@@ -24,8 +24,8 @@ final class UpstreamCaller: Sendable {
     /// Calls the upstream and returns once its answer starts; the body then
     /// fills in the background. A whole answer (a stream with its terminal
     /// event) is handed to `whole`, with the time the call was sent, before
-    /// the body ends; error answers never are.
-    func fetch(_ query: PreparedQuery, whole: @escaping @Sendable ([UInt8], Date) -> Void) async throws -> ResponseBody {
+    /// the body ends, and the CID `whole` returns finishes the body; error answers never are.
+    func fetch(_ query: PreparedQuery, whole: @escaping @Sendable ([UInt8], Date) -> CID?) async throws -> ResponseBody {
         let ns = query.namespace
         if ns.family.requiresCredential && ns.endpoint.credential == nil {
             throw CacheError(.accessDenied, "no credential configured for namespace \(ns.name)")
@@ -47,8 +47,7 @@ final class UpstreamCaller: Sendable {
                 throw failure(CacheError(wrapping: error), ns)
             }
             body.append(bytes)
-            whole(bytes, sent)
-            body.finish()
+            body.finish(contentCID: whole(bytes, sent))
             return body
         }
         var request = try ns.family.httpRequest(op: query.op, request: query.request, body: query.upstreamBody, endpoint: ns.endpoint)
@@ -69,8 +68,7 @@ final class UpstreamCaller: Sendable {
             if request.streamed, !ns.family.isCompleteStream(op: query.op, body: body.received) {
                 return body.fail(failure(CacheError(.io, "the stream ended before its terminal event"), ns))
             }
-            whole(body.received, sent)
-            body.finish()
+            body.finish(contentCID: whole(body.received, sent))
         }
         return body
     }
