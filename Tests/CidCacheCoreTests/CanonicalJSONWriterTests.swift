@@ -114,6 +114,25 @@ final class CanonicalJSONWriterTests: XCTestCase {
         }
     }
 
+    func testMembersAlreadyInScalarOrderAreStillSortedByUTF16() {
+        // In scalar order already (U+FB33 before U+1F600): only UTF-16 order is canonical.
+        let emoji = "\u{1F600}", dalet = "\u{FB33}", eAcute = "\u{E9}"
+        let object = JSONObject([(key: "a", value: 0), (key: eAcute, value: 1), (key: dalet, value: 2), (key: emoji, value: 3)])
+        XCTAssertEqual(text(CanonicalJSON.serialize(.object(object))),
+                       "{\"a\":0,\"\(eAcute)\":1,\"\(emoji)\":3,\"\(dalet)\":2}")
+        let repeated = JSONObject([(key: "k", value: 2), (key: "k", value: 1), (key: "a", value: 0)])
+        XCTAssertEqual(text(CanonicalJSON.serialize(.object(repeated))), #"{"a":0,"k":2,"k":1}"#, "equal keys keep their order")
+    }
+
+    func testWholeNumbersPastTwoToTheFiftyThreeUseTheirShortestDigits() {
+        XCTAssertEqual(text(CanonicalJSON.serialize(.number(9_007_199_254_740_992))), "9007199254740992")
+        XCTAssertEqual(text(CanonicalJSON.serialize(.number(1_152_921_504_606_846_976))), "1152921504606847000")
+        XCTAssertEqual(text(CanonicalJSON.serialize(.number(-1e20))), "-100000000000000000000")
+        XCTAssertEqual(text(CanonicalJSON.serialize(.number(1e21))), "1e+21")
+        XCTAssertEqual(text(CanonicalJSON.serialize(.number(-0.0))), "0")
+        XCTAssertEqual(text(CanonicalJSON.serialize(.number(1234))), "1234")
+    }
+
     func testSerializationIsIndependentOfMemberOrder() {
         let a: JSON = ["x": 1, "y": ["p": 1, "q": 2]]
         let b: JSON = ["y": ["q": 2, "p": 1], "x": 1]

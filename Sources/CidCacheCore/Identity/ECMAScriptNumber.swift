@@ -7,6 +7,9 @@ enum ECMAScriptNumber {
     static func format(_ value: Double) -> String {
         guard value.isFinite else { return "null" }
         if value == 0 { return "0" }
+        // Whole numbers up to 2^53 are their own shortest digits (larger ones are
+        // not: 2^60 is written 1152921504606847000), so their integer text is the answer.
+        if value.magnitude <= 9_007_199_254_740_992, value == value.rounded(.towardZero) { return String(Int64(value)) }
         let (digits, pointPosition) = shortestDigits(of: value.magnitude)
         return (value < 0 ? "-" : "") + layout(digits: digits, pointPosition: pointPosition)
     }

@@ -87,12 +87,29 @@ public struct JSONObject: Sendable, Equatable {
     /// The members sorted by the UTF-16 code units of their keys, as RFC 8785
     /// section 3.2.3 orders them; members with the same key keep their order.
     var membersInCanonicalOrder: [(key: String, value: JSON)] {
+        if isInCanonicalOrder { return members }
         let sortKeys = members.enumerated().map { (utf16: Array($0.element.key.utf16), position: $0.offset) }
         let order = sortKeys.sorted { a, b in
             if a.utf16 == b.utf16 { return a.position < b.position }
             return a.utf16.lexicographicallyPrecedes(b.utf16)
         }
         return order.map { members[$0.position] }
+    }
+
+    /// Whether the keys already ascend in UTF-16 order, checked without
+    /// copying them where that is cheap: keys below U+E000 (all of ASCII) sort
+    /// the same by UTF-8 bytes as by UTF-16 code units.
+    private var isInCanonicalOrder: Bool {
+        var previous: String?
+        for member in members {
+            defer { previous = member.key }
+            guard let before = previous else { continue }
+            let simple = !before.utf8.contains { $0 >= 0xEE } && !member.key.utf8.contains { $0 >= 0xEE }
+            let ascending = simple ? before.utf8.lexicographicallyPrecedes(member.key.utf8)
+                                   : before.utf16.lexicographicallyPrecedes(member.key.utf16)
+            guard ascending else { return false }
+        }
+        return true
     }
 }
 
