@@ -239,17 +239,13 @@ final class FileSystem: Sendable {
         }
     }
 
-    /// Bodies never change under a name: kept in the page cache. Small ones
-    /// are read from the index at the first read, with no system call at
-    /// open; larger ones from their file.
+    /// Bodies never change under a name: kept in the page cache, read
+    /// through the engine's `StoredBytes` as a query file's hit is.
     private func openStoredBytes(_ request: Request, cid: String, size: Int64) {
         let stored: StoredBytes?
         do { stored = try engine.openContent(cid: cid, size: size) } catch { return request.error(error.errno) }
-        switch stored {
-        case nil: request.error(ENOENT)
-        case .inIndex?: request.open(OpenHandle(.indexed(cid: cid, size: size)), directIO: false, keepCache: true, noFlush: true)
-        case .file(let fd)?: request.open(OpenHandle(.file(fd: fd)), directIO: false, keepCache: true, noFlush: true)
-        }
+        guard let stored else { return request.error(ENOENT) }
+        request.open(OpenHandle(.stored(stored)), directIO: false, keepCache: true, noFlush: true)
     }
 
     /// `errors` and `log` grow while open: read past the page cache, at the kernel's offsets.
@@ -270,11 +266,11 @@ final class FileSystem: Sendable {
             request.bytes(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
         case .snapshot(let bytes):
             request.bytes(bytes, from: offset, size: size)
-        case .indexed(let cid, let storedSize):
+        case .stored(let stored):
             do {
                 // Removed between the open and this read: gone, as for a new open.
-                guard let bytes = try engine.content(cid: cid, size: storedSize) else { return request.error(ENOENT) }
-                request.bytes(bytes, from: offset, size: size)
+                guard let bytes = try stored.read(at: Int(offset), count: size) else { return request.error(ENOENT) }
+                bytes.withUnsafeBytes { request.bytes($0) }
             } catch {
                 request.error(error.errno)
             }

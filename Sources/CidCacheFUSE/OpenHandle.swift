@@ -1,16 +1,17 @@
+import CidCacheEngine
 import Glibc
 
 /// What an open file of the mount holds between open and release, carried in
 /// the kernel's file handle.
 final class OpenHandle: Sendable {
     enum Kind: Sendable {
-        /// Bytes on disk read at the kernel's offsets: bodies, key documents, errors, log.
+        /// A file read at the kernel's offsets: key documents, errors, log.
         case file(fd: Int32)
         /// Bytes fixed at open (README, stats), read at the kernel's offsets.
         case snapshot([UInt8])
-        /// Small stored bytes, fetched from the index when the kernel first reads
-        /// them (a repeat open is answered from its page cache, never read).
-        case indexed(cid: String, size: Int64)
+        /// Stored bytes (an entry's body, `cid/<cid>`); a repeat open is
+        /// answered from the page cache, never read.
+        case stored(StoredBytes)
         case query(QueryTransaction<Request>)
         case control(ControlWriter)
     }

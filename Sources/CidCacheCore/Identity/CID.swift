@@ -24,9 +24,13 @@ public struct CID: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// `digest` is 32 bytes long.
     public init?(codec: Codec, sha256 digest: [UInt8]) {
         guard digest.count == SHA256.digestLength else { return nil }
+        self.init(codec: codec, digest: digest, string: "b" + Base32.encode(CID.binary(codec: codec, digest: digest)))
+    }
+
+    private init(codec: Codec, digest: [UInt8], string: String) {
         self.codec = codec
         self.digest = digest
-        self.string = "b" + Base32.encode(CID.binary(codec: codec, digest: digest))
+        self.string = string
     }
 
     /// Parses the text form strictly: `b`, then lower-case unpadded base32 of
@@ -36,7 +40,8 @@ public struct CID: Hashable, Sendable, CustomStringConvertible, Comparable {
         guard string.utf8.first == UInt8(ascii: "b"),
               let bytes = Base32.decode(String(string.utf8.dropFirst())!),
               let cid = CID(bytes: bytes) else { return nil }
-        self = cid
+        // Strict base32 has one spelling per value: the text is already the canonical one.
+        self.init(codec: cid.codec, digest: cid.digest, string: string)
     }
 
     /// Parses the binary form: [varint 1, varint codec, 0x12, 0x20, 32 digest bytes].

@@ -113,28 +113,33 @@ extension CacheEngine {
         do { return try store.blobSize(cid) } catch { throw indexFailure(error) }
     }
 
-    /// Stored bytes (`cid/<cid>`, or an entry's body); nil when they are no
-    /// longer stored (removed since they were looked up), EIO (logged) when the
-    /// index says they are but they cannot be read.
-    public func content(cid: String, size: Int64) throws(CacheError) -> [UInt8]? {
+    /// Opens stored bytes (`cid/<cid>`, or an entry's body) for a front: nil
+    /// when they are no longer stored (removed since they were looked up: rows
+    /// go before files). Small ones not in memory are read from the index at
+    /// the first read, so an open makes no system call; a read fails with EIO
+    /// (logged) when the index says they are stored but they cannot be read.
+    public func openContent(cid: String, size: Int64) throws(CacheError) -> StoredBytes? {
+        if let remembered = entries.body(cid) { return StoredBytes(memory: remembered) }
+        if size > store.inlineLimit {
+            let fd = Glibc.open(store.blobPath(cid), O_RDONLY | O_CLOEXEC)
+            if fd >= 0 { return StoredBytes(size: Int(size), fd: fd) }
+            // No file: gone, or kept in the index by a store of an earlier version.
+            guard try contentSize(cid: cid) != nil else { return nil }
+        }
+        return StoredBytes(size: Int(size)) { () throws(CacheError) in try self.readContent(cid: cid, size: size) }
+    }
+
+    /// Stored bytes read whole (and remembered when small); nil when they are
+    /// no longer stored, EIO (logged) when the index says they are.
+    private func readContent(cid: String, size: Int64) throws(CacheError) -> [UInt8]? {
         do {
-            return try store.readBlob(cid, size: size)
+            let bytes = try store.readBlob(cid, size: size)
+            entries.remember(body: bytes, contentCID: cid)
+            return bytes
         } catch {
             do { if try store.blobSize(cid) == nil { return nil } } catch {}
             throw indexFailure(error)
         }
-    }
-
-    /// Opens stored bytes for a front that serves them piece by piece: small
-    /// ones stay in the index (no system call here), larger ones are opened
-    /// read-only (the caller closes the descriptor); nil when they are no
-    /// longer stored (removed since the lookup: rows go before files).
-    public func openContent(cid: String, size: Int64) throws(CacheError) -> StoredBytes? {
-        guard size > store.inlineLimit else { return .inIndex }
-        let fd = Glibc.open(store.blobPath(cid), O_RDONLY | O_CLOEXEC)
-        if fd >= 0 { return .file(fd: fd) }
-        // No file: gone, or kept in the index by a store of an earlier version.
-        return try contentSize(cid: cid) == nil ? nil : .inIndex
     }
 
     /// Drops stored bytes and every entry that points at them (`rm cid/<cid>`); false when they are not stored.
@@ -154,12 +159,4 @@ extension CacheEngine {
         guard let observer = removalObserver.withLock({ $0 }) else { return }
         removed.forEach(observer)
     }
-}
-
-/// Where a front reads stored bytes from.
-public enum StoredBytes: Sendable, Equatable {
-    /// Kept in the index: read with `content(cid:size:)` when asked.
-    case inIndex
-    /// An open read-only descriptor of their file.
-    case file(fd: Int32)
 }

@@ -194,9 +194,9 @@ public final class CacheEngine: Sendable {
         let outcome: Outcome = result.source == .stale ? .stale : (joined ? .coalesced : .miss)
         if outcome != .miss {
             statistics.update(ns.name) { if outcome == .stale { $0.staleServed += 1 } else { $0.coalesced += 1 } }
-            result.body.whenComplete { result in
-                guard case .success(let bytes) = result else { return }
-                self.statistics.update(ns.name) { $0.bytesServed += Int64(bytes.count) }
+            result.body.whenEnded { result in
+                guard case .success(let count) = result else { return }
+                self.statistics.update(ns.name) { $0.bytesServed += Int64(count) }
             }
         }
         return Answer(requestCID: query.requestCID, contentCID: result.entry.flatMap { CID($0.contentCID) },
@@ -205,24 +205,30 @@ public final class CacheEngine: Sendable {
 
     /// The answer of the request's live entry, counted as a hit; nil when there is none.
     private func hit(_ query: PreparedQuery) throws -> Answer? {
-        try storedAnswer(query).map { hitAnswer(query, $0.entry, body: ResponseBody(complete: $0.bytes)) }
+        try storedAnswer(query).map { hitAnswer(query, $0.entry, body: ResponseBody(stored: $0.bytes)) }
     }
 
     /// The request's live entry and its bytes; nil when there is none.
-    private func storedAnswer(_ query: PreparedQuery) throws -> (entry: EntryRecord, bytes: [UInt8])? {
+    private func storedAnswer(_ query: PreparedQuery) throws -> (entry: EntryRecord, bytes: StoredBytes)? {
         guard let entry = try liveEntry(namespace: query.namespace, requestCID: query.requestCID.string) else { return nil }
-        return try bytes(of: entry).map { (entry, $0) }
+        return try openStored(entry).map { (entry, $0) }
     }
 
-    /// An entry's stored bytes (small ones remembered in memory); nil when the
-    /// entry left the index since it was read (its bytes may be gone with it).
-    /// Rows are trusted over files: bytes missing under an entry still indexed are EIO.
-    func bytes(of entry: EntryRecord) throws -> [UInt8]? {
-        if let remembered = entries.body(entry.contentCID) { return remembered }
+    /// An entry's stored bytes, opened: small ones from memory or read now,
+    /// larger ones through their file; nil when the entry left the index since
+    /// it was read (its bytes may be gone with it). Rows are trusted over
+    /// files: bytes missing under an entry still indexed are EIO.
+    func openStored(_ entry: EntryRecord) throws -> StoredBytes? {
+        if let remembered = entries.body(entry.contentCID) { return StoredBytes(memory: remembered) }
         do {
+            if entry.size > store.inlineLimit {
+                let fd = Glibc.open(store.blobPath(entry.contentCID), O_RDONLY | O_CLOEXEC)
+                if fd >= 0 { return StoredBytes(size: Int(entry.size), fd: fd) }
+            }
+            // Small ones, and large ones an earlier version kept in the index.
             let bytes = try store.readBlob(entry.contentCID, size: entry.size)
             entries.remember(body: bytes, contentCID: entry.contentCID)
-            return bytes
+            return StoredBytes(memory: bytes)
         } catch {
             guard try store.entry(requestCID: entry.requestCID, upstream: entry.upstream)?.id != entry.id else { throw error }
             entries.forget([entry])
@@ -256,7 +262,7 @@ public final class CacheEngine: Sendable {
             if query.servesFromCache, answersStored.load(ordering: .acquiring) != lookedUpAt,
                let stored = try storedAnswer(query) {
                 land()
-                return FlightResult(body: ResponseBody(complete: stored.bytes), entry: stored.entry, source: .stored)
+                return FlightResult(body: ResponseBody(stored: stored.bytes), entry: stored.entry, source: .stored)
             }
             let body = try await upstream.fetch(query) { bytes, sent in self.complete(query, bytes: bytes, sent: sent) }
             body.whenComplete { _ in land() }
@@ -264,8 +270,8 @@ public final class CacheEngine: Sendable {
         } catch let error as CacheError where [.busy, .timedOut, .io].contains(error.kind) {
             land()
             if let stale = try? staleEntry(namespace: query.namespace, requestCID: query.requestCID.string),
-               let bytes = try? bytes(of: stale) {
-                return FlightResult(body: ResponseBody(complete: bytes), entry: stale, source: .stale)
+               let bytes = try? openStored(stale) {
+                return FlightResult(body: ResponseBody(stored: bytes), entry: stale, source: .stale)
             }
             throw error
         } catch {

@@ -2,10 +2,10 @@ import CidCacheCore
 import CidCacheUpstreams
 import Synchronization
 
-/// The bytes of one answer as they become available: complete at once for a
-/// hit, growing while the upstream sends them for a miss. Every caller of a
-/// shared fetch reads the same body, each at its own offset, so a reader sees
-/// the first bytes before the upstream has finished.
+/// The bytes of one answer as they become available: read from the store for
+/// a hit (`StoredBytes`), growing while the upstream sends them for a miss.
+/// Every caller of a shared fetch reads the same body, each at its own offset,
+/// so a reader sees the first bytes before the upstream has finished.
 public final class ResponseBody: Sendable {
     /// What a read at some offset gets: bytes, the end, or the failure that cut the answer short.
     public enum Chunk: Sendable {
@@ -25,15 +25,25 @@ public final class ResponseBody: Sendable {
         var completions: [@Sendable (Result<[UInt8], CacheError>) -> Void] = []
     }
     private let state: Mutex<State>
+    /// An answer in the store, read from there at each offset asked, never copied whole.
+    private let stored: StoredBytes?
 
     /// A body still to be filled by `append` and ended by `finish` or `fail`.
     public init() {
         state = Mutex(State())
+        stored = nil
     }
 
     /// A body that is already whole.
     public init(complete bytes: [UInt8]) {
         state = Mutex(State(bytes: bytes, ending: .success(())))
+        stored = nil
+    }
+
+    /// An answer in the store.
+    public init(stored: StoredBytes) {
+        state = Mutex(State(ending: .success(())))
+        self.stored = stored
     }
 
     /// Adds bytes and wakes the readers waiting for them.
@@ -108,6 +118,7 @@ public final class ResponseBody: Sendable {
     /// Calls back with what lies at `offset` (at most `limit` bytes) as soon as
     /// there is something: at once when available, else on the next append or end.
     public func read(at offset: Int, limit: Int, _ callback: @escaping @Sendable (Chunk) -> Void) {
+        if let stored { return callback(Self.chunk(of: stored, at: offset, limit: limit)) }
         let ready: Chunk? = state.withLock { state in
             if let chunk = Self.chunk(at: offset, limit: limit, state) { return chunk }
             state.waiters.append((offset, { chunk in
@@ -122,8 +133,34 @@ public final class ResponseBody: Sendable {
         if let ready { callback(ready) }
     }
 
+    private static func chunk(of stored: StoredBytes, at offset: Int, limit: Int) -> Chunk {
+        do {
+            guard let slice = try stored.read(at: offset, count: limit) else {
+                return .failed(CacheError(.notFound, "the answer was removed while it was read"))
+            }
+            return slice.isEmpty ? .end : .bytes(slice)
+        } catch {
+            return .failed(error)
+        }
+    }
+
+    /// Calls back once the body has ended, with how many bytes it had or the failure.
+    public func whenEnded(_ callback: @escaping @Sendable (Result<Int, CacheError>) -> Void) {
+        if let stored { return callback(.success(stored.size)) }
+        whenComplete { callback($0.map(\.count)) }
+    }
+
     /// Calls back once the body has ended, with all of it or the failure.
     public func whenComplete(_ callback: @escaping @Sendable (Result<[UInt8], CacheError>) -> Void) {
+        if let stored {
+            let result: Result<[UInt8], CacheError>
+            do throws(CacheError) {
+                result = try stored.readAll().map { .success($0) } ?? .failure(CacheError(.notFound, "the answer was removed while it was read"))
+            } catch {
+                result = .failure(error)
+            }
+            return callback(result)
+        }
         let result: Result<[UInt8], CacheError>? = state.withLock { state in
             guard let ending = state.ending else {
                 state.completions.append(callback)

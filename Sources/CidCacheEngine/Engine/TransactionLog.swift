@@ -17,15 +17,16 @@ public final class TransactionLog: Sendable {
 
     /// Appends a failure to `errors`.
     func recordError(namespace: String?, op: String?, requestCID: String?, error: CacheError, pid: Int32) {
+        // Fields in canonical (sorted) order: the line is written without a sort.
         errors.append([
-            ("time", .string(EventLog.timestamp())),
+            ("errno", .string(error.errnoName)),
+            ("message", .string(error.message)),
             ("namespace", namespace.map(JSON.string) ?? .null),
             ("op", op.map(JSON.string) ?? .null),
-            ("request_cid", requestCID.map(JSON.string) ?? .null),
-            ("errno", .string(error.errnoName)),
-            ("status", error.status.map { .number(Double($0)) } ?? .null),
-            ("message", .string(error.message)),
             ("pid", .number(Double(pid))),
+            ("request_cid", requestCID.map(JSON.string) ?? .null),
+            ("status", error.status.map { .number(Double($0)) } ?? .null),
+            ("time", .string(EventLog.timestamp())),
         ])
     }
 
@@ -33,15 +34,15 @@ public final class TransactionLog: Sendable {
     func logTransaction(namespace: String, op: String, requestCID: String?, cid: String?, outcome: Outcome,
                         started: Date, bytes: Int, pid: Int32) {
         transactions.append([
-            ("time", .string(EventLog.timestamp(started))),
+            ("bytes", .number(Double(bytes))),
+            ("cid", cid.map(JSON.string) ?? .null),
+            ("ms", .number((Date().timeIntervalSince(started) * 1000).rounded())),
             ("namespace", .string(namespace)),
             ("op", .string(op)),
-            ("request_cid", requestCID.map(JSON.string) ?? .null),
-            ("cid", cid.map(JSON.string) ?? .null),
             ("outcome", .string(outcome.rawValue)),
-            ("ms", .number((Date().timeIntervalSince(started) * 1000).rounded())),
-            ("bytes", .number(Double(bytes))),
             ("pid", .number(Double(pid))),
+            ("request_cid", requestCID.map(JSON.string) ?? .null),
+            ("time", .string(EventLog.timestamp(started))),
         ])
     }
 
@@ -55,12 +56,16 @@ public final class TransactionLog: Sendable {
     /// Logs an answer's transaction once its body ends, whole or cut short.
     func logWhenComplete(_ answer: Answer, _ query: PreparedQuery, started: Date, pid: Int32) {
         let namespace = query.namespace.name, op = query.op, requestCID = query.requestCID.string
-        answer.body.whenComplete { result in
+        let log: @Sendable (CID, Int) -> Void = { cid, count in
+            self.logTransaction(namespace: namespace, op: op, requestCID: requestCID, cid: cid.string,
+                                outcome: answer.outcome, started: started, bytes: count, pid: pid)
+        }
+        answer.body.whenEnded { result in
             switch result {
-            case .success(let bytes):
-                self.logTransaction(namespace: namespace, op: op, requestCID: requestCID,
-                                    cid: (answer.contentCID ?? answer.body.contentCID ?? CID.forContent(bytes)).string,
-                                    outcome: answer.outcome, started: started, bytes: bytes.count, pid: pid)
+            case .success(let count):
+                // Known for every stored answer; a bypassed one is hashed for its line alone.
+                if let cid = answer.contentCID ?? answer.body.contentCID { return log(cid, count) }
+                answer.body.whenComplete { if case .success(let bytes) = $0 { log(CID.forContent(bytes), count) } }
             case .failure(let error):
                 self.fail(namespace: namespace, op: op, requestCID: requestCID, error: error, started: started, pid: pid)
             }
