@@ -4,7 +4,7 @@ import CidCacheCore
 /// frames them) split into its events as its bytes arrive. Lines end with LF,
 /// CRLF or CR; a blank line dispatches the event; lines starting with `:` are comments.
 struct ServerSentEventScanner {
-    struct Event: Equatable {
+    struct Event {
         /// The `event:` field, when one was given.
         var name: String?
         /// The `data:` fields, in order.

@@ -20,10 +20,9 @@ public struct TGIFamily: UpstreamFamily {
         }
         generate.usage = Self.generateUsage
 
-        // OpenAI's chat, `model` optional.
-        var chat = OpenAIFamily.operation("chat.completions", path: "/chat/completions", input: "messages",
+        // OpenAI's chat (the base URL has no `/v1`), `model` optional.
+        var chat = OpenAIFamily.operation("chat.completions", path: "/v1/chat/completions", input: "messages",
                                           ttl: .temperature(at: ["temperature"]), streams: true)
-        chat.transport = .http { call in WireFormat.postJSON(call.endpoint.url("/v1/chat/completions"), call) }
         chat.validate = { request in
             try RequestFields.require(["messages"], in: request, op: "chat.completions")
             if request["model"] != nil { try RequestFields.model(request, op: "chat.completions") }
