@@ -11,6 +11,7 @@ public struct AnswerReader {
     private var lastEvent: ServerSentEventScanner.Event?
     private var usage: TokenUsage?
 
+    /// A reader for an answer framed as `framing`, its usage read by `usage` (nil: none).
     public init(framing: Framing, usage: UsageReader?) {
         self.framing = framing
         self.usageReader = usage
@@ -32,7 +33,8 @@ public struct AnswerReader {
     }
 
     /// What the whole answer came to, once its last chunk was read. `body` is
-    /// the whole body, parsed only when it is one JSON value (a whole answer).
+    /// the whole body, parsed at most once and only where framing cannot tell:
+    /// an answer not framed as a stream (no event), or a last line that is no object.
     public mutating func finish(body: [UInt8], request: JSONObject) -> AnswerSummary {
         var complete = true
         switch framing {
@@ -96,6 +98,7 @@ public struct UsageReader: Sendable {
     /// The model the usage is billed under, from the request.
     public var model: @Sendable (JSONObject) -> String? = { $0["model"]?.stringValue }
 
+    /// A reader whose events fold as `event` says, by default as `answer` reads them.
     public init(answer: @escaping @Sendable (JSONObject) -> TokenUsage?,
                 event: (@Sendable (TokenUsage?, JSONObject) -> TokenUsage?)? = nil) {
         self.answer = answer

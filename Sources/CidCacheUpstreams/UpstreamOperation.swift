@@ -27,6 +27,8 @@ public struct UpstreamOperation: Sendable {
     /// (GitHub's rate-limit 403s); nil keeps the status's (docs/REFERENCE.md §5.1).
     public var mapError: ErrorMapper?
 
+    /// An operation that drops nothing, accepts any request object and answers whole;
+    /// the rest is set on the value.
     public init(_ name: String, ttl: TTLRule, transport: Transport) {
         self.name = name
         self.ttl = ttl
@@ -58,7 +60,9 @@ public struct UpstreamOperation: Sendable {
 /// What an operation's transport gets: the normalized request, the caller's
 /// bytes minus the dropped and path-only members, and the namespace's endpoint.
 public struct OperationCall: Sendable {
+    /// The request as keyed (normalized, validated, enriched).
     public var request: JSONObject
+    /// What an HTTP call sends as its body.
     public var body: [UInt8]
     public var endpoint: Endpoint
     public init(request: JSONObject, body: [UInt8], endpoint: Endpoint) {
@@ -99,9 +103,12 @@ public enum TTLRule: Sendable {
     /// Computed from the request (S3's presign follows `expires_in`).
     case computed(@Sendable (JSONObject) -> Int)
 
+    /// Temperature 0: an hour.
     public static let deterministicTTL = 3600
+    /// Any other temperature, or none: half an hour.
     public static let sampledTTL = 1800
 
+    /// The TTL of an answer to `request`, in seconds.
     public func seconds(for request: JSONObject) -> Int {
         switch self {
         case .fixed(let seconds): return seconds
@@ -142,6 +149,7 @@ public enum StreamRule: Sendable {
     /// Unless `"stream": false` (Ollama, OPEA: absent or null streams).
     case unlessDeclined
 
+    /// Whether a request to an operation with this rule streams.
     public func streams(_ request: JSONObject) -> Bool {
         switch self {
         case .always: return true
