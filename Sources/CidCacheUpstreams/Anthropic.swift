@@ -3,84 +3,56 @@ import CidCacheCore
 /// Anthropic's Messages API: `POST {base}/v1/messages` with `x-api-key` and
 /// `anthropic-version` headers. The base URL has no `/v1`.
 public struct AnthropicFamily: UpstreamFamily {
-    public init() {}
-
     public let name = "anthropic"
-    public let operations = ["messages"]
     public var requiresCredential: Bool { true }
+    public let catalog: [UpstreamOperation]
 
     /// The API version every call pins; part of the upstream identity.
     public static let apiVersion = "2023-06-01"
-    public var versionHeaders: [(name: String, value: String)] {
-        [(name: "anthropic-version", value: Self.apiVersion)]
-    }
+    public var versionHeaders: [(name: String, value: String)] { Self.versionHeaders }
+    static let versionHeaders = [(name: "anthropic-version", value: apiVersion)]
 
-    /// `metadata` (an opaque `user_id`) only labels a call.
-    public func droppedFields(op: String) -> Set<String> { ["metadata"] }
-
-    public func validate(op: String, request: JSONObject) throws {
-        try WireFormat.require(["model", "messages", "max_tokens"], in: request, op: op)
-        try WireFormat.requireModel(request, op: op)
-        guard request["messages"]?.arrayValue != nil else {
-            throw CacheError(.invalidRequest, "\"messages\" must be an array")
+    public init() {
+        var messages = UpstreamOperation("messages", ttl: .temperature(at: ["temperature"]), transport: .http { call in
+            let key = call.endpoint.credential.map { [(name: "x-api-key", value: $0)] } ?? []
+            return WireFormat.postJSON(call.endpoint.url("/v1/messages"), call, headers: key + Self.versionHeaders)
+        })
+        // `metadata` (an opaque `user_id`) only labels a call.
+        messages.droppedFields = ["metadata"]
+        messages.validate = { request in
+            try RequestFields.require(["model", "messages", "max_tokens"], in: request, op: "messages")
+            try RequestFields.model(request, op: "messages")
+            try RequestFields.check(request, "messages", is: .array)
+            try RequestFields.check(request, "max_tokens", is: .integer)
         }
-        guard request["max_tokens"]?.intValue != nil else {
-            throw CacheError(.invalidRequest, "\"max_tokens\" must be an integer")
-        }
-    }
-
-    public func defaultTTL(op: String, request: JSONObject) -> Int {
-        TemperatureRule.ttl(request, path: ["temperature"])
-    }
-
-    public func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest {
-        guard op == "messages" else { throw CacheError(.notFound, "unknown operation \(op)") }
-        var headers = [WireFormat.jsonContentType]
-        if let key = endpoint.credential { headers.append((name: "x-api-key", value: key)) }
-        headers += versionHeaders
-        return UpstreamHTTPRequest(method: "POST", url: endpoint.url("/v1/messages"), headers: headers, body: body)
+        // Server-sent events on `"stream": true`, complete once the last event is
+        // `message_stop` (an `error` event or a cut leaves it incomplete).
+        messages.framing = .serverSentEvents(until: .eventType("message_stop"), when: .whenAsked)
+        messages.usage = Self.usage
+        catalog = [messages]
     }
 
     /// `usage.input_tokens` and `usage.output_tokens`; of a stream, the input
     /// from `message_start`'s `message.usage` and the output from the last
     /// `message_delta`'s `usage` (its counts are cumulative).
-    public func usage(op: String, request: JSONObject, response: [UInt8]) -> TokenUsage? {
-        let model = request["model"]?.stringValue
-        if let whole = WireFormat.json(response) {
-            guard let usage = whole["usage"]?.objectValue else { return nil }
-            return TokenUsage(model: model, inputTokens: usage["input_tokens"]?.intValue ?? 0,
-                              outputTokens: usage["output_tokens"]?.intValue ?? 0)
-        }
-        var input: Int?, output: Int?
-        for event in ServerSentEvents(response).objects {
+    static let usage = UsageReader(
+        answer: { answer in
+            answer["usage"]?.objectValue.map { tokens($0, over: nil) }
+        },
+        event: { sum, event in
+            let usage: JSONObject?
             switch event["type"]?.stringValue {
-            case "message_start":
-                let usage = event["message"]?["usage"]?.objectValue
-                input = usage?["input_tokens"]?.intValue ?? input
-                output = usage?["output_tokens"]?.intValue ?? output
-            case "message_delta":
-                let usage = event["usage"]?.objectValue
-                input = usage?["input_tokens"]?.intValue ?? input
-                output = usage?["output_tokens"]?.intValue ?? output
-            default:
-                break
+            case "message_start": usage = event["message"]?["usage"]?.objectValue
+            case "message_delta": usage = event["usage"]?.objectValue
+            default: usage = nil
             }
-        }
-        guard input != nil || output != nil else { return nil }
-        return TokenUsage(model: model, inputTokens: input ?? 0, outputTokens: output ?? 0)
-    }
+            guard let usage, usage["input_tokens"]?.intValue != nil || usage["output_tokens"]?.intValue != nil else { return sum }
+            return tokens(usage, over: sum)
+        })
 
-    /// Server-sent events on `"stream": true`.
-    public func streams(op: String, request: JSONObject) -> Bool {
-        WireFormat.asksForStream(request)
-    }
-
-    /// A stream is complete once its last event is `message_stop` (an `error`
-    /// event or a cut leaves it incomplete).
-    public func isCompleteStream(op: String, body: [UInt8]) -> Bool {
-        if WireFormat.isWholeJSON(body) { return true }
-        let events = ServerSentEvents(body)
-        guard !events.endsMidLine, let last = events.events.last else { return false }
-        return last.json?["type"]?.stringValue == "message_stop"
+    /// The counts `usage` gives, the earlier ones where it gives none.
+    private static func tokens(_ usage: JSONObject, over earlier: TokenUsage?) -> TokenUsage {
+        TokenUsage(model: nil, inputTokens: usage["input_tokens"]?.intValue ?? earlier?.inputTokens ?? 0,
+                   outputTokens: usage["output_tokens"]?.intValue ?? earlier?.outputTokens ?? 0)
     }
 }

@@ -10,13 +10,21 @@ import CidCacheCore
 /// `category`, tool and language match when given), each with the bytes
 /// GitHub sent. An analysis of a commit never changes: 24 h. No analysis of
 /// the commit is ENOENT, so nothing is cached until one exists.
-public struct CodeQLFamily: SelfFetchingFamily, ErrorMappingFamily {
-    public init() {}
-
+public struct CodeQLFamily: UpstreamFamily {
     public let name = "codeql"
-    public let operations = ["analyses"]
     public var isCredentialScoped: Bool { true }
     public var versionHeaders: [(name: String, value: String)] { GitHubAPI.versionHeaders }
+    public let catalog: [UpstreamOperation]
+
+    public init() {
+        // An analysis of a commit never changes.
+        var analyses = UpstreamOperation("analyses", ttl: .fixed(86_400), transport: .paged(first: Self.firstPage) { first, call, client in
+            try await Self.fetchAnalyses(from: first, request: call.request, client: client)
+        })
+        analyses.validate = Self.validate
+        analyses.mapError = GitHubAPI.rateLimitError
+        catalog = [analyses]
+    }
 
     static let maxPages = 10
     static let pageSize = 100
@@ -25,17 +33,15 @@ public struct CodeQLFamily: SelfFetchingFamily, ErrorMappingFamily {
     /// Members sent as query parameters.
     static let queryFields: Set<String> = ["ref", "tool_name", "tool_guid", "pr", "sarif_id"]
 
-    public func droppedFields(op: String) -> Set<String> { [] }
-
-    public func validate(op: String, request: JSONObject) throws {
-        guard op == "analyses" else { throw CacheError(.notFound, "unknown operation \(op)") }
+    @Sendable static func validate(_ request: JSONObject) throws {
+        let op = "analyses"
         _ = try GitHubAPI.repositoryPath(request, op: op)
-        let sha = try RESTCall.requiredString(request, "sha", op: op)
+        let sha = try RequestFields.string(request, "sha", op: op)
         guard [40, 64].contains(sha.utf8.count), sha.utf8.allSatisfy({ Self.isHex($0) }) else {
             throw CacheError(.invalidRequest, "\"sha\" must be a full commit id (40 or 64 hex digits)")
         }
         for field in ["category", "language", "ref", "tool_name", "tool_guid", "sarif_id"] {
-            _ = try RESTCall.optionalString(request, field)
+            _ = try RequestFields.optionalString(request, field)
         }
         if let pr = request["pr"], !pr.isNull, (pr.intValue ?? 0) <= 0 {
             throw CacheError(.invalidRequest, "\"pr\" must be a pull request number")
@@ -51,27 +57,21 @@ public struct CodeQLFamily: SelfFetchingFamily, ErrorMappingFamily {
             || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
     }
 
-    public func defaultTTL(op: String, request: JSONObject) -> Int { 86_400 }
-
     /// The first page's call.
-    public func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest {
-        let path = try GitHubAPI.repositoryPath(request, op: op) + "/code-scanning/analyses"
-        var query = try RESTCall.queryParameters(JSONObject(request.members.filter { Self.queryFields.contains($0.key) }), except: [])
+    @Sendable static func firstPage(_ call: OperationCall) throws -> UpstreamHTTPRequest {
+        let path = try GitHubAPI.repositoryPath(call.request, op: "analyses") + "/code-scanning/analyses"
+        var query = try RESTCall.queryParameters(JSONObject(call.request.members.filter { Self.queryFields.contains($0.key) }), except: [])
         query.append((name: "per_page", value: String(Self.pageSize)))
-        return UpstreamHTTPRequest(method: "GET", url: RESTCall.url(endpoint.url(path), query),
-                                   headers: GitHubAPI.headers(endpoint), body: nil)
+        return UpstreamHTTPRequest(method: "GET", url: RESTCall.url(call.endpoint.url(path), query),
+                                   headers: GitHubAPI.headers(call.endpoint), body: nil)
     }
 
-    public func error(op: String, status: Int, headers: [(name: String, value: String)], body: [UInt8]) -> CacheError? {
-        GitHubAPI.rateLimitError(status: status, headers: headers, body: body)
-    }
-
-    public func fetch(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint,
-                      client: UpstreamClient) async throws -> [UInt8] {
-        var call = try httpRequest(op: op, request: request, body: body, endpoint: endpoint)
+    /// The analyses of the commit, from the first page on, as one JSON array.
+    static func fetchAnalyses(from first: UpstreamHTTPRequest, request: JSONObject, client: UpstreamClient) async throws -> [UInt8] {
+        var call = first
         var kept: [ArraySlice<UInt8>] = []
         for _ in 0..<Self.maxPages {
-            let page = try await RESTCall.fetchPage(call, client: client, mapping: self, op: op)
+            let page = try await RESTCall.fetchPage(call, client: client, mapping: GitHubAPI.rateLimitError)
             guard let ranges = RESTCall.arrayElements(page.body) else {
                 throw CacheError(.io, "the code-scanning answer is not a JSON array")
             }

@@ -11,13 +11,46 @@ import Foundation
 /// The credential, when set (`CIDCACHE_DOCKER_KEY=user:password`), is sent as
 /// basic auth to the token realm (or a Basic challenge) of the default
 /// registry only, and scopes the namespace's entries.
-public struct DockerFamily: SelfFetchingFamily {
+public struct DockerFamily: UpstreamFamily {
     public init() {}
 
     public let name = "docker"
-    public let operations = [
-        "images.inspect", "images.history", "images.search", "containers.inspect", "containers.list",
-        "volumes.inspect", "networks.inspect", "registry.tags",
+    public var catalog: [UpstreamOperation] { Self.listed }
+    static let listed = [
+        engine("images.inspect", ttl: 1800, fields: ["name": .string], required: ["name"]) { request, _ in
+            "/images/\(imagePath(request.string("name")))/json"
+        },
+        engine("images.history", ttl: 3600, fields: ["name": .string], required: ["name"]) { request, _ in
+            "/images/\(imagePath(request.string("name")))/history"
+        },
+        engine("images.search", ttl: 600, fields: ["term": .string, "limit": .int(1...100), "filters": .stringOrObject],
+               required: ["term"]) { request, query in
+            query.append(("term", request.string("term"))); query.number("limit"); query.filters()
+            return "/images/search"
+        },
+        engine("containers.inspect", ttl: 30, fields: ["id": .string, "size": .bool], required: ["id"]) { request, query in
+            query.flag("size")
+            return "/containers/\(PercentEncoding.encode(request.string("id")))/json"
+        },
+        engine("containers.list", ttl: 30, fields: ["all": .bool, "limit": .int(1...1_000_000), "size": .bool,
+                                                    "filters": .stringOrObject], required: []) { _, query in
+            query.flag("all"); query.number("limit"); query.flag("size"); query.filters()
+            return "/containers/json"
+        },
+        engine("volumes.inspect", ttl: 300, fields: ["name": .string], required: ["name"]) { request, _ in
+            "/volumes/\(PercentEncoding.encode(request.string("name")))"
+        },
+        engine("networks.inspect", ttl: 300, fields: ["id": .string, "verbose": .bool, "scope": .string],
+               required: ["id"]) { request, query in
+            query.flag("verbose")
+            if let scope = request["scope"]?.stringValue { query.append(("scope", scope)) }
+            return "/networks/\(PercentEncoding.encode(request.string("id")))"
+        },
+        operation("registry.tags", ttl: 1800, fields: ["repository": .string, "registry": .string, "n": .int(1...100_000),
+                                                       "last": .string], required: ["repository"],
+                  transport: .fetch({ call, client in
+                      try await DockerFamily().registryTags(call.request, endpoint: call.endpoint, client: client)
+                  }, retriesFailures: true)),
     ]
     public var isCredentialScoped: Bool { true }
     public var settingVariables: [String: [String]] { ["api_version": ["DOCKER_API_VERSION"], "registry": []] }
@@ -54,33 +87,25 @@ public struct DockerFamily: SelfFetchingFamily {
         return configured
     }
 
-    public func droppedFields(op: String) -> Set<String> { [] }
-
-    static let fields: [String: (fields: [String: FieldKind], required: [String])] = [
-        "images.inspect": (["name": .string], ["name"]),
-        "images.history": (["name": .string], ["name"]),
-        "images.search": (["term": .string, "limit": .int(1...100), "filters": .stringOrObject], ["term"]),
-        "containers.inspect": (["id": .string, "size": .bool], ["id"]),
-        "containers.list": (["all": .bool, "limit": .int(1...1_000_000), "size": .bool, "filters": .stringOrObject], []),
-        "volumes.inspect": (["name": .string], ["name"]),
-        "networks.inspect": (["id": .string, "verbose": .bool, "scope": .string], ["id"]),
-        "registry.tags": (["repository": .string, "registry": .string, "n": .int(1...100_000), "last": .string], ["repository"]),
-    ]
-
-    public func validate(op: String, request: JSONObject) throws {
-        guard let spec = Self.fields[op] else { throw CacheError(.notFound, "docker has no operation \(op)") }
-        try FieldKind.check(request, fields: spec.fields, required: spec.required, op: op)
-        for key in ["name", "id", "repository"] {
-            if let value = request[key]?.stringValue { try Self.checkName(value, field: key, op: op) }
+    /// An operation; its request holds `fields`.
+    static func operation(_ name: String, ttl: Int, fields: [String: FieldKind], required: [String],
+                          transport: Transport) -> UpstreamOperation {
+        var operation = UpstreamOperation(name, ttl: .fixed(ttl), transport: transport)
+        operation.validate = { request in
+            try RequestFields.check(request, fields: fields, required: required, op: name)
+            for key in ["name", "id", "repository"] {
+                if let value = request[key]?.stringValue { try checkName(value, field: key, op: name) }
+            }
+            if let registry = request["registry"]?.stringValue { _ = try registryOrigin(registry) }
+            if name.hasPrefix("images."), let image = request["name"]?.stringValue {
+                try DockerInput.checkImageReference(image, field: "name", op: name)
+            }
+            if let repository = request["repository"]?.stringValue {
+                try DockerInput.checkImageReference(repository, field: "repository", op: name)
+            }
+            if let filters = request["filters"] { try DockerInput.checkFilters(filters, op: name) }
         }
-        if let registry = request["registry"]?.stringValue { _ = try Self.registryOrigin(registry) }
-        if op.hasPrefix("images."), let name = request["name"]?.stringValue {
-            try DockerInput.checkImageReference(name, field: "name", op: op)
-        }
-        if let repository = request["repository"]?.stringValue {
-            try DockerInput.checkImageReference(repository, field: "repository", op: op)
-        }
-        if let filters = request["filters"] { try DockerInput.checkFilters(filters, op: op) }
+        return operation
     }
 
     static func checkName(_ value: String, field: String, op: String) throws {
@@ -91,49 +116,25 @@ public struct DockerFamily: SelfFetchingFamily {
         }
     }
 
-    public func defaultTTL(op: String, request: JSONObject) -> Int {
-        switch op {
-        case "images.inspect": return 1800
-        case "images.history": return 3600
-        case "images.search": return 600
-        case "containers.inspect", "containers.list": return 30
-        case "volumes.inspect", "networks.inspect": return 300
-        case "registry.tags": return 1800
-        default: return 300
-        }
-    }
-
     // MARK: Engine API
 
-    /// The Engine API call of an operation (every one but `registry.tags`).
-    public func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest {
-        func string(_ key: String) -> String { request[key]?.stringValue ?? "" }
-        var query: [(String, String)] = []
-        func flag(_ key: String) { if let b = request[key]?.boolValue { query.append((key, b ? "true" : "false")) } }
-        func number(_ key: String) { if let n = request[key]?.intValue { query.append((key, String(n))) } }
-        func filters() {
-            if let text = request["filters"]?.stringValue { query.append(("filters", text)) }
-            if let object = request["filters"]?.objectValue {
-                query.append(("filters", String(decoding: CanonicalJSON.serialize(.object(object)), as: UTF8.self)))
-            }
-        }
-        let path: String
-        switch op {
-        case "images.inspect": path = "/images/\(Self.imagePath(string("name")))/json"
-        case "images.history": path = "/images/\(Self.imagePath(string("name")))/history"
-        case "images.search":
-            path = "/images/search"
-            query.append(("term", string("term"))); number("limit"); filters()
-        case "containers.inspect":
-            path = "/containers/\(PercentEncoding.encode(string("id")))/json"; flag("size")
-        case "containers.list":
-            path = "/containers/json"; flag("all"); number("limit"); flag("size"); filters()
-        case "volumes.inspect": path = "/volumes/\(PercentEncoding.encode(string("name")))"
-        case "networks.inspect":
-            path = "/networks/\(PercentEncoding.encode(string("id")))"; flag("verbose")
-            if let scope = request["scope"]?.stringValue { query.append(("scope", scope)) }
-        default: throw CacheError(.notFound, "docker has no Engine API operation \(op)")
-        }
+    /// An Engine API operation: a GET of `/{version}{path}`, the path and its
+    /// query parameters from `route`.
+    static func engine(_ name: String, ttl: Int, fields: [String: FieldKind], required: [String],
+                       route: @escaping @Sendable (JSONObject, inout DockerInput.Query) -> String) -> UpstreamOperation {
+        operation(name, ttl: ttl, fields: fields, required: required, transport: .paged(first: { call in
+            var query = DockerInput.Query(request: call.request)
+            let path = route(call.request, &query)
+            return DockerFamily().engineRequest(path: path, query: query.items, endpoint: call.endpoint)
+        }, read: { request, _, client in
+            try await client.fetchWhole(request) { status, _, body in
+                CacheError.forStatus(status, "Docker answered \(status): \(WireFormat.errorMessage(body))")
+            }.body
+        }))
+    }
+
+    /// The Engine API call of a path and its query.
+    func engineRequest(path: String, query: [(String, String)], endpoint: Endpoint) -> UpstreamHTTPRequest {
         var url = endpoint.url("/" + apiVersion(endpoint) + path)
         if !query.isEmpty { url += "?" + query.map { "\(PercentEncoding.encode($0.0))=\(PercentEncoding.encode($0.1))" }.joined(separator: "&") }
         var headers: [(name: String, value: String)] = [(name: "Accept", value: "application/json")]
@@ -145,15 +146,6 @@ public struct DockerFamily: SelfFetchingFamily {
     /// An image reference in a path: `/`, `:` and `@` kept (`ghcr.io/o/r:tag`, `name@sha256:...`).
     static func imagePath(_ name: String) -> String {
         PercentEncoding.encode(name, keeping: "/:@")
-    }
-
-    public func fetch(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint,
-                      client: UpstreamClient) async throws -> [UInt8] {
-        if op == "registry.tags" { return try await registryTags(request, endpoint: endpoint, client: client) }
-        let call = try httpRequest(op: op, request: request, body: body, endpoint: endpoint)
-        return try await client.fetchWhole(call) { status, _, body in
-            CacheError.forStatus(status, "Docker answered \(status): \(WireFormat.errorMessage(body))")
-        }.body
     }
 
     // MARK: Registry v2

@@ -51,4 +51,26 @@ enum DockerInput {
             throw failure
         }
     }
+
+    /// The query parameters of an Engine API call, from the request's members.
+    struct Query {
+        let request: JSONObject
+        var items: [(String, String)] = []
+
+        mutating func append(_ item: (String, String)) { items.append(item) }
+        mutating func flag(_ key: String) { if let b = request[key]?.boolValue { items.append((key, b ? "true" : "false")) } }
+        mutating func number(_ key: String) { if let n = request[key]?.intValue { items.append((key, String(n))) } }
+        /// `filters` as sent, or as JSON text when given as an object.
+        mutating func filters() {
+            if let text = request["filters"]?.stringValue { items.append(("filters", text)) }
+            if let object = request["filters"]?.objectValue {
+                items.append(("filters", String(decoding: CanonicalJSON.serialize(.object(object)), as: UTF8.self)))
+            }
+        }
+    }
+}
+
+extension JSONObject {
+    /// A member's string, empty when it is not one (for members `validate` checked).
+    func string(_ key: String) -> String { self[key]?.stringValue ?? "" }
 }

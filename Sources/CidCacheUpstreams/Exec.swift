@@ -86,10 +86,7 @@ public struct ExecCommand: Sendable, Equatable {
 /// `input_cids`), so a changed file or a changed command is a new request.
 /// Run with posix_spawn (no shell); a name not on the list fails with EACCES,
 /// a non-zero exit with EIO (stderr in the message), the deadline with ETIMEDOUT.
-public struct ExecFamily: SelfFetchingFamily, RequestEnrichingFamily, ConfigurableFamily {
-    /// A command that failed fails the same way again: its failures are not transient.
-    public var retriesFailures: Bool { false }
-
+public struct ExecFamily: UpstreamFamily {
     public let commands: [String: ExecCommand]
     /// The largest stdout taken in (the config's `response_limit_bytes`).
     public let outputLimit: Int
@@ -100,22 +97,33 @@ public struct ExecFamily: SelfFetchingFamily, RequestEnrichingFamily, Configurab
     }
 
     public let name = "exec"
-    /// The configured commands; any other valid name opens and fails with EACCES when asked.
-    public var operations: [String] { commands.keys.sorted() }
     public var isCredentialScoped: Bool { true }
+    /// The configured commands.
+    public var catalog: [UpstreamOperation] { commands.keys.sorted().compactMap(operation(named:)) }
 
     public func configured(with options: FamilyOptions) throws -> any UpstreamFamily {
         ExecFamily(commands: options.execCommands, outputLimit: options.responseLimitBytes)
     }
 
-    public func acceptsOperation(_ op: String) -> Bool { ExecCommand.isValidName(op) }
-
-    public func droppedFields(op: String) -> Set<String> { [] }
+    /// Any valid command name: one not on the list opens, and fails with EACCES when asked.
+    public func operation(named name: String) -> UpstreamOperation? {
+        guard ExecCommand.isValidName(name) else { return nil }
+        let command = commands[name]
+        let outputLimit = outputLimit
+        // A command that failed fails the same way again: its failures are not transient.
+        var operation = UpstreamOperation(name, ttl: .fixed(command?.ttl ?? 0), transport: .fetch({ call, _ in
+            guard let command else { throw CacheError(.accessDenied, "exec: \(name) is not an allow-listed command") }
+            return try await Self.run(command, name: name, request: call.request, outputLimit: outputLimit)
+        }, retriesFailures: false))
+        operation.validate = { request in try Self.validate(request, op: name) }
+        operation.enrich = { request in try Self.enrich(request, command: command, op: name) }
+        return operation
+    }
 
     static let fields: [String: FieldKind] = ["args": .stringArray, "stdin": .string, "files": .object]
 
-    public func validate(op: String, request: JSONObject) throws {
-        try FieldKind.check(request, fields: Self.fields, required: [], op: "exec \(op)")
+    static func validate(_ request: JSONObject, op: String) throws {
+        try RequestFields.check(request, fields: Self.fields, required: [], op: "exec \(op)")
         if let args = request["args"]?.arrayValue, args.contains(where: { $0.stringValue!.utf8.contains(0) }) {
             throw CacheError(.invalidRequest, "exec \(op): \"args\" cannot hold NUL characters")
         }
@@ -127,8 +135,8 @@ public struct ExecFamily: SelfFetchingFamily, RequestEnrichingFamily, Configurab
     }
 
     /// Adds the configured argv and the content CIDs of the named files.
-    public func enrich(op: String, request: JSONObject) throws -> JSONObject {
-        guard let command = commands[op] else { return request }
+    static func enrich(_ request: JSONObject, command: ExecCommand?, op: String) throws -> JSONObject {
+        guard let command else { return request }
         var enriched = request
         enriched["command"] = .array(command.argv.map(JSON.string))
         if let files = request["files"]?.objectValue {
@@ -167,25 +175,15 @@ public struct ExecFamily: SelfFetchingFamily, RequestEnrichingFamily, Configurab
         return CID(codec: .raw, sha256: hasher.finalize())!
     }
 
-    public func defaultTTL(op: String, request: JSONObject) -> Int { commands[op]?.ttl ?? 0 }
-
-    public func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest {
-        throw CacheError(.io, "exec runs commands, not HTTP calls")
+    /// The argv a request runs: the configured one, then `args`.
+    static func argv(_ command: ExecCommand, request: JSONObject) -> [String] {
+        command.argv + (request["args"]?.arrayValue ?? []).compactMap(\.stringValue)
     }
 
-    /// The argv a request runs: the configured one, then `args`. Nil when `op` is not allow-listed.
-    public func argv(op: String, request: JSONObject) -> [String]? {
-        guard let command = commands[op] else { return nil }
-        return command.argv + (request["args"]?.arrayValue ?? []).compactMap(\.stringValue)
-    }
-
-    public func fetch(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint,
-                      client: UpstreamClient) async throws -> [UInt8] {
-        guard let command = commands[op], let argv = argv(op: op, request: request) else {
-            throw CacheError(.accessDenied, "exec: \(op) is not an allow-listed command")
-        }
+    /// Runs a command and returns its stdout.
+    static func run(_ command: ExecCommand, name op: String, request: JSONObject, outputLimit: Int) async throws -> [UInt8] {
         let stdin = Array((request["stdin"]?.stringValue ?? "").utf8)
-        let result = try await ProcessRunner.run(argv: argv, stdin: stdin, cwd: command.cwd,
+        let result = try await ProcessRunner.run(argv: argv(command, request: request), stdin: stdin, cwd: command.cwd,
                                                  timeoutSeconds: command.timeoutSeconds, outputLimit: outputLimit)
         if result.timedOut {
             throw CacheError(.timedOut, "exec \(op) did not finish within \(UpstreamClient.format(command.timeoutSeconds)) s")

@@ -6,65 +6,63 @@ import CidCacheCore
 /// member (`"gemini-2.0-flash"` or `"models/gemini-2.0-flash"`): it stays in
 /// the key and moves from the body into the path.
 public struct GeminiFamily: UpstreamFamily {
-    public init() {}
-
     public let name = "gemini"
-    public let operations = ["generateContent", "embedContent"]
     public var requiresCredential: Bool { true }
-
-    private static let requiredFields = [
-        "generateContent": ["model", "contents"],
-        "embedContent": ["model", "content"],
+    public var catalog: [UpstreamOperation] { Self.listed }
+    static let listed = [
+        operation("generateContent", input: "contents", ttl: .temperature(at: ["generationConfig", "temperature"])),
+        operation("embedContent", input: "content", ttl: .fixed(86_400)),
     ]
 
-    /// Nothing: every member of a Gemini request can change the answer.
-    public func droppedFields(op: String) -> Set<String> { [] }
+    public init() {}
 
-    public func validate(op: String, request: JSONObject) throws {
-        try WireFormat.require(Self.requiredFields[op] ?? ["model"], in: request, op: op)
-        _ = try Self.modelSegment(request, op: op)
-    }
-
-    public func defaultTTL(op: String, request: JSONObject) -> Int {
-        op == "embedContent" ? 86_400 : TemperatureRule.ttl(request, path: ["generationConfig", "temperature"])
-    }
-
-    public func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest {
-        guard operations.contains(op) else { throw CacheError(.notFound, "unknown operation \(op)") }
-        let model = try Self.modelSegment(request, op: op)
-        var headers = [WireFormat.jsonContentType]
-        if let key = endpoint.credential { headers.append((name: "x-goog-api-key", value: key)) }
-        let upstreamBody = try CanonicalJSON.parseDocument(body).removingTopLevelMembers(["model"])
-        return UpstreamHTTPRequest(method: "POST", url: endpoint.url("/v1beta/models/\(model):\(op)"),
-                                   headers: headers, body: upstreamBody)
+    /// Every member of a Gemini request can change the answer: nothing is dropped.
+    static func operation(_ name: String, input: String, ttl: TTLRule) -> UpstreamOperation {
+        var operation = UpstreamOperation(name, ttl: ttl, transport: .http { call in
+            let model = try modelSegment(call.request, op: name)
+            let key = call.endpoint.credential.map { [(name: "x-goog-api-key", value: $0)] } ?? []
+            return WireFormat.postJSON(call.endpoint.url("/v1beta/models/\(model):\(name)"), call, headers: key)
+        })
+        operation.pathOnlyFields = ["model"]
+        operation.validate = { request in
+            try RequestFields.require(["model", input], in: request, op: name)
+            _ = try modelSegment(request, op: name)
+        }
+        operation.usage = usage
+        operation.mapError = apiKeyError
+        return operation
     }
 
     /// The model id without its `models/` prefix, as one path segment.
     static func modelSegment(_ request: JSONObject, op: String) throws -> String {
-        var model = try WireFormat.requireModel(request, op: op)
-        if model.hasPrefix("models/") { model.removeFirst("models/".count) }
-        return try WireFormat.pathSegment(model, field: "model")
+        try WireFormat.pathSegment(modelID(try RequestFields.model(request, op: op)), field: "model")
+    }
+
+    private static func modelID(_ model: String) -> String {
+        model.hasPrefix("models/") ? String(model.dropFirst("models/".count)) : model
     }
 
     /// `usageMetadata.promptTokenCount` in, `candidatesTokenCount` plus
     /// `thoughtsTokenCount` (thinking is billed as output) out.
-    public func usage(op: String, request: JSONObject, response: [UInt8]) -> TokenUsage? {
-        guard let usage = WireFormat.json(response)?["usageMetadata"]?.objectValue else { return nil }
-        var model = request["model"]?.stringValue
-        if let name = model, name.hasPrefix("models/") { model = String(name.dropFirst("models/".count)) }
-        return TokenUsage(model: model,
-                          inputTokens: usage["promptTokenCount"]?.intValue ?? 0,
-                          outputTokens: (usage["candidatesTokenCount"]?.intValue ?? 0)
-                              + (usage["thoughtsTokenCount"]?.intValue ?? 0))
-    }
+    static let usage: UsageReader = {
+        var reader = UsageReader { answer in
+            answer["usageMetadata"]?.objectValue.map { usage in
+                TokenUsage(model: nil, inputTokens: usage["promptTokenCount"]?.intValue ?? 0,
+                           outputTokens: (usage["candidatesTokenCount"]?.intValue ?? 0)
+                               + (usage["thoughtsTokenCount"]?.intValue ?? 0))
+            }
+        }
+        reader.model = { $0["model"]?.stringValue.map(modelID) }
+        return reader
+    }()
 }
 
 /// Google answers a wrong or expired API key with 400 INVALID_ARGUMENT, not
 /// 401: the error's `details` carry a `google.rpc.ErrorInfo` whose reason is
 /// `API_KEY_INVALID` (or another `API_KEY_...`). The upstream refused the
 /// credentials, so it is EACCES (docs/REFERENCE.md §5.1), not EINVAL.
-extension GeminiFamily: ErrorMappingFamily {
-    public func error(op: String, status: Int, headers: [(name: String, value: String)], body: [UInt8]) -> CacheError? {
+extension GeminiFamily {
+    static func apiKeyError(status: Int, headers: [(name: String, value: String)], body: [UInt8]) -> CacheError? {
         guard status == 400, let error = WireFormat.json(body)?["error"]?.objectValue else { return nil }
         let reasons = error["details"]?.arrayValue?.compactMap { $0["reason"]?.stringValue } ?? []
         guard let reason = reasons.first(where: { $0.hasPrefix("API_KEY_") }) else { return nil }

@@ -11,79 +11,51 @@ import CidCacheCore
 /// A rate-limited answer (403 or 429 with `x-ratelimit-remaining: 0`, a
 /// `retry-after`, or a "rate limit" message) means busy, not refused, so an
 /// expired entry within the stale window is served instead.
-public struct GitHubFamily: UpstreamFamily, ErrorMappingFamily {
-    public init() {}
-
+public struct GitHubFamily: UpstreamFamily {
     public let name = "github"
-    public let operations = ["list_repos", "workflow_runs", "runners"]
     public var isCredentialScoped: Bool { true }
     public var versionHeaders: [(name: String, value: String)] { GitHubAPI.versionHeaders }
-
-    public func droppedFields(op: String) -> Set<String> { [] }
-
-    static func pathFields(_ op: String) -> Set<String> {
-        switch op {
-        case "list_repos": return ["org", "user"]
-        case "workflow_runs": return ["owner", "repo", "workflow_id"]
-        case "runners": return ["owner", "repo", "org"]
-        default: return []
-        }
-    }
-
-    public func validate(op: String, request: JSONObject) throws {
-        _ = try Self.path(op: op, request: request)
-        try RESTCall.validateQuery(request, except: Self.pathFields(op))
-    }
-
-    public func defaultTTL(op: String, request: JSONObject) -> Int {
-        switch op {
-        case "list_repos": return 300
-        case "workflow_runs": return 60
-        default: return 30
-        }
-    }
-
-    static func path(op: String, request: JSONObject) throws -> String {
-        switch op {
-        case "list_repos":
-            let org = try RESTCall.optionalString(request, "org")
-            let user = try RESTCall.optionalString(request, "user")
+    public var catalog: [UpstreamOperation] { Self.listed }
+    static let listed = [
+        operation("list_repos", ttl: 300, pathFields: ["org", "user"]) { request in
+            let org = try RequestFields.optionalString(request, "org")
+            let user = try RequestFields.optionalString(request, "user")
             switch (org, user) {
             case (let org?, nil): return "/orgs/\(try WireFormat.pathSegment(org, field: "org"))/repos"
             case (nil, let user?): return "/users/\(try WireFormat.pathSegment(user, field: "user"))/repos"
             case (nil, nil): return "/user/repos"
             default: throw CacheError(.invalidRequest, "list_repos takes \"org\" or \"user\", not both")
             }
-        case "workflow_runs":
-            var path = try GitHubAPI.repositoryPath(request, op: op)
+        },
+        operation("workflow_runs", ttl: 60, pathFields: ["owner", "repo", "workflow_id"]) { request in
+            let path = try GitHubAPI.repositoryPath(request, op: "workflow_runs")
             if let workflow = try WireFormat.numberOrNameSegment(request, "workflow_id", minimum: 1,
                                                                  expected: "a workflow's id or file name") {
-                path += "/actions/workflows/\(workflow)"
-            } else {
-                path += "/actions"
+                return path + "/actions/workflows/\(workflow)/runs"
             }
-            return path + "/runs"
-        case "runners":
-            if let org = try RESTCall.optionalString(request, "org") {
+            return path + "/actions/runs"
+        },
+        operation("runners", ttl: 30, pathFields: ["owner", "repo", "org"]) { request in
+            if let org = try RequestFields.optionalString(request, "org") {
                 guard request["repo"] == nil, request["owner"] == nil else {
                     throw CacheError(.invalidRequest, "runners takes \"org\" or a repository, not both")
                 }
                 return "/orgs/\(try WireFormat.pathSegment(org, field: "org"))/actions/runners"
             }
-            return try GitHubAPI.repositoryPath(request, op: op) + "/actions/runners"
-        default:
-            throw CacheError(.notFound, "unknown operation \(op)")
+            return try GitHubAPI.repositoryPath(request, op: "runners") + "/actions/runners"
+        },
+    ]
+
+    public init() {}
+
+    /// A GET of the path `path` makes of the request, the other members as query parameters.
+    static func operation(_ name: String, ttl: Int, pathFields: Set<String>,
+                          path: @escaping @Sendable (JSONObject) throws -> String) -> UpstreamOperation {
+        var operation = RESTCall.operation(name, ttl: ttl, pathFields: pathFields, headers: GitHubAPI.headers) { request in
+            RESTCall.Route(path: try path(request))
         }
-    }
-
-    public func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest {
-        let query = try RESTCall.queryParameters(request, except: Self.pathFields(op))
-        let url = RESTCall.url(endpoint.url(try Self.path(op: op, request: request)), query)
-        return UpstreamHTTPRequest(method: "GET", url: url, headers: GitHubAPI.headers(endpoint), body: nil)
-    }
-
-    public func error(op: String, status: Int, headers: [(name: String, value: String)], body: [UInt8]) -> CacheError? {
-        GitHubAPI.rateLimitError(status: status, headers: headers, body: body)
+        operation.mapError = GitHubAPI.rateLimitError
+        return operation
     }
 }
 
@@ -100,8 +72,8 @@ enum GitHubAPI {
 
     /// `/repos/{owner}/{repo}` from `owner` and `repo`, or from `repo` alone as `owner/name`.
     static func repositoryPath(_ request: JSONObject, op: String) throws -> String {
-        let repo = try RESTCall.requiredString(request, "repo", op: op)
-        if let owner = try RESTCall.optionalString(request, "owner") {
+        let repo = try RequestFields.string(request, "repo", op: op)
+        if let owner = try RequestFields.optionalString(request, "owner") {
             return "/repos/\(try WireFormat.pathSegment(owner, field: "owner"))/\(try WireFormat.pathSegment(repo, field: "repo"))"
         }
         let parts = repo.split(separator: "/", omittingEmptySubsequences: false)

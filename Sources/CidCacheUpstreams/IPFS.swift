@@ -19,39 +19,13 @@ import CidCacheCore
 /// 500; a message saying the thing is not there ("not pinned", "not found",
 /// "does not exist") means ENOENT, a client error (400, Code 1, or a message
 /// about an invalid path or CID) EINVAL.
-public struct IPFSFamily: UpstreamFamily, ErrorMappingFamily {
-    public init() {}
-
+public struct IPFSFamily: UpstreamFamily {
     public let name = "ipfs"
-    public let operations = ["stat", "dht.findprovs", "pin.ls"]
     public var isCredentialScoped: Bool { true }
-
-    public func droppedFields(op: String) -> Set<String> { [] }
-
-    static func pathFields(_ op: String) -> Set<String> {
-        op == "stat" ? ["cid", "path", "block"] : ["cid", "path"]
-    }
-
-    public func validate(op: String, request: JSONObject) throws {
-        _ = try Self.call(op: op, request: request)
-        try RESTCall.validateQuery(request, except: Self.pathFields(op))
-    }
-
-    public func defaultTTL(op: String, request: JSONObject) -> Int {
-        switch op {
-        case "stat": return 3600
-        case "dht.findprovs": return 600
-        default: return 300
-        }
-    }
-
-    /// The RPC command and its `arg`, if any.
-    static func call(op: String, request: JSONObject) throws -> (command: String, arg: String?) {
-        let cid = try RESTCall.optionalString(request, "cid")
-        let path = try RESTCall.optionalString(request, "path")
-        if cid != nil && path != nil { throw CacheError(.invalidRequest, "\(op) takes \"cid\" or \"path\", not both") }
-        switch op {
-        case "stat":
+    public var catalog: [UpstreamOperation] { Self.listed }
+    static let listed = [
+        operation("stat", ttl: 3600, pathFields: ["cid", "path", "block"]) { request in
+            let (cid, path) = try target(request, op: "stat")
             let block: Bool
             switch request["block"] {
             case nil, .null?: block = false
@@ -65,35 +39,44 @@ public struct IPFSFamily: UpstreamFamily, ErrorMappingFamily {
             if let cid { return ("files/stat", "/ipfs/" + cid) }
             guard let path else { throw CacheError(.invalidRequest, "stat requires the field \"cid\" or \"path\"") }
             return ("files/stat", path)
-        case "dht.findprovs":
-            guard path == nil else { throw CacheError(.invalidRequest, "dht.findprovs takes a \"cid\", not a path") }
-            return ("routing/findprovs", try RESTCall.requiredString(request, "cid", op: op))
-        case "pin.ls":
+        },
+        operation("dht.findprovs", ttl: 600, streams: .always) { request in
+            guard try target(request, op: "dht.findprovs").path == nil else {
+                throw CacheError(.invalidRequest, "dht.findprovs takes a \"cid\", not a path")
+            }
+            return ("routing/findprovs", try RequestFields.string(request, "cid", op: "dht.findprovs"))
+        },
+        operation("pin.ls", ttl: 300, streams: .whenAsked) { request in
+            let (cid, path) = try target(request, op: "pin.ls")
             return ("pin/ls", cid ?? path)
-        default:
-            throw CacheError(.notFound, "unknown operation \(op)")
+        },
+    ]
+
+    public init() {}
+
+    /// A `POST {base}/api/v0/{command}?arg=...`, the other members as query
+    /// parameters; a streamed answer is NDJSON, complete once it ended on a whole line.
+    static func operation(_ name: String, ttl: Int, pathFields: Set<String> = ["cid", "path"], streams: StreamRule? = nil,
+                          command: @escaping @Sendable (JSONObject) throws -> (command: String, arg: String?)) -> UpstreamOperation {
+        var operation = RESTCall.operation(name, ttl: ttl, pathFields: pathFields, method: "POST",
+                                           headers: { WireFormat.bearer($0.credential) }) { request in
+            let (command, arg) = try command(request)
+            return RESTCall.Route(path: "/api/v0/" + command, leadingQuery: arg.map { [(name: "arg", value: $0)] } ?? [])
         }
+        if let streams { operation.framing = .ndjson(until: .newlineAfterValue, when: streams) }
+        operation.mapError = Self.error
+        return operation
     }
 
-    public func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest {
-        let (command, arg) = try Self.call(op: op, request: request)
-        var query = arg.map { [(name: "arg", value: $0)] } ?? []
-        query += try RESTCall.queryParameters(request, except: Self.pathFields(op))
-        return UpstreamHTTPRequest(method: "POST", url: RESTCall.url(endpoint.url("/api/v0/" + command), query),
-                                   headers: WireFormat.bearer(endpoint.credential), body: nil)
+    /// The object asked about: `cid` or `path`, not both.
+    static func target(_ request: JSONObject, op: String) throws -> (cid: String?, path: String?) {
+        let cid = try RequestFields.optionalString(request, "cid")
+        let path = try RequestFields.optionalString(request, "path")
+        if cid != nil && path != nil { throw CacheError(.invalidRequest, "\(op) takes \"cid\" or \"path\", not both") }
+        return (cid, path)
     }
 
-    public func streams(op: String, request: JSONObject) -> Bool {
-        op == "dht.findprovs" || (op == "pin.ls" && request["stream"]?.boolValue == true)
-    }
-
-    /// NDJSON that ends with a newline after a whole JSON value (or no event at all).
-    public func isCompleteStream(op: String, body: [UInt8]) -> Bool {
-        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return true }
-        return body.last == 0x0A && NDJSON.lastObject(body) != nil
-    }
-
-    public func error(op: String, status: Int, headers: [(name: String, value: String)], body: [UInt8]) -> CacheError? {
+    static func error(status: Int, headers: [(name: String, value: String)], body: [UInt8]) -> CacheError? {
         guard let answer = WireFormat.json(body)?.objectValue, let message = answer["Message"]?.stringValue else { return nil }
         let text = "upstream answered \(status): \(message)"
         let lowered = message.lowercased()

@@ -7,54 +7,37 @@ import CidCacheCore
 /// events ending with `data: [DONE]` unless the request says `"stream": false`.
 /// No key is needed; one configured is sent as a bearer token.
 public struct OPEAFamily: UpstreamFamily {
-    public init() {}
-
     public let name = "opea"
-    public let operations = [
-        "chatqna", "codegen", "codetrans", "docsum", "faqgen", "searchqna", "translation",
-        "audioqna", "visualqna", "videoqna", "multimodalqna",
-    ]
+    public let catalog: [UpstreamOperation]
+
+    public init() {
+        catalog = ["chatqna", "codegen", "codetrans", "docsum", "faqgen", "searchqna", "translation",
+                   "audioqna", "visualqna", "videoqna", "multimodalqna"].map(Self.route)
+    }
 
     /// Any route name: a lower-case letter, then up to 63 of `a-z 0-9 _ -`.
-    public func acceptsOperation(_ op: String) -> Bool {
-        let bytes = Array(op.utf8)
+    public func operation(named name: String) -> UpstreamOperation? {
+        let bytes = Array(name.utf8)
         guard let first = bytes.first, (1...64).contains(bytes.count),
-              (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first) else { return false }
-        return bytes.dropFirst().allSatisfy {
+              (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first) else { return nil }
+        let valid = bytes.dropFirst().allSatisfy {
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0)
                 || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
                 || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
         }
+        return valid ? catalog.first { $0.name == name } ?? Self.route(name) : nil
     }
 
-    /// Nothing: each megaservice defines its own request.
-    public func droppedFields(op: String) -> Set<String> { [] }
-
-    /// Megaservice requests differ by route; any JSON object is passed on.
-    public func validate(op: String, request: JSONObject) throws {}
-
-    public func defaultTTL(op: String, request: JSONObject) -> Int { 1800 }
-
-    public func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest {
-        guard acceptsOperation(op) else { throw CacheError(.notFound, "unknown operation \(op)") }
-        return UpstreamHTTPRequest(method: "POST", url: endpoint.url("/v1/\(op)"),
-                                   headers: [WireFormat.jsonContentType] + WireFormat.bearer(endpoint.credential),
-                                   body: body)
-    }
-
-    /// OpenAI-style `usage`, when the megaservice reports one.
-    public func usage(op: String, request: JSONObject, response: [UInt8]) -> TokenUsage? {
-        WireFormat.openAIUsage(response: response, model: request["model"]?.stringValue)
-    }
-
-    /// Streams unless `"stream": false` (ChatQnA's default is to stream); a
-    /// route that answers with plain JSON instead counts as complete.
-    public func streams(op: String, request: JSONObject) -> Bool {
-        request["stream"]?.boolValue != false
-    }
-
-    /// Complete when the answer is one JSON value or ended with `data: [DONE]`.
-    public func isCompleteStream(op: String, body: [UInt8]) -> Bool {
-        WireFormat.isCompleteOpenAIStream(body)
+    /// `POST {base}/v1/{route}`. Requests differ by route: any JSON object is
+    /// passed on, nothing dropped. Streams unless `"stream": false` (ChatQnA's
+    /// default is to stream); a route that answers with plain JSON instead
+    /// counts as complete. OpenAI-style `usage`, when the megaservice reports one.
+    static func route(_ name: String) -> UpstreamOperation {
+        var operation = UpstreamOperation(name, ttl: .fixed(1800), transport: .http { call in
+            WireFormat.postJSON(call.endpoint.url("/v1/" + name), call)
+        })
+        operation.framing = .serverSentEvents(until: .done, when: .unlessDeclined)
+        operation.usage = .openAI
+        return operation
     }
 }

@@ -6,36 +6,27 @@ import CidCacheCore
 /// members: they stay in the key and move from the body into the path. No key
 /// is needed; one configured is sent as a bearer token.
 public struct OVMSFamily: UpstreamFamily {
-    public init() {}
-
     public let name = "ovms"
-    public let operations = ["infer"]
+    public let catalog: [UpstreamOperation]
 
-    /// Nothing: `id` is echoed in the answer, the rest shapes the inference.
-    public func droppedFields(op: String) -> Set<String> { [] }
-
-    public func validate(op: String, request: JSONObject) throws {
-        try WireFormat.require(["model", "inputs"], in: request, op: op)
-        _ = try Self.path(request, op: op)
-        guard request["inputs"]?.arrayValue != nil else {
-            throw CacheError(.invalidRequest, "\"inputs\" must be an array of tensors")
+    public init() {
+        // Nothing is dropped: `id` is echoed in the answer, the rest shapes the inference.
+        var infer = UpstreamOperation("infer", ttl: .fixed(1800), transport: .http { call in
+            WireFormat.postJSON(call.endpoint.url(try Self.path(call.request, op: "infer")), call)
+        })
+        infer.pathOnlyFields = ["model", "model_version"]
+        infer.validate = { request in
+            try RequestFields.require(["model", "inputs"], in: request, op: "infer")
+            _ = try Self.path(request, op: "infer")
+            try RequestFields.check(request, "inputs", is: .array)
         }
-    }
-
-    public func defaultTTL(op: String, request: JSONObject) -> Int { 1800 }
-
-    public func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest {
-        guard op == "infer" else { throw CacheError(.notFound, "unknown operation \(op)") }
-        let upstreamBody = try CanonicalJSON.parseDocument(body).removingTopLevelMembers(["model", "model_version"])
-        return UpstreamHTTPRequest(method: "POST", url: endpoint.url(try Self.path(request, op: op)),
-                                   headers: [WireFormat.jsonContentType] + WireFormat.bearer(endpoint.credential),
-                                   body: upstreamBody)
+        catalog = [infer]
     }
 
     /// `/v2/models/{model}[/versions/{version}]/infer`; the version is a
     /// non-negative integer or a string.
     static func path(_ request: JSONObject, op: String) throws -> String {
-        let model = try WireFormat.pathSegment(try WireFormat.requireModel(request, op: op), field: "model")
+        let model = try WireFormat.pathSegment(try RequestFields.model(request, op: op), field: "model")
         var path = "/v2/models/\(model)"
         if let version = try WireFormat.numberOrNameSegment(request, "model_version", minimum: 0,
                                                            expected: "a non-negative integer or a string") {

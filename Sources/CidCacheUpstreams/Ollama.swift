@@ -5,40 +5,34 @@ import CidCacheCore
 /// the last line of a complete answer has `"done": true`. No key is needed; one
 /// configured is sent as a bearer token (for a proxy in front).
 public struct OllamaFamily: UpstreamFamily {
-    public init() {}
-
     public let name = "ollama"
-    public let operations = ["chat", "generate", "embed"]
+    public var catalog: [UpstreamOperation] { Self.listed }
+    static let listed = [
+        operation("chat", input: "messages", ttl: .temperature(at: ["options", "temperature"]), streams: true),
+        operation("generate", input: "prompt", ttl: .temperature(at: ["options", "temperature"]), streams: true),
+        operation("embed", input: "input", ttl: .fixed(86_400), streams: false),
+    ]
+
+    public init() {}
 
     public static let defaultPort = "11434"
     public static let defaultURL = "http://127.0.0.1:11434"
 
-    private static let paths = ["chat": "/api/chat", "generate": "/api/generate", "embed": "/api/embed"]
-    private static let requiredFields = [
-        "chat": ["model", "messages"],
-        "generate": ["model", "prompt"],
-        "embed": ["model", "input"],
-    ]
-
-    /// Nothing: `keep_alive` cannot change the answer but steers the server,
-    /// so it reaches the upstream and stays in the key.
-    public func droppedFields(op: String) -> Set<String> { [] }
-
-    public func validate(op: String, request: JSONObject) throws {
-        try WireFormat.require(Self.requiredFields[op] ?? ["model"], in: request, op: op)
-        try WireFormat.requireModel(request, op: op)
-    }
-
-    public func defaultTTL(op: String, request: JSONObject) -> Int {
-        op == "embed" ? 86_400 : TemperatureRule.ttl(request, path: ["options", "temperature"])
-    }
-
-    public func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest {
-        guard let path = Self.paths[op] else { throw CacheError(.notFound, "unknown operation \(op)") }
-        let base = Endpoint(baseURL: effectiveBaseURL(endpoint.baseURL), credential: endpoint.credential)
-        return UpstreamHTTPRequest(method: "POST", url: base.url(path),
-                                   headers: [WireFormat.jsonContentType] + WireFormat.bearer(endpoint.credential),
-                                   body: body)
+    /// `POST {base}/api/{name}`. Nothing is dropped: `keep_alive` cannot change
+    /// the answer but steers the server, so it reaches the upstream and stays
+    /// in the key. Chat and generate stream unless `"stream": false` (absent
+    /// or null streams), complete when the last line has `"done": true`.
+    static func operation(_ name: String, input: String, ttl: TTLRule, streams: Bool) -> UpstreamOperation {
+        var operation = UpstreamOperation(name, ttl: ttl, transport: .http { call in
+            WireFormat.postJSON(Endpoint(baseURL: normalizeHost(call.endpoint.baseURL), credential: nil).url("/api/" + name), call)
+        })
+        operation.validate = { request in
+            try RequestFields.require(["model", input], in: request, op: name)
+            try RequestFields.model(request, op: name)
+        }
+        if streams { operation.framing = .ndjson(until: .doneMember, when: .unlessDeclined) }
+        operation.usage = usage
+        return operation
     }
 
     /// `OLLAMA_HOST` as Ollama's own client reads it.
@@ -85,22 +79,9 @@ public struct OllamaFamily: UpstreamFamily {
 
     /// `prompt_eval_count` in, `eval_count` out, from the answer or, streamed,
     /// from its last line (the one with `"done": true`).
-    public func usage(op: String, request: JSONObject, response: [UInt8]) -> TokenUsage? {
-        guard let last = WireFormat.json(response)?.objectValue ?? NDJSON.lastObject(response),
-              last["prompt_eval_count"] != nil || last["eval_count"] != nil else { return nil }
-        return TokenUsage(model: request["model"]?.stringValue,
-                          inputTokens: last["prompt_eval_count"]?.intValue ?? 0,
+    static let usage = UsageReader { last in
+        guard last["prompt_eval_count"] != nil || last["eval_count"] != nil else { return nil }
+        return TokenUsage(model: nil, inputTokens: last["prompt_eval_count"]?.intValue ?? 0,
                           outputTokens: last["eval_count"]?.intValue ?? 0)
-    }
-
-    /// Chat and generate stream unless `"stream": false` (absent or null streams).
-    public func streams(op: String, request: JSONObject) -> Bool {
-        op != "embed" && request["stream"]?.boolValue != false
-    }
-
-    /// Complete when the last line is a JSON object with `"done": true`.
-    public func isCompleteStream(op: String, body: [UInt8]) -> Bool {
-        if op == "embed" { return true }
-        return NDJSON.lastObject(body)?["done"]?.boolValue == true
     }
 }

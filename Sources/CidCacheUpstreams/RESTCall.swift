@@ -4,27 +4,40 @@ import CidCacheCore
 /// requests are JSON objects of an operation's parameters, some of which fill
 /// the URL path and the rest of which become query parameters.
 enum RESTCall {
+    // MARK: Operations
+
+    /// Where a request goes: the URL path its path parameters make, and query
+    /// parameters before and after the ones its other members make.
+    struct Route {
+        var path: String
+        var leadingQuery: [(name: String, value: String)] = []
+        var trailingQuery: [(name: String, value: String)] = []
+    }
+
+    /// An operation whose request names the path parameters `pathFields`
+    /// (turned into a route, and checked, by `route`) and whose every other
+    /// member is a query parameter; no body. `transport` gets the request
+    /// builder (by default, one call whose body is the answer).
+    static func operation(_ name: String, ttl: Int, pathFields: Set<String>, method: String = "GET",
+                          headers: @escaping @Sendable (Endpoint) -> [(name: String, value: String)],
+                          route: @escaping @Sendable (JSONObject) throws -> Route,
+                          transport: (@escaping @Sendable (OperationCall) throws -> UpstreamHTTPRequest) -> Transport = { .http($0) })
+        -> UpstreamOperation {
+        let build: @Sendable (OperationCall) throws -> UpstreamHTTPRequest = { call in
+            let route = try route(call.request)
+            let query = route.leadingQuery + (try queryParameters(call.request, except: pathFields)) + route.trailingQuery
+            return UpstreamHTTPRequest(method: method, url: url(call.endpoint.url(route.path), query),
+                                       headers: headers(call.endpoint), body: nil)
+        }
+        var operation = UpstreamOperation(name, ttl: .fixed(ttl), transport: transport(build))
+        operation.validate = { request in
+            _ = try route(request)
+            _ = try queryParameters(request, except: pathFields)  // fails before keying, not at the call
+        }
+        return operation
+    }
+
     // MARK: Parameters
-
-    /// The string a path parameter holds: present, a string, not empty (EINVAL otherwise).
-    static func requiredString(_ request: JSONObject, _ field: String, op: String) throws -> String {
-        guard let value = request[field] else {
-            throw CacheError(.invalidRequest, "\(op) requires the field \"\(field)\"")
-        }
-        guard let text = value.stringValue, !text.isEmpty else {
-            throw CacheError(.invalidRequest, "\"\(field)\" must be a non-empty string")
-        }
-        return text
-    }
-
-    /// The string an optional parameter holds, nil when absent or null (EINVAL when not a non-empty string).
-    static func optionalString(_ request: JSONObject, _ field: String) throws -> String? {
-        guard let value = request[field], !value.isNull else { return nil }
-        guard let text = value.stringValue, !text.isEmpty else {
-            throw CacheError(.invalidRequest, "\"\(field)\" must be a non-empty string")
-        }
-        return text
-    }
 
     /// A `namespace/name` (or bare `name`) repository id as URL path segments,
     /// each percent-encoded; the one slash stays a slash.
@@ -69,12 +82,6 @@ enum RESTCall {
             }
         }
         return parameters
-    }
-
-    /// Refuses members that cannot be sent as query parameters (EINVAL), so
-    /// a request fails before keying rather than at the upstream call.
-    static func validateQuery(_ request: JSONObject, except consumed: Set<String>) throws {
-        _ = try queryParameters(request, except: consumed)
     }
 
     // MARK: URLs
@@ -164,16 +171,16 @@ enum RESTCall {
     /// The failure of an answer that is not 2xx: the family's own mapping,
     /// else the status's (docs/REFERENCE.md §5.1).
     static func failure(status: Int, headers: [(name: String, value: String)], body: [UInt8],
-                        mapping: ErrorMappingFamily?, op: String) -> CacheError {
-        mapping?.error(op: op, status: status, headers: headers, body: body)
+                        mapping: ErrorMapper?) -> CacheError {
+        mapping?(status, headers, body)
             ?? CacheError.forStatus(status, "upstream answered \(status): \(WireFormat.errorMessage(body))")
     }
 
     /// One GET (or POST) whose whole 2xx body is returned; any other status fails as `failure` says.
-    static func fetchPage(_ request: UpstreamHTTPRequest, client: UpstreamClient, mapping: ErrorMappingFamily?,
-                          op: String) async throws -> (body: [UInt8], next: String?) {
+    static func fetchPage(_ request: UpstreamHTTPRequest, client: UpstreamClient,
+                          mapping: ErrorMapper? = nil) async throws -> (body: [UInt8], next: String?) {
         let (response, body) = try await client.fetchWhole(request) { status, headers, body in
-            failure(status: status, headers: headers, body: body, mapping: mapping, op: op)
+            failure(status: status, headers: headers, body: body, mapping: mapping)
         }
         return (body, LinkHeader.next(response.header("link")))
     }

@@ -10,16 +10,34 @@ import Glibc
 /// The credential is `AWS_ACCESS_KEY_ID` (entries are scoped by a keyed hash
 /// of it and its secret); the secret, session token and region are settings. Without an
 /// access key id, requests go unsigned (public buckets); `presign` needs one.
-public struct S3Family: SelfFetchingFamily {
+public struct S3Family: UpstreamFamily {
     public init() {}
 
     public let name = "s3"
-    public let operations = ["list_objects", "head_object", "presign"]
     public var isCredentialScoped: Bool { true }
     public var settingVariables: [String: [String]] {
         ["secret_access_key": ["AWS_SECRET_ACCESS_KEY"], "session_token": ["AWS_SESSION_TOKEN"],
          "region": ["AWS_REGION", "AWS_DEFAULT_REGION"]]
     }
+    public var catalog: [UpstreamOperation] { Self.listed }
+    static let listed = [
+        operation("list_objects", ttl: .fixed(300), required: ["bucket"],
+                  fields: ["bucket": .string, "prefix": .string, "delimiter": .string, "start_after": .string,
+                           "continuation_token": .string, "max_keys": .int(1...1000), "pages": .int(1...100_000)],
+                  transport: .fetch({ call, client in
+                      try await S3Family().listObjects(call.request, endpoint: call.endpoint, client: client)
+                  }, retriesFailures: true)),
+        operation("head_object", ttl: .fixed(600), required: ["bucket", "key"],
+                  fields: ["bucket": .string, "key": .string, "version_id": .string],
+                  transport: .fetch({ call, client in
+                      try await S3Family().headObject(call.request, endpoint: call.endpoint, client: client)
+                  }, retriesFailures: true)),
+        // A presigned URL's answer lives until a minute before it expires, at most an hour.
+        operation("presign", ttl: .computed { request in max(0, min(3600, (request["expires_in"]?.intValue ?? defaultExpiresIn) - 60)) },
+                  required: ["bucket", "key"],
+                  fields: ["bucket": .string, "key": .string, "version_id": .string, "expires_in": .int(61...maxExpiresIn)],
+                  transport: .local { call in try S3Family().presign(call.request, endpoint: call.endpoint, time: Int(time(nil))) }),
+    ]
 
     public static let defaultRegion = "us-east-1"
     public static let defaultExpiresIn = 3600
@@ -32,65 +50,31 @@ public struct S3Family: SelfFetchingFamily {
         endpoint.credential.map { $0 + "\n" + (endpoint.settings["secret_access_key"] ?? "") }
     }
 
-    public func callsUpstream(op: String) -> Bool { op != "presign" }
-
     /// The region signs every request and is written into presigned URLs.
     public func identityParts(endpoint: Endpoint) -> [String] { ["region=" + region(endpoint)] }
 
-    public func droppedFields(op: String) -> Set<String> { [] }
-
-    static let fields: [String: [String: FieldKind]] = [
-        "list_objects": ["bucket": .string, "prefix": .string, "delimiter": .string, "start_after": .string,
-                         "continuation_token": .string, "max_keys": .int(1...1000), "pages": .int(1...100_000)],
-        "head_object": ["bucket": .string, "key": .string, "version_id": .string],
-        "presign": ["bucket": .string, "key": .string, "version_id": .string,
-                    "expires_in": .int(61...S3Family.maxExpiresIn)],
-    ]
-
-    public func validate(op: String, request: JSONObject) throws {
-        guard let fields = Self.fields[op] else { throw CacheError(.notFound, "s3 has no operation \(op)") }
-        try FieldKind.check(request, fields: fields, required: op == "list_objects" ? ["bucket"] : ["bucket", "key"], op: op)
-        let bucket = request["bucket"]!.stringValue!
-        let allowed = bucket.utf8.allSatisfy {
-            ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z"))
-                || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: ".")
-                || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
+    static func operation(_ name: String, ttl: TTLRule, required: [String], fields: [String: FieldKind],
+                          transport: Transport) -> UpstreamOperation {
+        var operation = UpstreamOperation(name, ttl: ttl, transport: transport)
+        operation.validate = { request in
+            try RequestFields.check(request, fields: fields, required: required, op: name)
+            let bucket = request["bucket"]!.stringValue!
+            let allowed = bucket.utf8.allSatisfy {
+                ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z"))
+                    || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: ".")
+                    || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
+            }
+            guard allowed, (1...255).contains(bucket.utf8.count) else {
+                throw CacheError(.invalidRequest, "s3 \(name): \"bucket\" is not a bucket name")
+            }
+            if let key = request["key"]?.stringValue, key.isEmpty {
+                throw CacheError(.invalidRequest, "s3 \(name): \"key\" is empty")
+            }
         }
-        guard allowed, (1...255).contains(bucket.utf8.count) else {
-            throw CacheError(.invalidRequest, "s3 \(op): \"bucket\" is not a bucket name")
-        }
-        if let key = request["key"]?.stringValue, key.isEmpty {
-            throw CacheError(.invalidRequest, "s3 \(op): \"key\" is empty")
-        }
-    }
-
-    public func defaultTTL(op: String, request: JSONObject) -> Int {
-        switch op {
-        case "list_objects": return 300
-        case "head_object": return 600
-        case "presign":
-            let expiresIn = request["expires_in"]?.intValue ?? Self.defaultExpiresIn
-            return max(0, min(3600, expiresIn - 60))
-        default: return 300
-        }
-    }
-
-    public func httpRequest(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint) throws -> UpstreamHTTPRequest {
-        try signedRequest(method: op == "head_object" ? "HEAD" : "GET", path: objectPath(request),
-                          query: [], endpoint: endpoint, time: Int(time(nil)))
+        return operation
     }
 
     // MARK: Calls
-
-    public func fetch(op: String, request: JSONObject, body: [UInt8], endpoint: Endpoint,
-                      client: UpstreamClient) async throws -> [UInt8] {
-        switch op {
-        case "list_objects": return try await listObjects(request, endpoint: endpoint, client: client)
-        case "head_object": return try await headObject(request, endpoint: endpoint, client: client)
-        case "presign": return try presign(request, endpoint: endpoint, time: Int(time(nil)))
-        default: throw CacheError(.notFound, "s3 has no operation \(op)")
-        }
-    }
 
     /// The configured key pair, nil for anonymous calls.
     func credentials(_ endpoint: Endpoint) throws -> AWSCredentials? {

@@ -1,9 +1,9 @@
 import CidCacheCore
 
 /// A `text/event-stream` body (server-sent events, as the WHATWG HTML standard
-/// frames them) split into its events. Lines end with LF, CRLF or CR; a blank
-/// line dispatches the event; lines starting with `:` are comments.
-struct ServerSentEvents {
+/// frames them) split into its events as its bytes arrive. Lines end with LF,
+/// CRLF or CR; a blank line dispatches the event; lines starting with `:` are comments.
+struct ServerSentEventScanner {
     struct Event {
         /// The `event:` field, when one was given.
         var name: String?
@@ -18,71 +18,105 @@ struct ServerSentEvents {
         var json: JSON? { WireFormat.json(Array(data.utf8)) }
     }
 
-    /// The events, in order; the last one may be undispatched.
-    private(set) var events: [Event] = []
-    /// Whether the body ends inside a line (bytes after the last line break).
-    private(set) var endsMidLine = false
+    private var line: [UInt8] = []
+    private var afterCR = false
+    private var isFirstLine = true
+    private var current = Event()
 
-    init(_ body: [UInt8]) {
-        var start = 0
-        if body.starts(with: [0xEF, 0xBB, 0xBF]) { start = 3 }
-        var current = Event()
-        var lineStart = start
-        var index = start
-        while index < body.count {
-            let byte = body[index]
-            guard byte == 0x0A || byte == 0x0D else { index += 1; continue }
-            consume(line: body[lineStart..<index], into: &current)
-            index += (byte == 0x0D && index + 1 < body.count && body[index + 1] == 0x0A) ? 2 : 1
-            lineStart = index
+    /// Reads a chunk and returns the events it dispatched.
+    mutating func consume(_ chunk: some Collection<UInt8>) -> [Event] {
+        var dispatched: [Event] = []
+        var index = chunk.startIndex
+        while index != chunk.endIndex {
+            if afterCR {
+                afterCR = false
+                if chunk[index] == 0x0A { index = chunk.index(after: index); continue }
+            }
+            guard let end = chunk[index...].firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) else {
+                line += chunk[index...]
+                break
+            }
+            line += chunk[index..<end]
+            afterCR = chunk[end] == 0x0D
+            if let event = endLine() { dispatched.append(event) }
+            index = chunk.index(after: end)
         }
-        endsMidLine = lineStart < body.count
-        if current.name != nil || !current.dataLines.isEmpty { events.append(current) }
+        return dispatched
     }
 
-    private mutating func consume(line: ArraySlice<UInt8>, into current: inout Event) {
-        if line.isEmpty {
-            if !current.dataLines.isEmpty {
-                current.isDispatched = true
-                events.append(current)
-            }
-            current = Event()
-            return
+    /// Whether the body ended inside a line (bytes after the last line break).
+    var endsMidLine: Bool { !lineWithoutBOM.isEmpty }
+
+    /// The event the body ended in before a blank line dispatched it, if any.
+    var undispatched: Event? {
+        current.name != nil || !current.dataLines.isEmpty ? current : nil
+    }
+
+    private var lineWithoutBOM: ArraySlice<UInt8> {
+        isFirstLine && line.starts(with: [0xEF, 0xBB, 0xBF]) ? line.dropFirst(3) : line[...]
+    }
+
+    private mutating func endLine() -> Event? {
+        let text = lineWithoutBOM
+        defer { line.removeAll(keepingCapacity: true); isFirstLine = false }
+        if text.isEmpty {
+            defer { current = Event() }
+            guard !current.dataLines.isEmpty else { return nil }
+            current.isDispatched = true
+            return current
         }
-        if line.first == UInt8(ascii: ":") { return }
-        let colon = line.firstIndex(of: UInt8(ascii: ":"))
-        let field = String(decoding: line[..<(colon ?? line.endIndex)], as: UTF8.self)
-        var value = colon.map { line[line.index(after: $0)...] } ?? []
+        if text.first == UInt8(ascii: ":") { return nil }
+        let colon = text.firstIndex(of: UInt8(ascii: ":"))
+        let field = String(decoding: text[..<(colon ?? text.endIndex)], as: UTF8.self)
+        var value = colon.map { text[text.index(after: $0)...] } ?? []
         if value.first == UInt8(ascii: " ") { value = value.dropFirst() }
         switch field {
         case "event": current.name = String(decoding: value, as: UTF8.self)
         case "data": current.dataLines.append(String(decoding: value, as: UTF8.self))
         default: break
         }
-    }
-
-    /// Whether the stream ended with `data: [DONE]` (OpenAI and the servers
-    /// that speak its API), on a complete line with nothing after it.
-    var endsWithDone: Bool {
-        !endsMidLine && events.last?.data == "[DONE]"
-    }
-
-    /// The JSON objects the events carry, in order (`[DONE]` and non-JSON data skipped).
-    var objects: [JSONObject] {
-        events.compactMap { $0.json?.objectValue }
+        return nil
     }
 }
 
-/// Newline-delimited JSON (Ollama's streamed answers): one JSON value a line.
-enum NDJSON {
-    /// The last non-blank line, parsed; nil when it is not a complete JSON object.
-    static func lastObject(_ body: [UInt8]) -> JSONObject? {
-        var end = body.count
-        while end > 0, isSpace(body[end - 1]) { end -= 1 }
-        guard end > 0 else { return nil }
-        var start = end
-        while start > 0, body[start - 1] != 0x0A { start -= 1 }
-        return WireFormat.json(Array(body[start..<end]))?.objectValue
+/// Newline-delimited JSON (Ollama's and Kubo's streams) as its bytes arrive:
+/// only the last non-blank line matters, so only it is kept.
+struct NDJSONScanner {
+    private var line: [UInt8] = []
+    private var lastLine: ArraySlice<UInt8>?
+    /// Whether any byte other than white space arrived.
+    private(set) var sawValue = false
+    /// The last byte of the body.
+    private(set) var lastByte: UInt8?
+
+    mutating func consume(_ chunk: some BidirectionalCollection<UInt8>) {
+        var index = chunk.startIndex
+        while index != chunk.endIndex {
+            guard let end = chunk[index...].firstIndex(of: 0x0A) else {
+                line += chunk[index...]
+                break
+            }
+            line += chunk[index..<end]
+            endLine()
+            index = chunk.index(after: end)
+        }
+        if let last = chunk.last { lastByte = last }
+    }
+
+    private mutating func endLine() {
+        var end = line.endIndex
+        while end > line.startIndex, Self.isSpace(line[end - 1]) { end -= 1 }
+        if end > line.startIndex {
+            lastLine = line[..<end]
+            sawValue = true
+        }
+        line.removeAll()
+    }
+
+    /// The last non-blank line, parsed, once the body ended; nil when it is not a JSON object.
+    mutating func lastObject() -> JSONObject? {
+        if !line.isEmpty { endLine() }
+        return lastLine.flatMap { WireFormat.json(Array($0))?.objectValue }
     }
 
     private static func isSpace(_ byte: UInt8) -> Bool {

@@ -7,11 +7,6 @@ public enum WireFormat {
         try? CanonicalJSON.parse(bytes)
     }
 
-    /// Whether the body is one complete JSON value (an answer that was not streamed).
-    static func isWholeJSON(_ bytes: [UInt8]) -> Bool {
-        json(bytes) != nil
-    }
-
     /// The human message of an error answer: `error.message` (OpenAI,
     /// Anthropic, Gemini), `message` (GitHub, Docker), `Message` (Kubo),
     /// `error` (the HF Hub, Ollama), else the start of the body.
@@ -54,51 +49,11 @@ public enum WireFormat {
         throw CacheError(.invalidRequest, "\"\(field)\" must be \(expected)")
     }
 
-    /// Refuses a request that lacks one of `fields` (EINVAL).
-    static func require(_ fields: [String], in request: JSONObject, op: String) throws {
-        for field in fields where request[field] == nil {
-            throw CacheError(.invalidRequest, "\(op) requires the field \"\(field)\"")
-        }
-    }
-
-    /// Refuses a request whose `model` is absent or not a string (EINVAL).
-    @discardableResult
-    static func requireModel(_ request: JSONObject, op: String) throws -> String {
-        guard let value = request["model"] else {
-            throw CacheError(.invalidRequest, "\(op) requires the field \"model\"")
-        }
-        guard let model = value.stringValue else {
-            throw CacheError(.invalidRequest, "\"model\" must be a string")
-        }
-        return model
-    }
-
-    /// Whether the request's `stream` member is `true`.
-    static func asksForStream(_ request: JSONObject) -> Bool {
-        request["stream"]?.boolValue == true
-    }
-
-    /// OpenAI's `usage` object: `prompt_tokens` and `completion_tokens`.
-    static func openAIUsage(_ usage: JSONObject, model: String?) -> TokenUsage {
-        TokenUsage(model: model,
-                   inputTokens: usage["prompt_tokens"]?.intValue ?? 0,
-                   outputTokens: usage["completion_tokens"]?.intValue ?? 0)
-    }
-
-    /// The usage of an OpenAI-style answer: the `usage` of a whole JSON answer,
-    /// or of a stream the last non-null `usage` any chunk carried (the final
-    /// chunk, when the request set `stream_options.include_usage`).
-    static func openAIUsage(response: [UInt8], model: String?) -> TokenUsage? {
-        if let whole = json(response) {
-            return whole["usage"]?.objectValue.map { openAIUsage($0, model: model) }
-        }
-        let usage = ServerSentEvents(response).objects.compactMap { $0["usage"]?.objectValue }.last
-        return usage.map { openAIUsage($0, model: model) }
-    }
-
-    /// Whether an OpenAI-style answer is complete: a whole JSON answer, or an
-    /// event stream that ended with `data: [DONE]`.
-    static func isCompleteOpenAIStream(_ body: [UInt8]) -> Bool {
-        isWholeJSON(body) || ServerSentEvents(body).endsWithDone
+    /// A JSON `POST` of the call's body to `url`, with `headers` (by default
+    /// the credential as a bearer token, when one is configured).
+    static func postJSON(_ url: String, _ call: OperationCall,
+                         headers: [(name: String, value: String)]? = nil) -> UpstreamHTTPRequest {
+        UpstreamHTTPRequest(method: "POST", url: url, headers: [jsonContentType] + (headers ?? bearer(call.endpoint.credential)),
+                            body: call.body)
     }
 }

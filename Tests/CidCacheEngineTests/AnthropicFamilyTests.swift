@@ -22,7 +22,7 @@ final class AnthropicFamilyTests: XCTestCase {
     func testRequestGoesToMessagesWithKeyAndVersionHeaders() throws {
         let ns = try namespace("anthropic", ["ANTHROPIC_API_KEY": "test-anthropic-key"])
         let body = Array(sample.utf8)
-        let request = try family.httpRequest(op: "messages", request: try object(sample), body: body, endpoint: ns.endpoint)
+        let request = try family[op: "messages"].httpRequest(try object(sample), body: body, endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "https://api.anthropic.com/v1/messages")
         XCTAssertEqual(request.header("x-api-key"), "test-anthropic-key")
@@ -33,7 +33,7 @@ final class AnthropicFamilyTests: XCTestCase {
     }
 
     func testNoKeyHeaderWithoutCredentialAndTheCredentialIsRequired() throws {
-        let request = try family.httpRequest(op: "messages", request: try object(sample), body: Array(sample.utf8),
+        let request = try family[op: "messages"].httpRequest(try object(sample), body: Array(sample.utf8),
                                              endpoint: Endpoint(baseURL: "http://127.0.0.1:9/", credential: nil))
         XCTAssertEqual(request.url, "http://127.0.0.1:9/v1/messages")
         XCTAssertNil(request.header("x-api-key"))
@@ -52,26 +52,26 @@ final class AnthropicFamilyTests: XCTestCase {
             #"{"metadata":{"user_id":"u-1"},"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}],"temperature":0}"#.utf8))
         XCTAssertEqual(plain.requestCID, labelled.requestCID)
         XCTAssertEqual(String(decoding: labelled.upstreamBody, as: UTF8.self), sample)
-        XCTAssertEqual(family.droppedFields(op: "messages"), ["metadata"])
+        XCTAssertEqual(family[op: "messages"].droppedFields, ["metadata"])
         let other = try engine.prepare(namespace: "anthropic", op: "messages", body: Array(
             #"{"model":"claude-sonnet-4-5","max_tokens":65,"messages":[{"role":"user","content":"hi"}],"temperature":0}"#.utf8))
         XCTAssertNotEqual(plain.requestCID, other.requestCID)
         for field in ["stream", "top_k", "system", "stop_sequences"] {
-            XCTAssertFalse(family.droppedFields(op: "messages").contains(field))
+            XCTAssertFalse(family[op: "messages"].droppedFields.contains(field))
         }
     }
 
     func testTemperatureRule() throws {
-        XCTAssertEqual(family.defaultTTL(op: "messages", request: try object(#"{"temperature":0}"#)), 3600)
-        XCTAssertEqual(family.defaultTTL(op: "messages", request: try object(#"{"temperature":0.5}"#)), 1800)
-        XCTAssertEqual(family.defaultTTL(op: "messages", request: try object("{}")), 1800)
+        XCTAssertEqual(family[op: "messages"].defaultTTL(try object(#"{"temperature":0}"#)), 3600)
+        XCTAssertEqual(family[op: "messages"].defaultTTL(try object(#"{"temperature":0.5}"#)), 1800)
+        XCTAssertEqual(family[op: "messages"].defaultTTL(try object("{}")), 1800)
     }
 
     func testValidation() throws {
-        XCTAssertNoThrow(try family.validate(op: "messages", request: try object(sample)))
+        XCTAssertNoThrow(try family[op: "messages"].validate(try object(sample)))
         for bad in [#"{"max_tokens":1,"messages":[]}"#, #"{"model":"m","messages":[]}"#, #"{"model":"m","max_tokens":1}"#,
                     #"{"model":1,"max_tokens":1,"messages":[]}"#, #"{"model":"m","max_tokens":"1","messages":[]}"#] {
-            XCTAssertThrowsError(try family.validate(op: "messages", request: try object(bad)), bad) {
+            XCTAssertThrowsError(try family[op: "messages"].validate(try object(bad)), bad) {
                 XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
             }
         }
@@ -79,7 +79,7 @@ final class AnthropicFamilyTests: XCTestCase {
 
     func testUsageOfAWholeAnswer() throws {
         let answer = #"{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Hello"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":6}}"#
-        XCTAssertEqual(family.usage(op: "messages", request: try object(sample), response: Array(answer.utf8)),
+        XCTAssertEqual(family[op: "messages"].usage(try object(sample), Array(answer.utf8)),
                        TokenUsage(model: "claude-sonnet-4-5", inputTokens: 12, outputTokens: 6))
     }
 
@@ -109,29 +109,29 @@ final class AnthropicFamilyTests: XCTestCase {
         """
 
     func testUsageOfAStream() throws {
-        XCTAssertEqual(family.usage(op: "messages", request: try object(sample), response: Array(Self.stream.utf8)),
+        XCTAssertEqual(family[op: "messages"].usage(try object(sample), Array(Self.stream.utf8)),
                        TokenUsage(model: "claude-sonnet-4-5", inputTokens: 25, outputTokens: 15))
     }
 
     func testStreamsOnlyWhenAsked() throws {
-        XCTAssertTrue(family.streams(op: "messages", request: try object(#"{"stream":true}"#)))
-        XCTAssertFalse(family.streams(op: "messages", request: try object(#"{"stream":false}"#)))
-        XCTAssertFalse(family.streams(op: "messages", request: try object(sample)))
+        XCTAssertTrue(family[op: "messages"].streams(try object(#"{"stream":true}"#)))
+        XCTAssertFalse(family[op: "messages"].streams(try object(#"{"stream":false}"#)))
+        XCTAssertFalse(family[op: "messages"].streams(try object(sample)))
     }
 
     func testCompleteAndTruncatedStreams() throws {
         let bytes = Array(Self.stream.utf8)
-        XCTAssertTrue(family.isCompleteStream(op: "messages", body: bytes))
+        XCTAssertTrue(family[op: "messages"].isComplete(bytes))
         let crlf = Array(Self.stream.replacingOccurrences(of: "\n", with: "\r\n").utf8)
-        XCTAssertTrue(family.isCompleteStream(op: "messages", body: crlf))
+        XCTAssertTrue(family[op: "messages"].isComplete(crlf))
         let cut = Self.stream.range(of: "event: message_stop")!.lowerBound
-        XCTAssertFalse(family.isCompleteStream(op: "messages", body: Array(Self.stream[..<cut].utf8)))
+        XCTAssertFalse(family[op: "messages"].isComplete(Array(Self.stream[..<cut].utf8)))
         let eventOnly = Self.stream.range(of: "data: {\"type\":\"message_stop\"}")!.lowerBound
-        XCTAssertFalse(family.isCompleteStream(op: "messages", body: Array(Self.stream[..<eventOnly].utf8)))
-        XCTAssertFalse(family.isCompleteStream(op: "messages", body: Array(bytes.dropLast(8))))
-        XCTAssertFalse(family.isCompleteStream(op: "messages", body: []))
+        XCTAssertFalse(family[op: "messages"].isComplete(Array(Self.stream[..<eventOnly].utf8)))
+        XCTAssertFalse(family[op: "messages"].isComplete(Array(bytes.dropLast(8))))
+        XCTAssertFalse(family[op: "messages"].isComplete([]))
         let failed = Self.stream[..<cut] + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"
-        XCTAssertFalse(family.isCompleteStream(op: "messages", body: Array(failed.utf8)))
+        XCTAssertFalse(family[op: "messages"].isComplete(Array(failed.utf8)))
     }
 
     func testNamespaceDefaultsAndVariables() throws {

@@ -21,15 +21,15 @@ final class CodeQLFamilyTests: XCTestCase {
     func testRequest() throws {
         let text = #"{"owner":"o","repo":"r","sha":"\#(sha)","ref":"refs/heads/main","tool_name":"CodeQL","language":"python"}"#
         let request = try object(text)
-        try family.validate(op: "analyses", request: request)
-        let call = try family.httpRequest(op: "analyses", request: request, body: Array(text.utf8),
+        try family[op: "analyses"].validate(request)
+        let call = try family[op: "analyses"].httpRequest(request, body: Array(text.utf8),
                                           endpoint: Endpoint(baseURL: "https://api.github.com", credential: "test-github-token"))
         XCTAssertEqual(call.method, "GET")
         XCTAssertEqual(call.url, "https://api.github.com/repos/o/r/code-scanning/analyses?ref=refs%2Fheads%2Fmain&tool_name=CodeQL&per_page=100")
         XCTAssertEqual(call.header("authorization"), "Bearer test-github-token")
         XCTAssertEqual(call.header("x-github-api-version"), "2022-11-28")
         XCTAssertEqual(call.header("accept"), "application/vnd.github+json")
-        XCTAssertEqual(family.defaultTTL(op: "analyses", request: request), 86_400)
+        XCTAssertEqual(family[op: "analyses"].defaultTTL(request), 86_400)
         XCTAssertEqual(family.operations, ["analyses"])
     }
 
@@ -37,11 +37,11 @@ final class CodeQLFamilyTests: XCTestCase {
         for bad in [#"{"repo":"o/r"}"#, #"{"repo":"o/r","sha":"abc"}"#, #"{"repo":"o/r","sha":"\#(sha)x"}"#,
                     #"{"sha":"\#(sha)"}"#, #"{"repo":"o/r","sha":"\#(sha)","language":3}"#,
                     #"{"repo":"o/r","sha":"\#(sha)","pr":0}"#, #"{"repo":"o/r","sha":"\#(sha)","per_page":5}"#] {
-            XCTAssertThrowsError(try family.validate(op: "analyses", request: try object(bad)), bad) {
+            XCTAssertThrowsError(try family[op: "analyses"].validate(try object(bad)), bad) {
                 XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest, bad)
             }
         }
-        XCTAssertNoThrow(try family.validate(op: "analyses", request: try object(#"{"repo":"o/r","sha":"\#(sha.uppercased())","pr":12}"#)))
+        XCTAssertNoThrow(try family[op: "analyses"].validate(try object(#"{"repo":"o/r","sha":"\#(sha.uppercased())","pr":12}"#)))
     }
 
     func testFilter() throws {
@@ -64,8 +64,8 @@ final class CodeQLFamilyTests: XCTestCase {
     }
 
     func testRateLimitAndScope() throws {
-        XCTAssertEqual(family.error(op: "analyses", status: 403, headers: [("x-ratelimit-remaining", "0")], body: [])?.kind, .busy)
-        XCTAssertNil(family.error(op: "analyses", status: 403, headers: [], body: Array(#"{"message":"Advanced Security must be enabled"}"#.utf8)))
+        XCTAssertEqual(family[op: "analyses"].mappedError(status: 403, headers: [("x-ratelimit-remaining", "0")], body: [])?.kind, .busy)
+        XCTAssertNil(family[op: "analyses"].mappedError(status: 403, headers: [], body: Array(#"{"message":"Advanced Security must be enabled"}"#.utf8)))
         let ns = try namespace("codeql")
         XCTAssertTrue(ns.family is CodeQLFamily)
         XCTAssertEqual(ns.endpoint.baseURL, "https://api.github.com")

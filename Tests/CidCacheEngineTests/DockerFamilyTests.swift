@@ -33,8 +33,8 @@ final class DockerFamilyTests: XCTestCase {
         let ns = try namespace(["DOCKER_HOST": "unix:///var/run/docker.sock"])
         func call(_ op: String, _ text: String) throws -> UpstreamHTTPRequest {
             let request = try object(text)
-            try family.validate(op: op, request: request)
-            return try family.httpRequest(op: op, request: request, body: [], endpoint: ns.endpoint)
+            try family[op: op].validate(request)
+            return try family[op: op].httpRequest(request, body: [], endpoint: ns.endpoint)
         }
         let socket = "http+unix://%2Fvar%2Frun%2Fdocker.sock/v1.43"
         let inspect = try call("images.inspect", #"{"name":"ghcr.io/owner/repo:1.0"}"#)
@@ -56,7 +56,7 @@ final class DockerFamilyTests: XCTestCase {
                        socket + "/networks/bridge?verbose=false&scope=local")
 
         let tcp = try namespace(["DOCKER_HOST": "tcp://127.0.0.1:2375", "DOCKER_API_VERSION": "1.41"])
-        let overTCP = try family.httpRequest(op: "volumes.inspect", request: ["name": "v"], body: [], endpoint: tcp.endpoint)
+        let overTCP = try family[op: "volumes.inspect"].httpRequest(["name": "v"], body: [], endpoint: tcp.endpoint)
         XCTAssertEqual(overTCP.url, "http://127.0.0.1:2375/v1.41/volumes/v")
         XCTAssertNil(overTCP.header("host"))
     }
@@ -79,12 +79,12 @@ final class DockerFamilyTests: XCTestCase {
                            ("containers.inspect", #"{"id":"a//b"}"#), ("registry.tags", "{}"),
                            ("registry.tags", #"{"repository":"x","registry":"host/path"}"#),
                            ("registry.tags", #"{"repository":"x","registry":"ftp://h"}"#)] {
-            XCTAssertThrowsError(try family.validate(op: op, request: try object(text)), text) {
+            XCTAssertThrowsError(try family[op: op].validate(try object(text)), text) {
                 XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest, text)
             }
         }
-        XCTAssertNoThrow(try family.validate(op: "registry.tags", request: try object(#"{"repository":"o/r","registry":"http://127.0.0.1:5000","n":10,"last":"v1"}"#)))
-        XCTAssertNoThrow(try family.validate(op: "registry.tags", request: try object(#"{"repository":"ubuntu","registry":"ghcr.io"}"#)))
+        XCTAssertNoThrow(try family[op: "registry.tags"].validate(try object(#"{"repository":"o/r","registry":"http://127.0.0.1:5000","n":10,"last":"v1"}"#)))
+        XCTAssertNoThrow(try family[op: "registry.tags"].validate(try object(#"{"repository":"ubuntu","registry":"ghcr.io"}"#)))
     }
 
     /// What the Engine answers with a 500 (read as a server fault, retried) is refused here: EINVAL, no call.
@@ -93,7 +93,7 @@ final class DockerFamilyTests: XCTestCase {
                            ("images.inspect", #"{"name":"a..b"}"#), ("registry.tags", #"{"repository":"Library/x"}"#),
                            ("containers.list", #"{"filters":"{not json"}"#), ("containers.list", #"{"filters":"[1]"}"#),
                            ("images.search", #"{"term":"x","filters":{"is-official":"true"}}"#)] {
-            XCTAssertThrowsError(try family.validate(op: op, request: try object(text)), text) {
+            XCTAssertThrowsError(try family[op: op].validate(try object(text)), text) {
                 XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest, text)
             }
         }
@@ -101,14 +101,14 @@ final class DockerFamilyTests: XCTestCase {
                            ("images.inspect", #"{"name":"sha256:0123abcd"}"#), ("images.history", #"{"name":"localhost/a/b"}"#),
                            ("containers.list", #"{"filters":"{\"label\":[\"a=b\"]}"}"#),
                            ("containers.list", #"{"filters":{"status":["running"],"dangling":{"true":true}}}"#)] {
-            XCTAssertNoThrow(try family.validate(op: op, request: try object(text)), text)
+            XCTAssertNoThrow(try family[op: op].validate(try object(text)), text)
         }
     }
 
     func testTTLs() {
         let expected = ["images.inspect": 1800, "images.history": 3600, "images.search": 600, "containers.inspect": 30,
                         "containers.list": 30, "volumes.inspect": 300, "networks.inspect": 300, "registry.tags": 1800]
-        for op in family.operations { XCTAssertEqual(family.defaultTTL(op: op, request: [:]), expected[op], op) }
+        for op in family.operations { XCTAssertEqual(family[op: op].defaultTTL([:]), expected[op], op) }
         XCTAssertEqual(Set(family.operations), Set(expected.keys))
     }
 

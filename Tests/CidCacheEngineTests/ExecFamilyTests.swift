@@ -71,13 +71,13 @@ final class ExecFamilyTests: XCTestCase {
         let ns = try XCTUnwrap(list.first { $0.name == "exec" })
         let exec = try XCTUnwrap(ns.family as? ExecFamily)
         XCTAssertEqual(exec.operations, ["a", "b"])
-        XCTAssertEqual(exec.defaultTTL(op: "a", request: [:]), 42)
-        XCTAssertEqual(exec.defaultTTL(op: "b", request: [:]), 600)
+        XCTAssertEqual(exec[op: "a"].defaultTTL([:]), 42)
+        XCTAssertEqual(exec[op: "b"].defaultTTL([:]), 600)
         XCTAssertTrue(exec.isCredentialScoped)
         // Unknown names open (and fail with EACCES when asked); unsafe ones do not.
-        XCTAssertTrue(exec.acceptsOperation("not-configured"))
+        XCTAssertNotNil(exec.operation(named: "not-configured"))
         for op in ["", "../x", "a/b", "a b", ".hidden", String(repeating: "a", count: 65)] {
-            XCTAssertFalse(exec.acceptsOperation(op), op)
+            XCTAssertNil(exec.operation(named: op), op)
         }
     }
 
@@ -85,13 +85,13 @@ final class ExecFamilyTests: XCTestCase {
 
     func testValidationAndArgv() throws {
         let request = try object(#"{"args": ["-n", "x y", "$(rm -rf /)"], "stdin": "hi"}"#)
-        XCTAssertNoThrow(try family.validate(op: "cat", request: request))
-        XCTAssertEqual(family.argv(op: "cat", request: request), ["/bin/cat", "-n", "x y", "$(rm -rf /)"])
-        XCTAssertEqual(family.argv(op: "sha", request: [:]), ["sha256sum", "--tag"])
-        XCTAssertNil(family.argv(op: "other", request: [:]))
+        XCTAssertNoThrow(try family[op: "cat"].validate(request))
+        XCTAssertEqual(ExecFamily.argv(try XCTUnwrap(family.commands["cat"]), request: request), ["/bin/cat", "-n", "x y", "$(rm -rf /)"])
+        XCTAssertEqual(ExecFamily.argv(try XCTUnwrap(family.commands["sha"]), request: [:]), ["sha256sum", "--tag"])
+        XCTAssertNil(family.commands["other"])
         for text in [#"{"args": "x"}"#, #"{"args": [1]}"#, #"{"stdin": 3}"#, #"{"argv": ["/bin/sh"]}"#,
                      #"{"files": {"a": "relative"}}"#, #"{"files": {"a": 1}}"#, #"{"args": ["a\u0000b"]}"#] {
-            XCTAssertThrowsError(try family.validate(op: "cat", request: try object(text)), text) {
+            XCTAssertThrowsError(try family[op: "cat"].validate(try object(text)), text) {
                 XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest, text)
             }
         }
@@ -100,34 +100,34 @@ final class ExecFamilyTests: XCTestCase {
     func testEnrichKeysTheCommandAndTheInputContent() throws {
         let path = try temporaryFile("first")
         let request = try object(#"{"args": [""# + path + #""], "files": {"input": ""# + path + #""}}"#)
-        try family.validate(op: "sha", request: request)
-        let enriched = try family.enrich(op: "sha", request: request)
+        try family[op: "sha"].validate(request)
+        let enriched = try family[op: "sha"].enriched(request)
         XCTAssertEqual(enriched["command"], ["sha256sum", "--tag"])
         XCTAssertEqual(enriched["input_cids"], ["input": .string(CID.forContent(Array("first".utf8)).string)])
         XCTAssertEqual(enriched["args"], request["args"])
-        XCTAssertEqual(try family.enrich(op: "sha", request: request), enriched)
+        XCTAssertEqual(try family[op: "sha"].enriched(request), enriched)
         try "second".write(toFile: path, atomically: false, encoding: .utf8)
-        XCTAssertEqual(try family.enrich(op: "sha", request: request)["input_cids"],
+        XCTAssertEqual(try family[op: "sha"].enriched(request)["input_cids"],
                        ["input": .string(CID.forContent(Array("second".utf8)).string)])
         // Commands without "inputs": true take no files; missing files are ENOENT.
-        XCTAssertThrowsError(try family.enrich(op: "cat", request: request)) {
+        XCTAssertThrowsError(try family[op: "cat"].enriched(request)) {
             XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
         }
-        XCTAssertThrowsError(try family.enrich(op: "sha", request: try object(#"{"files": {"x": "/nonexistent/file"}}"#))) {
+        XCTAssertThrowsError(try family[op: "sha"].enriched(try object(#"{"files": {"x": "/nonexistent/file"}}"#))) {
             XCTAssertEqual(($0 as? CacheError)?.kind, .notFound)
         }
-        XCTAssertThrowsError(try family.enrich(op: "sha", request: try object(#"{"files": {"x": "/tmp"}}"#))) {
+        XCTAssertThrowsError(try family[op: "sha"].enriched(try object(#"{"files": {"x": "/tmp"}}"#))) {
             XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
         }
         // Not allow-listed: left alone (the fetch refuses it).
-        XCTAssertEqual(try family.enrich(op: "other", request: request), request)
+        XCTAssertEqual(try family[op: "other"].enriched(request), request)
     }
 
     // MARK: Runs
 
     private func run(_ op: String, _ text: String) async throws -> [UInt8] {
-        let request = try family.enrich(op: op, request: try object(text))
-        return try await family.fetch(op: op, request: request, body: [], endpoint: Endpoint(baseURL: "exec://localhost", credential: nil),
+        let request = try family[op: op].enriched(try object(text))
+        return try await family[op: op].fetch(request, endpoint: Endpoint(baseURL: "exec://localhost", credential: nil),
                                       client: UpstreamClient(bounds: UpstreamBounds(timeout: 1), responseLimitBytes: 1 << 20))
     }
 
@@ -169,7 +169,7 @@ final class ExecFamilyTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(started), 3)
         let missing = ExecFamily(commands: ["ghost": ExecCommand(argv: ["/nonexistent/binary"])])
         do {
-            _ = try await missing.fetch(op: "ghost", request: [:], body: [], endpoint: Endpoint(baseURL: "x", credential: nil),
+            _ = try await missing[op: "ghost"].fetch([:], endpoint: Endpoint(baseURL: "x", credential: nil),
                                         client: UpstreamClient(bounds: UpstreamBounds(timeout: 1), responseLimitBytes: 1))
             XCTFail("ran a missing binary")
         } catch let error as CacheError {

@@ -21,7 +21,7 @@ final class GeminiFamilyTests: XCTestCase {
 
     func testGenerateContentPathHeadersAndBodyWithoutTheModel() throws {
         let ns = try namespace("gemini", ["GEMINI_API_KEY": "test-gemini-key"])
-        let request = try family.httpRequest(op: "generateContent", request: try object(generate),
+        let request = try family[op: "generateContent"].httpRequest(try object(generate),
                                              body: Array(generate.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent")
@@ -35,7 +35,7 @@ final class GeminiFamilyTests: XCTestCase {
 
     func testEmbedContentWithABareModelName() throws {
         let text = #"{"content":{"parts":[{"text":"hello"}]},"model":"text-embedding-004","taskType":"RETRIEVAL_QUERY"}"#
-        let request = try family.httpRequest(op: "embedContent", request: try object(text), body: Array(text.utf8),
+        let request = try family[op: "embedContent"].httpRequest(try object(text), body: Array(text.utf8),
                                              endpoint: Endpoint(baseURL: "http://127.0.0.1:7/", credential: nil))
         XCTAssertEqual(request.url, "http://127.0.0.1:7/v1beta/models/text-embedding-004:embedContent")
         XCTAssertNil(request.header("x-goog-api-key"))
@@ -52,19 +52,19 @@ final class GeminiFamilyTests: XCTestCase {
                                    body: Array(generate.replacingOccurrences(of: "2.0-flash", with: "2.5-pro").utf8))
         XCTAssertNotEqual(a.requestCID, b.requestCID)
         XCTAssertEqual(a.request["model"]?.stringValue, "models/gemini-2.0-flash")
-        XCTAssertEqual(family.droppedFields(op: "generateContent"), [])
-        XCTAssertEqual(family.droppedFields(op: "embedContent"), [])
+        XCTAssertEqual(family[op: "generateContent"].droppedFields, [])
+        XCTAssertEqual(family[op: "embedContent"].droppedFields, [])
     }
 
     func testTTLs() throws {
-        XCTAssertEqual(family.defaultTTL(op: "generateContent", request: try object(generate)), 3600)
-        XCTAssertEqual(family.defaultTTL(op: "generateContent", request: try object(#"{"generationConfig":{"temperature":1}}"#)), 1800)
-        XCTAssertEqual(family.defaultTTL(op: "generateContent", request: try object(#"{"temperature":0}"#)), 1800)
-        XCTAssertEqual(family.defaultTTL(op: "embedContent", request: try object("{}")), 86_400)
+        XCTAssertEqual(family[op: "generateContent"].defaultTTL(try object(generate)), 3600)
+        XCTAssertEqual(family[op: "generateContent"].defaultTTL(try object(#"{"generationConfig":{"temperature":1}}"#)), 1800)
+        XCTAssertEqual(family[op: "generateContent"].defaultTTL(try object(#"{"temperature":0}"#)), 1800)
+        XCTAssertEqual(family[op: "embedContent"].defaultTTL(try object("{}")), 86_400)
     }
 
     func testValidation() throws {
-        XCTAssertNoThrow(try family.validate(op: "generateContent", request: try object(generate)))
+        XCTAssertNoThrow(try family[op: "generateContent"].validate(try object(generate)))
         let cases: [(String, String)] = [
             ("generateContent", #"{"contents":[]}"#),
             ("generateContent", #"{"model":"gemini-2.0-flash"}"#),
@@ -73,21 +73,21 @@ final class GeminiFamilyTests: XCTestCase {
             ("embedContent", #"{"model":"text-embedding-004"}"#),
         ]
         for (op, text) in cases {
-            XCTAssertThrowsError(try family.validate(op: op, request: try object(text)), text) {
+            XCTAssertThrowsError(try family[op: op].validate(try object(text)), text) {
                 XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
             }
         }
         XCTAssertTrue(family.requiresCredential)
-        XCTAssertFalse(family.streams(op: "generateContent", request: try object(#"{"stream":true}"#)))
+        XCTAssertFalse(family[op: "generateContent"].streams(try object(#"{"stream":true}"#)))
     }
 
     func testUsage() throws {
         let answer = #"{"candidates":[{"content":{"parts":[{"text":"Hello"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":9,"totalTokenCount":13},"modelVersion":"gemini-2.0-flash"}"#
-        XCTAssertEqual(family.usage(op: "generateContent", request: try object(generate), response: Array(answer.utf8)),
+        XCTAssertEqual(family[op: "generateContent"].usage(try object(generate), Array(answer.utf8)),
                        TokenUsage(model: "gemini-2.0-flash", inputTokens: 4, outputTokens: 9))
         let thinking = #"{"candidates":[],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":9,"thoughtsTokenCount":20,"totalTokenCount":33}}"#
-        XCTAssertEqual(family.usage(op: "generateContent", request: try object(generate), response: Array(thinking.utf8))?.outputTokens, 29)
-        XCTAssertNil(family.usage(op: "embedContent", request: try object(generate), response: Array(#"{"embedding":{"values":[0.1,0.2]}}"#.utf8)))
+        XCTAssertEqual(family[op: "generateContent"].usage(try object(generate), Array(thinking.utf8))?.outputTokens, 29)
+        XCTAssertNil(family[op: "embedContent"].usage(try object(generate), Array(#"{"embedding":{"values":[0.1,0.2]}}"#.utf8)))
     }
 
     func testNamespaceDefaultsAndKeyVariables() throws {

@@ -20,8 +20,8 @@ final class GitHubFamilyTests: XCTestCase {
 
     private func url(_ op: String, _ request: String) throws -> String {
         let parsed = try object(request)
-        try family.validate(op: op, request: parsed)
-        return try family.httpRequest(op: op, request: parsed, body: Array(request.utf8), endpoint: api).url
+        try family[op: op].validate(parsed)
+        return try family[op: op].httpRequest(parsed, body: Array(request.utf8), endpoint: api).url
     }
 
     func testPaths() throws {
@@ -41,7 +41,7 @@ final class GitHubFamilyTests: XCTestCase {
     }
 
     func testHeaders() throws {
-        let request = try family.httpRequest(op: "list_repos", request: JSONObject(), body: [], endpoint: api)
+        let request = try family[op: "list_repos"].httpRequest(JSONObject(), body: [], endpoint: api)
         XCTAssertEqual(request.method, "GET")
         XCTAssertNil(request.body)
         XCTAssertEqual(request.header("authorization"), "Bearer test-github-token")
@@ -49,7 +49,7 @@ final class GitHubFamilyTests: XCTestCase {
         XCTAssertEqual(request.header("x-github-api-version"), "2022-11-28")
         XCTAssertNotNil(request.header("user-agent"))
         XCTAssertEqual(family.versionHeaders.map(\.value), ["2022-11-28"])
-        let anonymous = try family.httpRequest(op: "list_repos", request: try object(#"{"user":"u"}"#), body: [],
+        let anonymous = try family[op: "list_repos"].httpRequest(try object(#"{"user":"u"}"#), body: [],
                                                endpoint: Endpoint(baseURL: "https://ghe.example/api/v3/", credential: nil))
         XCTAssertEqual(anonymous.url, "https://ghe.example/api/v3/users/u/repos")
         XCTAssertNil(anonymous.header("authorization"))
@@ -64,7 +64,7 @@ final class GitHubFamilyTests: XCTestCase {
             ("runners", "{}"), ("runners", #"{"org":"o","repo":"o/r"}"#),
         ]
         for (op, request) in bad {
-            XCTAssertThrowsError(try family.validate(op: op, request: try object(request)), "\(op) \(request)") {
+            XCTAssertThrowsError(try family[op: op].validate(try object(request)), "\(op) \(request)") {
                 XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest, "\(op) \(request)")
             }
         }
@@ -72,25 +72,25 @@ final class GitHubFamilyTests: XCTestCase {
 
     func testTTLs() {
         XCTAssertEqual(family.operations, ["list_repos", "workflow_runs", "runners"])
-        XCTAssertEqual(family.defaultTTL(op: "list_repos", request: JSONObject()), 300)
-        XCTAssertEqual(family.defaultTTL(op: "workflow_runs", request: JSONObject()), 60)
-        XCTAssertEqual(family.defaultTTL(op: "runners", request: JSONObject()), 30)
+        XCTAssertEqual(family[op: "list_repos"].defaultTTL(JSONObject()), 300)
+        XCTAssertEqual(family[op: "workflow_runs"].defaultTTL(JSONObject()), 60)
+        XCTAssertEqual(family[op: "runners"].defaultTTL(JSONObject()), 30)
     }
 
     func testRateLimitIsBusy() {
         let limited = Array(#"{"message":"API rate limit exceeded for user ID 1.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}"#.utf8)
-        let primary = family.error(op: "list_repos", status: 403,
+        let primary = family[op: "list_repos"].mappedError(status: 403,
                                    headers: [("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", "1700000000")], body: limited)
         XCTAssertEqual(primary?.kind, .busy)
         XCTAssertEqual(primary?.status, 403)
         XCTAssertEqual(primary?.errno, EBUSY)
-        XCTAssertEqual(family.error(op: "runners", status: 429, headers: [("Retry-After", "60")], body: [])?.kind, .busy)
-        XCTAssertEqual(family.error(op: "runners", status: 403, headers: [("retry-after", "30")],
+        XCTAssertEqual(family[op: "runners"].mappedError(status: 429, headers: [("Retry-After", "60")], body: [])?.kind, .busy)
+        XCTAssertEqual(family[op: "runners"].mappedError(status: 403, headers: [("retry-after", "30")],
                                     body: Array(#"{"message":"You have exceeded a secondary rate limit."}"#.utf8))?.kind, .busy)
         // A refusal that is not about the rate limit keeps its default (EACCES), as do other statuses.
         let forbidden = Array(#"{"message":"Resource not accessible by integration","documentation_url":"https://docs.github.com/rest"}"#.utf8)
-        XCTAssertNil(family.error(op: "runners", status: 403, headers: [("x-ratelimit-remaining", "4999")], body: forbidden))
-        XCTAssertNil(family.error(op: "runners", status: 404, headers: [("x-ratelimit-remaining", "0")], body: []))
+        XCTAssertNil(family[op: "runners"].mappedError(status: 403, headers: [("x-ratelimit-remaining", "4999")], body: forbidden))
+        XCTAssertNil(family[op: "runners"].mappedError(status: 404, headers: [("x-ratelimit-remaining", "0")], body: []))
         XCTAssertEqual(CacheError.forStatus(403, "x").kind, .accessDenied)
     }
 

@@ -20,8 +20,8 @@ final class HuggingFaceFamilyTests: XCTestCase {
 
     private func url(_ op: String, _ request: String, endpoint: Endpoint? = nil) throws -> String {
         let parsed = try object(request)
-        try family.validate(op: op, request: parsed)
-        return try family.httpRequest(op: op, request: parsed, body: Array(request.utf8), endpoint: endpoint ?? hub).url
+        try family[op: op].validate(parsed)
+        return try family[op: op].httpRequest(parsed, body: Array(request.utf8), endpoint: endpoint ?? hub).url
     }
 
     func testRepoInfoPaths() throws {
@@ -61,12 +61,12 @@ final class HuggingFaceFamilyTests: XCTestCase {
     }
 
     func testHeadersAndToken() throws {
-        let anonymous = try family.httpRequest(op: "model_info", request: try object(#"{"repo_id":"gpt2"}"#), body: [], endpoint: hub)
+        let anonymous = try family[op: "model_info"].httpRequest(try object(#"{"repo_id":"gpt2"}"#), body: [], endpoint: hub)
         XCTAssertEqual(anonymous.method, "GET")
         XCTAssertNil(anonymous.body)
         XCTAssertNil(anonymous.header("authorization"))
         XCTAssertEqual(anonymous.header("accept"), "application/json")
-        let signed = try family.httpRequest(op: "model_info", request: try object(#"{"repo_id":"gpt2"}"#), body: [],
+        let signed = try family[op: "model_info"].httpRequest(try object(#"{"repo_id":"gpt2"}"#), body: [],
                                             endpoint: Endpoint(baseURL: "http://mirror/hf", credential: "test-hf-token"))
         XCTAssertEqual(signed.url, "http://mirror/hf/api/models/gpt2")
         XCTAssertEqual(signed.header("authorization"), "Bearer test-hf-token")
@@ -81,19 +81,19 @@ final class HuggingFaceFamilyTests: XCTestCase {
             ("list_models", #"{"filter":{"a":1}}"#), ("list_models", #"{"filter":[["a"]]}"#),
         ]
         for (op, request) in bad {
-            XCTAssertThrowsError(try family.validate(op: op, request: try object(request)), "\(op) \(request)") {
+            XCTAssertThrowsError(try family[op: op].validate(try object(request)), "\(op) \(request)") {
                 XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest, "\(op) \(request)")
             }
         }
-        XCTAssertNoThrow(try family.validate(op: "list_models", request: try object(#"{"search":null}"#)))
+        XCTAssertNoThrow(try family[op: "list_models"].validate(try object(#"{"search":null}"#)))
     }
 
     func testTTLs() throws {
         let expected = ["model_info": 3600, "list_repo_files": 1800, "dataset_info": 3600, "space_info": 1800,
                         "list_models": 600, "list_datasets": 600, "model_tags": 1800, "repo_commits": 300]
         XCTAssertEqual(Set(family.operations), Set(expected.keys))
-        for (op, ttl) in expected { XCTAssertEqual(family.defaultTTL(op: op, request: JSONObject()), ttl, op) }
-        XCTAssertEqual(family.droppedFields(op: "model_info"), [])
+        for (op, ttl) in expected { XCTAssertEqual(family[op: op].defaultTTL(JSONObject()), ttl, op) }
+        XCTAssertEqual(family[op: "model_info"].droppedFields, [])
     }
 
     func testNamespaceAndCredentialScope() throws {

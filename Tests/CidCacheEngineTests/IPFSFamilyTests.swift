@@ -20,8 +20,8 @@ final class IPFSFamilyTests: XCTestCase {
 
     private func call(_ op: String, _ request: String) throws -> UpstreamHTTPRequest {
         let parsed = try object(request)
-        try family.validate(op: op, request: parsed)
-        return try family.httpRequest(op: op, request: parsed, body: Array(request.utf8), endpoint: kubo)
+        try family[op: op].validate(parsed)
+        return try family[op: op].httpRequest(parsed, body: Array(request.utf8), endpoint: kubo)
     }
 
     func testCalls() throws {
@@ -47,38 +47,38 @@ final class IPFSFamilyTests: XCTestCase {
             ("pin.ls", #"{"cid":7}"#), ("pin.ls", #"{"type":{"a":1}}"#),
         ]
         for (op, request) in bad {
-            XCTAssertThrowsError(try family.validate(op: op, request: try object(request)), "\(op) \(request)") {
+            XCTAssertThrowsError(try family[op: op].validate(try object(request)), "\(op) \(request)") {
                 XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest, "\(op) \(request)")
             }
         }
     }
 
     func testTTLsAndStreams() throws {
-        XCTAssertEqual(family.defaultTTL(op: "stat", request: JSONObject()), 3600)
-        XCTAssertEqual(family.defaultTTL(op: "dht.findprovs", request: JSONObject()), 600)
-        XCTAssertEqual(family.defaultTTL(op: "pin.ls", request: JSONObject()), 300)
-        XCTAssertTrue(family.streams(op: "dht.findprovs", request: JSONObject()))
-        XCTAssertFalse(family.streams(op: "pin.ls", request: JSONObject()))
-        XCTAssertTrue(family.streams(op: "pin.ls", request: try object(#"{"stream":true}"#)))
-        XCTAssertTrue(family.isCompleteStream(op: "dht.findprovs", body: Array(#"{"ID":"","Type":4,"Responses":[{"ID":"12D3","Addrs":[]}],"Extra":""}"#.utf8) + [0x0A]))
-        XCTAssertTrue(family.isCompleteStream(op: "dht.findprovs", body: []))
-        XCTAssertFalse(family.isCompleteStream(op: "dht.findprovs", body: Array(#"{"ID":"","Type":4,"Resp"#.utf8)))
+        XCTAssertEqual(family[op: "stat"].defaultTTL(JSONObject()), 3600)
+        XCTAssertEqual(family[op: "dht.findprovs"].defaultTTL(JSONObject()), 600)
+        XCTAssertEqual(family[op: "pin.ls"].defaultTTL(JSONObject()), 300)
+        XCTAssertTrue(family[op: "dht.findprovs"].streams(JSONObject()))
+        XCTAssertFalse(family[op: "pin.ls"].streams(JSONObject()))
+        XCTAssertTrue(family[op: "pin.ls"].streams(try object(#"{"stream":true}"#)))
+        XCTAssertTrue(family[op: "dht.findprovs"].isComplete(Array(#"{"ID":"","Type":4,"Responses":[{"ID":"12D3","Addrs":[]}],"Extra":""}"#.utf8) + [0x0A]))
+        XCTAssertTrue(family[op: "dht.findprovs"].isComplete([]))
+        XCTAssertFalse(family[op: "dht.findprovs"].isComplete(Array(#"{"ID":"","Type":4,"Resp"#.utf8)))
     }
 
     func testKuboErrors() {
         func body(_ message: String, code: Int = 0) -> [UInt8] {
             Array(#"{"Message":"\#(message)","Code":\#(code),"Type":"error"}"#.utf8)
         }
-        XCTAssertEqual(family.error(op: "pin.ls", status: 500, headers: [], body: body("path '\(cid)' is not pinned"))?.kind, .notFound)
-        XCTAssertEqual(family.error(op: "stat", status: 500, headers: [], body: body("file does not exist"))?.kind, .notFound)
-        XCTAssertEqual(family.error(op: "stat", status: 400, headers: [], body: body("argument cid is required", code: 1))?.kind, .invalidRequest)
-        XCTAssertEqual(family.error(op: "stat", status: 500, headers: [], body: body("invalid path x: invalid cid"))?.kind, .invalidRequest)
-        let other = family.error(op: "stat", status: 500, headers: [], body: body("context deadline exceeded"))
+        XCTAssertEqual(family[op: "pin.ls"].mappedError(status: 500, headers: [], body: body("path '\(cid)' is not pinned"))?.kind, .notFound)
+        XCTAssertEqual(family[op: "stat"].mappedError(status: 500, headers: [], body: body("file does not exist"))?.kind, .notFound)
+        XCTAssertEqual(family[op: "stat"].mappedError(status: 400, headers: [], body: body("argument cid is required", code: 1))?.kind, .invalidRequest)
+        XCTAssertEqual(family[op: "stat"].mappedError(status: 500, headers: [], body: body("invalid path x: invalid cid"))?.kind, .invalidRequest)
+        let other = family[op: "stat"].mappedError(status: 500, headers: [], body: body("context deadline exceeded"))
         XCTAssertEqual(other?.kind, .io)
         XCTAssertEqual(other?.status, 500)
         XCTAssertTrue(other?.message.contains("context deadline exceeded") ?? false)
-        XCTAssertEqual(family.error(op: "stat", status: 429, headers: [], body: body("slow down", code: 3))?.kind, .busy)
-        XCTAssertNil(family.error(op: "stat", status: 502, headers: [], body: Array("Bad Gateway".utf8)))
+        XCTAssertEqual(family[op: "stat"].mappedError(status: 429, headers: [], body: body("slow down", code: 3))?.kind, .busy)
+        XCTAssertNil(family[op: "stat"].mappedError(status: 502, headers: [], body: Array("Bad Gateway".utf8)))
     }
 
     func testNamespace() throws {

@@ -22,7 +22,7 @@ final class OVMSFamilyTests: XCTestCase {
         let ns = try namespace("ovms")
         XCTAssertEqual(ns.endpoint.baseURL, "http://127.0.0.1:8000")
         XCTAssertTrue(ns.family is OVMSFamily)
-        let request = try family.httpRequest(op: "infer", request: try object(infer), body: Array(infer.utf8), endpoint: ns.endpoint)
+        let request = try family[op: "infer"].httpRequest(try object(infer), body: Array(infer.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://127.0.0.1:8000/v2/models/resnet/infer")
         XCTAssertEqual(request.header("content-type"), "application/json")
@@ -34,23 +34,23 @@ final class OVMSFamilyTests: XCTestCase {
     func testVersionsLeaveTheBodyToo() throws {
         let endpoint = Endpoint(baseURL: "http://ovms:9001/", credential: "tok")
         let numbered = #"{"inputs":[], "model_version":2,"model":"face detect"}"#
-        let request = try family.httpRequest(op: "infer", request: try object(numbered), body: Array(numbered.utf8), endpoint: endpoint)
+        let request = try family[op: "infer"].httpRequest(try object(numbered), body: Array(numbered.utf8), endpoint: endpoint)
         XCTAssertEqual(request.url, "http://ovms:9001/v2/models/face%20detect/versions/2/infer")
         XCTAssertEqual(String(decoding: request.body ?? [], as: UTF8.self), #"{"inputs":[]}"#)
         XCTAssertEqual(request.header("authorization"), "Bearer tok")
         let named = #"{"model":"m","model_version":"v1","inputs":[]}"#
-        XCTAssertEqual(try family.httpRequest(op: "infer", request: try object(named), body: Array(named.utf8), endpoint: endpoint).url,
+        XCTAssertEqual(try family[op: "infer"].httpRequest(try object(named), body: Array(named.utf8), endpoint: endpoint).url,
                        "http://ovms:9001/v2/models/m/versions/v1/infer")
     }
 
     func testTTLDroppedFieldsAndValidation() throws {
-        XCTAssertEqual(family.defaultTTL(op: "infer", request: try object(infer)), 1800)
-        XCTAssertEqual(family.droppedFields(op: "infer"), [])
-        XCTAssertNoThrow(try family.validate(op: "infer", request: try object(infer)))
+        XCTAssertEqual(family[op: "infer"].defaultTTL(try object(infer)), 1800)
+        XCTAssertEqual(family[op: "infer"].droppedFields, [])
+        XCTAssertNoThrow(try family[op: "infer"].validate(try object(infer)))
         for bad in [#"{"inputs":[]}"#, #"{"model":"m"}"#, #"{"model":"m","inputs":{}}"#, #"{"model":"","inputs":[]}"#,
                     #"{"model":"..","inputs":[]}"#, #"{"model":"m","model_version":-1,"inputs":[]}"#,
                     #"{"model":"m","model_version":1.5,"inputs":[]}"#, #"{"model":"m","model_version":true,"inputs":[]}"#] {
-            XCTAssertThrowsError(try family.validate(op: "infer", request: try object(bad)), bad) {
+            XCTAssertThrowsError(try family[op: "infer"].validate(try object(bad)), bad) {
                 XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
             }
         }

@@ -44,7 +44,7 @@ final class OllamaFamilyTests: XCTestCase {
     func testRequestsAtOllamaHost() throws {
         let ns = try namespace("ollama", ["OLLAMA_HOST": "0.0.0.0"])
         XCTAssertEqual(ns.endpoint.baseURL, "http://0.0.0.0:11434")
-        let request = try family.httpRequest(op: "chat", request: try object(chat), body: Array(chat.utf8), endpoint: ns.endpoint)
+        let request = try family[op: "chat"].httpRequest(try object(chat), body: Array(chat.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://0.0.0.0:11434/api/chat")
         XCTAssertEqual(request.header("content-type"), "application/json")
@@ -52,11 +52,11 @@ final class OllamaFamilyTests: XCTestCase {
         XCTAssertEqual(request.body, Array(chat.utf8))
         let endpoint = try namespace("ollama").endpoint
         for (op, path) in [("generate", "/api/generate"), ("embed", "/api/embed")] {
-            XCTAssertEqual(try family.httpRequest(op: op, request: try object("{}"), body: [], endpoint: endpoint).url,
+            XCTAssertEqual(try family[op: op].httpRequest(try object("{}"), body: [], endpoint: endpoint).url,
                            "http://127.0.0.1:11434" + path)
         }
         let keyed = try namespace("ollama", ["CIDCACHE_OLLAMA_KEY": "proxy-token", "CIDCACHE_OLLAMA_URL": "http://gpu:11434/"])
-        let proxied = try family.httpRequest(op: "chat", request: try object(chat), body: [], endpoint: keyed.endpoint)
+        let proxied = try family[op: "chat"].httpRequest(try object(chat), body: [], endpoint: keyed.endpoint)
         XCTAssertEqual(proxied.url, "http://gpu:11434/api/chat")
         XCTAssertEqual(proxied.header("authorization"), "Bearer proxy-token")
     }
@@ -71,31 +71,31 @@ final class OllamaFamilyTests: XCTestCase {
     }
 
     func testTTLsAndNothingDropped() throws {
-        XCTAssertEqual(family.defaultTTL(op: "chat", request: try object(chat)), 3600)
-        XCTAssertEqual(family.defaultTTL(op: "generate", request: try object(#"{"options":{"temperature":0.8}}"#)), 1800)
-        XCTAssertEqual(family.defaultTTL(op: "chat", request: try object(#"{"temperature":0}"#)), 1800)
-        XCTAssertEqual(family.defaultTTL(op: "embed", request: try object("{}")), 86_400)
-        for op in family.operations { XCTAssertEqual(family.droppedFields(op: op), []) }
+        XCTAssertEqual(family[op: "chat"].defaultTTL(try object(chat)), 3600)
+        XCTAssertEqual(family[op: "generate"].defaultTTL(try object(#"{"options":{"temperature":0.8}}"#)), 1800)
+        XCTAssertEqual(family[op: "chat"].defaultTTL(try object(#"{"temperature":0}"#)), 1800)
+        XCTAssertEqual(family[op: "embed"].defaultTTL(try object("{}")), 86_400)
+        for op in family.operations { XCTAssertEqual(family[op: op].droppedFields, []) }
     }
 
     func testValidation() throws {
-        XCTAssertNoThrow(try family.validate(op: "chat", request: try object(chat)))
-        XCTAssertNoThrow(try family.validate(op: "generate", request: try object(#"{"model":"m","prompt":"p"}"#)))
-        XCTAssertNoThrow(try family.validate(op: "embed", request: try object(#"{"model":"m","input":["a"]}"#)))
+        XCTAssertNoThrow(try family[op: "chat"].validate(try object(chat)))
+        XCTAssertNoThrow(try family[op: "generate"].validate(try object(#"{"model":"m","prompt":"p"}"#)))
+        XCTAssertNoThrow(try family[op: "embed"].validate(try object(#"{"model":"m","input":["a"]}"#)))
         for (op, text) in [("chat", #"{"model":"m"}"#), ("generate", #"{"model":"m"}"#), ("embed", #"{"model":"m"}"#),
                            ("chat", #"{"messages":[]}"#), ("generate", #"{"model":null,"prompt":"p"}"#)] {
-            XCTAssertThrowsError(try family.validate(op: op, request: try object(text)), text) {
+            XCTAssertThrowsError(try family[op: op].validate(try object(text)), text) {
                 XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
             }
         }
     }
 
     func testStreamsUnlessStreamIsFalse() throws {
-        XCTAssertTrue(family.streams(op: "chat", request: try object(chat)))
-        XCTAssertTrue(family.streams(op: "generate", request: try object(#"{"stream":true}"#)))
-        XCTAssertTrue(family.streams(op: "generate", request: try object(#"{"stream":null}"#)))
-        XCTAssertFalse(family.streams(op: "chat", request: try object(#"{"stream":false}"#)))
-        XCTAssertFalse(family.streams(op: "embed", request: try object("{}")))
+        XCTAssertTrue(family[op: "chat"].streams(try object(chat)))
+        XCTAssertTrue(family[op: "generate"].streams(try object(#"{"stream":true}"#)))
+        XCTAssertTrue(family[op: "generate"].streams(try object(#"{"stream":null}"#)))
+        XCTAssertFalse(family[op: "chat"].streams(try object(#"{"stream":false}"#)))
+        XCTAssertFalse(family[op: "embed"].streams(try object("{}")))
     }
 
     static let stream = """
@@ -107,29 +107,29 @@ final class OllamaFamilyTests: XCTestCase {
 
     func testCompleteAndTruncatedStreams() throws {
         let bytes = Array(Self.stream.utf8)
-        XCTAssertTrue(family.isCompleteStream(op: "chat", body: bytes))
-        XCTAssertTrue(family.isCompleteStream(op: "chat", body: Array(bytes.dropLast())))
-        XCTAssertFalse(family.isCompleteStream(op: "chat", body: Array(bytes.dropLast(10))))
+        XCTAssertTrue(family[op: "chat"].isComplete(bytes))
+        XCTAssertTrue(family[op: "chat"].isComplete(Array(bytes.dropLast())))
+        XCTAssertFalse(family[op: "chat"].isComplete(Array(bytes.dropLast(10))))
         let firstTwo = Self.stream.split(separator: "\n").prefix(2).joined(separator: "\n") + "\n"
-        XCTAssertFalse(family.isCompleteStream(op: "chat", body: Array(firstTwo.utf8)))
+        XCTAssertFalse(family[op: "chat"].isComplete(Array(firstTwo.utf8)))
         let failed = firstTwo + #"{"error":"model runner has unexpectedly stopped"}"# + "\n"
-        XCTAssertFalse(family.isCompleteStream(op: "chat", body: Array(failed.utf8)))
-        XCTAssertFalse(family.isCompleteStream(op: "generate", body: []))
+        XCTAssertFalse(family[op: "chat"].isComplete(Array(failed.utf8)))
+        XCTAssertFalse(family[op: "generate"].isComplete([]))
         let whole = #"{"model":"llama3.2","created_at":"2025-01-01T00:00:00Z","response":"Blue.","done":true,"done_reason":"stop","prompt_eval_count":5,"eval_count":2}"#
-        XCTAssertTrue(family.isCompleteStream(op: "generate", body: Array(whole.utf8)))
-        XCTAssertTrue(family.isCompleteStream(op: "embed", body: []))
+        XCTAssertTrue(family[op: "generate"].isComplete(Array(whole.utf8)))
+        XCTAssertTrue(family[op: "embed"].isComplete([]))
     }
 
     func testUsage() throws {
-        XCTAssertEqual(family.usage(op: "chat", request: try object(chat), response: Array(Self.stream.utf8)),
+        XCTAssertEqual(family[op: "chat"].usage(try object(chat), Array(Self.stream.utf8)),
                        TokenUsage(model: "llama3.2", inputTokens: 26, outputTokens: 282))
         let whole = #"{"model":"llama3.2","response":"Blue.","done":true,"prompt_eval_count":5,"eval_count":2}"#
-        XCTAssertEqual(family.usage(op: "generate", request: try object(#"{"model":"llama3.2"}"#), response: Array(whole.utf8)),
+        XCTAssertEqual(family[op: "generate"].usage(try object(#"{"model":"llama3.2"}"#), Array(whole.utf8)),
                        TokenUsage(model: "llama3.2", inputTokens: 5, outputTokens: 2))
         let embed = #"{"model":"all-minilm","embeddings":[[0.01,-0.02]],"total_duration":14143917,"load_duration":1019500,"prompt_eval_count":8}"#
-        XCTAssertEqual(family.usage(op: "embed", request: try object(#"{"model":"all-minilm"}"#), response: Array(embed.utf8)),
+        XCTAssertEqual(family[op: "embed"].usage(try object(#"{"model":"all-minilm"}"#), Array(embed.utf8)),
                        TokenUsage(model: "all-minilm", inputTokens: 8, outputTokens: 0))
         let firstLine = String(Self.stream.split(separator: "\n")[0])
-        XCTAssertNil(family.usage(op: "chat", request: try object(chat), response: Array(firstLine.utf8)))
+        XCTAssertNil(family[op: "chat"].usage(try object(chat), Array(firstLine.utf8)))
     }
 }

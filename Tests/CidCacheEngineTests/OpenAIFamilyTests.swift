@@ -26,45 +26,58 @@ final class OpenAIFamilyTests: XCTestCase {
         """
 
     func testStreamsOnlyWhenAskedAndNeverForEmbeddings() throws {
-        XCTAssertTrue(family.streams(op: "chat.completions", request: try object(request)))
-        XCTAssertTrue(family.streams(op: "completions", request: try object(#"{"stream":true}"#)))
-        XCTAssertFalse(family.streams(op: "chat.completions", request: try object(#"{"model":"m"}"#)))
-        XCTAssertFalse(family.streams(op: "chat.completions", request: try object(#"{"stream":"true"}"#)))
-        XCTAssertFalse(family.streams(op: "embeddings", request: try object(#"{"stream":true}"#)))
+        XCTAssertTrue(family[op: "chat.completions"].streams(try object(request)))
+        XCTAssertTrue(family[op: "completions"].streams(try object(#"{"stream":true}"#)))
+        XCTAssertFalse(family[op: "chat.completions"].streams(try object(#"{"model":"m"}"#)))
+        XCTAssertFalse(family[op: "chat.completions"].streams(try object(#"{"stream":"true"}"#)))
+        XCTAssertFalse(family[op: "embeddings"].streams(try object(#"{"stream":true}"#)))
     }
 
     func testCompleteAndTruncatedStreams() throws {
         let bytes = Array(Self.stream.utf8)
-        XCTAssertTrue(family.isCompleteStream(op: "chat.completions", body: bytes))
-        XCTAssertTrue(family.isCompleteStream(op: "chat.completions", body: Array("data: [DONE]\r\n\r\n".utf8)))
-        XCTAssertTrue(family.isCompleteStream(op: "chat.completions", body: Array(": keep-alive\n\ndata: [DONE]\n".utf8)))
-        XCTAssertFalse(family.isCompleteStream(op: "chat.completions", body: Array("data: [DONE]".utf8)))
-        XCTAssertFalse(family.isCompleteStream(op: "chat.completions", body: Array(bytes.prefix(300))))
+        XCTAssertTrue(family[op: "chat.completions"].isComplete(bytes))
+        XCTAssertTrue(family[op: "chat.completions"].isComplete(Array("data: [DONE]\r\n\r\n".utf8)))
+        XCTAssertTrue(family[op: "chat.completions"].isComplete(Array(": keep-alive\n\ndata: [DONE]\n".utf8)))
+        XCTAssertFalse(family[op: "chat.completions"].isComplete(Array("data: [DONE]".utf8)))
+        XCTAssertFalse(family[op: "chat.completions"].isComplete(Array(bytes.prefix(300))))
         let cut = Self.stream.range(of: "data: [DONE]")!.lowerBound
-        XCTAssertFalse(family.isCompleteStream(op: "chat.completions", body: Array(Self.stream[..<cut].utf8)))
-        XCTAssertFalse(family.isCompleteStream(op: "chat.completions", body: []))
-        XCTAssertTrue(family.isCompleteStream(op: "chat.completions", body: Array(#"{"choices":[]}"#.utf8)))
+        XCTAssertFalse(family[op: "chat.completions"].isComplete(Array(Self.stream[..<cut].utf8)))
+        XCTAssertFalse(family[op: "chat.completions"].isComplete([]))
+        XCTAssertTrue(family[op: "chat.completions"].isComplete(Array(#"{"choices":[]}"#.utf8)))
     }
 
     func testUsageOfStreamedAndWholeAnswers() throws {
-        XCTAssertEqual(family.usage(op: "chat.completions", request: try object(request), response: Array(Self.stream.utf8)),
+        XCTAssertEqual(family[op: "chat.completions"].usage(try object(request), Array(Self.stream.utf8)),
                        TokenUsage(model: "gpt-4o-mini", inputTokens: 9, outputTokens: 1))
         let withoutUsage = Self.stream.replacingOccurrences(
             of: #""usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}"#, with: #""usage":null"#)
-        XCTAssertNil(family.usage(op: "chat.completions", request: try object(request), response: Array(withoutUsage.utf8)))
+        XCTAssertNil(family[op: "chat.completions"].usage(try object(request), Array(withoutUsage.utf8)))
         let whole = #"{"id":"chatcmpl-2","object":"chat.completion","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#
-        XCTAssertEqual(family.usage(op: "chat.completions", request: try object(request), response: Array(whole.utf8)),
+        XCTAssertEqual(family[op: "chat.completions"].usage(try object(request), Array(whole.utf8)),
                        TokenUsage(model: "gpt-4o-mini", inputTokens: 5, outputTokens: 7))
     }
 
     func testServerSentEventFraming() {
-        let events = ServerSentEvents(Array("\u{FEFF}: comment\nevent: a\ndata: 1\ndata:2\r\n\rdata: x\rid: 7\n\ndata: tail".utf8))
-        XCTAssertEqual(events.events.map(\.name), ["a", nil])
-        XCTAssertEqual(events.events.map(\.data), ["1\n2", "x"])
-        XCTAssertEqual(events.events.map(\.isDispatched), [true, true])
-        XCTAssertTrue(events.endsMidLine)
-        XCTAssertEqual(NDJSON.lastObject(Array("{\"a\":1}\n{\"b\":2}\r\n\n".utf8))?["b"], 2)
-        XCTAssertNil(NDJSON.lastObject(Array("{\"a\":1}\n{\"b\":".utf8)))
+        let body = Array("\u{FEFF}: comment\nevent: a\ndata: 1\ndata:2\r\n\rdata: x\rid: 7\n\ndata: tail".utf8)
+        // Whole, and a byte at a time (a CRLF split across chunks is one line break).
+        for size in [body.count, 1] {
+            var scanner = ServerSentEventScanner()
+            var events: [ServerSentEventScanner.Event] = []
+            for start in stride(from: 0, to: body.count, by: size) {
+                events += scanner.consume(body[start..<min(start + size, body.count)])
+            }
+            XCTAssertEqual(events.map(\.name), ["a", nil])
+            XCTAssertEqual(events.map(\.data), ["1\n2", "x"])
+            XCTAssertEqual(events.map(\.isDispatched), [true, true])
+            XCTAssertTrue(scanner.endsMidLine)
+            XCTAssertNil(scanner.undispatched)
+        }
+        var lines = NDJSONScanner()
+        lines.consume(Array("{\"a\":1}\n{\"b\":2}\r\n\n".utf8))
+        XCTAssertEqual(lines.lastObject()?["b"], 2)
+        var cut = NDJSONScanner()
+        cut.consume(Array("{\"a\":1}\n{\"b\":".utf8))
+        XCTAssertNil(cut.lastObject())
     }
 
     func testEveryFamilyIsRegisteredOnce() {

@@ -157,23 +157,23 @@ final class S3FamilyTests: XCTestCase {
         for (op, text) in [("list_objects", #"{"bucket":"b","prefix":"p/","delimiter":"/","max_keys":2,"pages":1}"#),
                            ("head_object", #"{"bucket":"b","key":"a/b.txt","version_id":"3"}"#),
                            ("presign", #"{"bucket":"b","key":"k","expires_in":61}"#)] {
-            XCTAssertNoThrow(try family.validate(op: op, request: try object(text)), op)
+            XCTAssertNoThrow(try family[op: op].validate(try object(text)), op)
         }
         for (op, text) in [("list_objects", "{}"), ("list_objects", #"{"bucket":"a/b"}"#), ("list_objects", #"{"bucket":"b","max_keys":0}"#),
                            ("list_objects", #"{"bucket":"b","colour":1}"#), ("head_object", #"{"bucket":"b"}"#),
                            ("head_object", #"{"bucket":"b","key":""}"#), ("presign", #"{"bucket":"b","key":"k","expires_in":60}"#),
                            ("presign", #"{"bucket":"b","key":"k","expires_in":"3600"}"#),
                            ("presign", #"{"bucket":"b","key":"k","expires_in":604801}"#)] {
-            XCTAssertThrowsError(try family.validate(op: op, request: try object(text)), text) {
+            XCTAssertThrowsError(try family[op: op].validate(try object(text)), text) {
                 XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
             }
         }
-        XCTAssertEqual(family.defaultTTL(op: "list_objects", request: [:]), 300)
-        XCTAssertEqual(family.defaultTTL(op: "head_object", request: [:]), 600)
-        XCTAssertEqual(family.defaultTTL(op: "presign", request: [:]), 3540)
-        XCTAssertEqual(family.defaultTTL(op: "presign", request: ["expires_in": 61]), 1)
-        XCTAssertEqual(family.defaultTTL(op: "presign", request: ["expires_in": 900]), 840)
-        XCTAssertEqual(family.defaultTTL(op: "presign", request: ["expires_in": 86400]), 3600)
+        XCTAssertEqual(family[op: "list_objects"].defaultTTL([:]), 300)
+        XCTAssertEqual(family[op: "head_object"].defaultTTL([:]), 600)
+        XCTAssertEqual(family[op: "presign"].defaultTTL([:]), 3540)
+        XCTAssertEqual(family[op: "presign"].defaultTTL(["expires_in": 61]), 1)
+        XCTAssertEqual(family[op: "presign"].defaultTTL(["expires_in": 900]), 840)
+        XCTAssertEqual(family[op: "presign"].defaultTTL(["expires_in": 86400]), 3600)
         XCTAssertTrue(family.isCredentialScoped)
         XCTAssertEqual(family.operations, ["list_objects", "head_object", "presign"])
     }

@@ -23,7 +23,7 @@ final class TEIFamilyTests: XCTestCase {
         XCTAssertEqual(ns.endpoint.baseURL, "http://127.0.0.1:8080")
         XCTAssertNil(ns.endpoint.credential)
         XCTAssertTrue(ns.family is TEIFamily)
-        let request = try family.httpRequest(op: "embed", request: try object(embed), body: Array(embed.utf8), endpoint: ns.endpoint)
+        let request = try family[op: "embed"].httpRequest(try object(embed), body: Array(embed.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://127.0.0.1:8080/embed")
         XCTAssertEqual(request.header("content-type"), "application/json")
@@ -33,20 +33,20 @@ final class TEIFamilyTests: XCTestCase {
 
     func testOverridesAndOptionalBearer() throws {
         let ns = try namespace("tei", ["CIDCACHE_TEI_URL": "http://emb:80", "CIDCACHE_TEI_KEY": "t", "HF_TOKEN": "hf"])
-        let request = try family.httpRequest(op: "embed", request: try object(embed), body: [], endpoint: ns.endpoint)
+        let request = try family[op: "embed"].httpRequest(try object(embed), body: [], endpoint: ns.endpoint)
         XCTAssertEqual(request.url, "http://emb:80/embed")
         XCTAssertEqual(request.header("authorization"), "Bearer t")
         XCTAssertNil(try namespace("tei", ["HF_TOKEN": "hf"]).endpoint.credential)
     }
 
     func testTTLDroppedFieldsAndValidation() throws {
-        XCTAssertEqual(family.defaultTTL(op: "embed", request: try object(embed)), 86_400)
-        XCTAssertEqual(family.droppedFields(op: "embed"), [])
-        XCTAssertNoThrow(try family.validate(op: "embed", request: try object(#"{"inputs":"x"}"#)))
-        XCTAssertThrowsError(try family.validate(op: "embed", request: try object(#"{"input":"x"}"#))) {
+        XCTAssertEqual(family[op: "embed"].defaultTTL(try object(embed)), 86_400)
+        XCTAssertEqual(family[op: "embed"].droppedFields, [])
+        XCTAssertNoThrow(try family[op: "embed"].validate(try object(#"{"inputs":"x"}"#)))
+        XCTAssertThrowsError(try family[op: "embed"].validate(try object(#"{"input":"x"}"#))) {
             XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
         }
-        XCTAssertFalse(family.streams(op: "embed", request: try object(#"{"stream":true}"#)))
-        XCTAssertNil(family.usage(op: "embed", request: try object(embed), response: Array("[[0.1,0.2]]".utf8)))
+        XCTAssertFalse(family[op: "embed"].streams(try object(#"{"stream":true}"#)))
+        XCTAssertNil(family[op: "embed"].usage(try object(embed), Array("[[0.1,0.2]]".utf8)))
     }
 }

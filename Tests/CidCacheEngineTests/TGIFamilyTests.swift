@@ -21,23 +21,23 @@ final class TGIFamilyTests: XCTestCase {
 
     func testRequests() throws {
         let ns = try namespace("tgi")
-        let request = try family.httpRequest(op: "generate", request: try object(generate), body: Array(generate.utf8), endpoint: ns.endpoint)
+        let request = try family[op: "generate"].httpRequest(try object(generate), body: Array(generate.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://127.0.0.1:8080/generate")
         XCTAssertEqual(request.header("content-type"), "application/json")
         XCTAssertNil(request.header("authorization"))
         XCTAssertEqual(request.body, Array(generate.utf8))
-        let chatRequest = try family.httpRequest(op: "chat.completions", request: try object(chat), body: Array(chat.utf8), endpoint: ns.endpoint)
+        let chatRequest = try family[op: "chat.completions"].httpRequest(try object(chat), body: Array(chat.utf8), endpoint: ns.endpoint)
         XCTAssertEqual(chatRequest.url, "http://127.0.0.1:8080/v1/chat/completions")
         XCTAssertEqual(chatRequest.body, Array(chat.utf8))
     }
 
     func testBearerFromHFTokenOrCidcacheKey() throws {
         let hf = try namespace("tgi", ["HF_TOKEN": "test-hf-token"])
-        XCTAssertEqual(try family.httpRequest(op: "generate", request: try object(generate), body: [], endpoint: hf.endpoint)
+        XCTAssertEqual(try family[op: "generate"].httpRequest(try object(generate), body: [], endpoint: hf.endpoint)
                            .header("authorization"), "Bearer test-hf-token")
         let own = try namespace("tgi", ["HF_TOKEN": "test-hf-token", "CIDCACHE_TGI_KEY": "k", "CIDCACHE_TGI_URL": "https://ep.example/"])
-        let request = try family.httpRequest(op: "chat.completions", request: try object(chat), body: [], endpoint: own.endpoint)
+        let request = try family[op: "chat.completions"].httpRequest(try object(chat), body: [], endpoint: own.endpoint)
         XCTAssertEqual(request.header("authorization"), "Bearer k")
         XCTAssertEqual(request.url, "https://ep.example/v1/chat/completions")
         XCTAssertFalse(family.requiresCredential)
@@ -45,24 +45,24 @@ final class TGIFamilyTests: XCTestCase {
     }
 
     func testTTLs() throws {
-        XCTAssertEqual(family.defaultTTL(op: "generate", request: try object(generate)), 1800)
-        XCTAssertEqual(family.defaultTTL(op: "generate", request: try object(#"{"parameters":{"temperature":0}}"#)), 3600)
-        XCTAssertEqual(family.defaultTTL(op: "generate", request: try object(#"{"parameters":{"temperature":0.7}}"#)), 1800)
-        XCTAssertEqual(family.defaultTTL(op: "chat.completions", request: try object(chat)), 3600)
-        XCTAssertEqual(family.defaultTTL(op: "chat.completions", request: try object(#"{"temperature":1}"#)), 1800)
+        XCTAssertEqual(family[op: "generate"].defaultTTL(try object(generate)), 1800)
+        XCTAssertEqual(family[op: "generate"].defaultTTL(try object(#"{"parameters":{"temperature":0}}"#)), 3600)
+        XCTAssertEqual(family[op: "generate"].defaultTTL(try object(#"{"parameters":{"temperature":0.7}}"#)), 1800)
+        XCTAssertEqual(family[op: "chat.completions"].defaultTTL(try object(chat)), 3600)
+        XCTAssertEqual(family[op: "chat.completions"].defaultTTL(try object(#"{"temperature":1}"#)), 1800)
     }
 
     func testDroppedFields() {
-        XCTAssertEqual(family.droppedFields(op: "generate"), [])
-        XCTAssertEqual(family.droppedFields(op: "chat.completions"), ["user", "metadata", "store"])
+        XCTAssertEqual(family[op: "generate"].droppedFields, [])
+        XCTAssertEqual(family[op: "chat.completions"].droppedFields, ["user", "metadata", "store"])
     }
 
     func testValidation() throws {
-        XCTAssertNoThrow(try family.validate(op: "generate", request: try object(generate)))
-        XCTAssertNoThrow(try family.validate(op: "chat.completions", request: try object(#"{"messages":[]}"#)))
+        XCTAssertNoThrow(try family[op: "generate"].validate(try object(generate)))
+        XCTAssertNoThrow(try family[op: "chat.completions"].validate(try object(#"{"messages":[]}"#)))
         for (op, text) in [("generate", #"{"parameters":{}}"#), ("generate", #"{"inputs":["a"]}"#),
                            ("chat.completions", #"{"model":"tgi"}"#), ("chat.completions", #"{"model":1,"messages":[]}"#)] {
-            XCTAssertThrowsError(try family.validate(op: op, request: try object(text)), text) {
+            XCTAssertThrowsError(try family[op: op].validate(try object(text)), text) {
                 XCTAssertEqual(($0 as? CacheError)?.kind, .invalidRequest)
             }
         }
@@ -70,9 +70,9 @@ final class TGIFamilyTests: XCTestCase {
 
     func testGenerateUsageFromDetails() throws {
         let answer = #"{"generated_text":" Deep learning is a subset","details":{"finish_reason":"length","generated_tokens":20,"seed":null,"prefill":[{"id":1,"text":"<s>","logprob":null},{"id":1724,"text":"What","logprob":-8.3}],"tokens":[]}}"#
-        XCTAssertEqual(family.usage(op: "generate", request: try object(generate), response: Array(answer.utf8)),
+        XCTAssertEqual(family[op: "generate"].usage(try object(generate), Array(answer.utf8)),
                        TokenUsage(model: nil, inputTokens: 2, outputTokens: 20))
-        XCTAssertNil(family.usage(op: "generate", request: try object(generate), response: Array(#"{"generated_text":"x"}"#.utf8)))
+        XCTAssertNil(family[op: "generate"].usage(try object(generate), Array(#"{"generated_text":"x"}"#.utf8)))
     }
 
     static let chatStream = """
@@ -87,18 +87,18 @@ final class TGIFamilyTests: XCTestCase {
 
     func testChatStreamUsageAndCompleteness() throws {
         let bytes = Array(Self.chatStream.utf8)
-        XCTAssertEqual(family.usage(op: "chat.completions", request: try object(chat), response: bytes),
+        XCTAssertEqual(family[op: "chat.completions"].usage(try object(chat), bytes),
                        TokenUsage(model: "tgi", inputTokens: 12, outputTokens: 3))
-        XCTAssertTrue(family.isCompleteStream(op: "chat.completions", body: bytes))
+        XCTAssertTrue(family[op: "chat.completions"].isComplete(bytes))
         let cut = Self.chatStream.range(of: "data: [DONE]")!.lowerBound
-        XCTAssertFalse(family.isCompleteStream(op: "chat.completions", body: Array(Self.chatStream[..<cut].utf8)))
-        XCTAssertFalse(family.isCompleteStream(op: "chat.completions", body: Array("data: [DON".utf8)))
-        XCTAssertTrue(family.isCompleteStream(op: "generate", body: Array(#"{"generated_text":"x"}"#.utf8)))
+        XCTAssertFalse(family[op: "chat.completions"].isComplete(Array(Self.chatStream[..<cut].utf8)))
+        XCTAssertFalse(family[op: "chat.completions"].isComplete(Array("data: [DON".utf8)))
+        XCTAssertTrue(family[op: "generate"].isComplete(Array(#"{"generated_text":"x"}"#.utf8)))
     }
 
     func testStreams() throws {
-        XCTAssertTrue(family.streams(op: "chat.completions", request: try object(chat)))
-        XCTAssertFalse(family.streams(op: "chat.completions", request: try object(#"{"messages":[]}"#)))
-        XCTAssertFalse(family.streams(op: "generate", request: try object(#"{"inputs":"x","stream":true}"#)))
+        XCTAssertTrue(family[op: "chat.completions"].streams(try object(chat)))
+        XCTAssertFalse(family[op: "chat.completions"].streams(try object(#"{"messages":[]}"#)))
+        XCTAssertFalse(family[op: "generate"].streams(try object(#"{"inputs":"x","stream":true}"#)))
     }
 }

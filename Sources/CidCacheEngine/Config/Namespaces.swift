@@ -97,7 +97,8 @@ public enum NamespaceResolver {
             guard var family = FamilyRegistry.family(named: spec.family) else {
                 throw CacheError(.invalidRequest, "namespace \(name): unknown family \"\(spec.family)\"")
             }
-            if let configurable = family as? ConfigurableFamily { family = try configurable.configured(with: FamilyOptions(execCommands: config.execCommands, responseLimitBytes: config.responseLimitBytes)) }
+            family = try family.configured(with: FamilyOptions(execCommands: config.execCommands,
+                                                               responseLimitBytes: config.responseLimitBytes))
             let prefix = variablePrefix(name)
             let url = environment[prefix + "_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? spec.url
             let key = environment[prefix + "_KEY"].flatMap { $0.isEmpty ? nil : $0 }

@@ -45,7 +45,7 @@ extension CacheEngine {
 
     /// Counts an answer from a live entry: a query hit or an open of the entry's file.
     public func recordHit(_ entry: EntryRecord) {
-        let called = namespaces[entry.namespace]?.family.callsUpstream(op: entry.op) ?? true
+        let called = namespaces[entry.namespace]?.family.operation(named: entry.op)?.callsUpstream ?? true
         let latency = called ? entry.fetchMs : 0, tokens = entry.tokens, cost = entry.costUSD, size = entry.size
         statistics.update(entry.namespace) {
             $0.hits += 1

@@ -59,7 +59,7 @@ public final class CacheEngine: Sendable {
 
     /// Whether a namespace serves an operation.
     public func hasOperation(namespace: String, op: String) -> Bool {
-        namespaces[namespace]?.family.acceptsOperation(op) ?? false
+        namespaces[namespace]?.family.operation(named: op) != nil
     }
 
     /// Called with every entry removed other than by a direct unlink through
@@ -75,7 +75,7 @@ public final class CacheEngine: Sendable {
     /// Parses, normalizes and keys a request (docs/REFERENCE.md §1).
     public func prepare(namespace name: String, op: String, body: [UInt8]) throws -> PreparedQuery {
         guard let namespace = namespaces[name] else { throw CacheError(.notFound, "unknown namespace \"\(name)\"") }
-        guard namespace.family.acceptsOperation(op) else {
+        guard let operation = namespace.family.operation(named: op) else {
             throw CacheError(.notFound, "namespace \(name) has no operation \"\(op)\"")
         }
         if body.count > config.requestLimitBytes {
@@ -86,14 +86,14 @@ public final class CacheEngine: Sendable {
             throw CacheError(.invalidRequest, "the request must be a JSON object")
         }
         let control = try QueryControl(object[QueryControl.key])
-        let dropped = namespace.family.droppedFields(op: op).union([QueryControl.key])
+        let dropped = operation.droppedFields.union([QueryControl.key])
         var request = object.removing(keys: dropped)
-        try namespace.family.validate(op: op, request: request)
-        if let family = namespace.family as? RequestEnrichingFamily { request = try family.enrich(op: op, request: request) }
+        try operation.validate(request)
+        if let enrich = operation.enrich { request = try enrich(request) }
         let keyDocument = KeyDocument.canonicalBytes(namespace: name, op: op, request: .object(request))
         return PreparedQuery(
-            namespace: namespace, op: op, request: request,
-            upstreamBody: document.removingTopLevelMembers(dropped),
+            namespace: namespace, operation: operation, request: request,
+            upstreamBody: document.removingTopLevelMembers(dropped.union(operation.pathOnlyFields)),
             keyDocument: keyDocument, requestCID: CID.forKeyDocument(keyDocument), control: control,
             bypassesCache: control.noStore || config.isPrivate(namespace: name, op: op))
     }
@@ -180,7 +180,7 @@ public final class CacheEngine: Sendable {
         let ns = query.namespace
         if query.bypassesCache {
             guard !config.offline else { throw offlineError() }
-            let body = try await upstream.fetch(query) { _, _ in nil }
+            let body = try await upstream.fetch(query) { _ in nil }
             statistics.update(ns.name) { $0.bypassed += 1 }
             return Answer(requestCID: query.requestCID, contentCID: nil, body: body, outcome: .bypassed, entry: nil)
         }
@@ -264,7 +264,7 @@ public final class CacheEngine: Sendable {
                 land()
                 return FlightResult(body: ResponseBody(stored: stored.bytes), entry: stored.entry, source: .stored)
             }
-            let body = try await upstream.fetch(query) { bytes, sent in self.complete(query, bytes: bytes, sent: sent) }
+            let body = try await upstream.fetch(query) { whole in self.complete(query, whole) }
             body.whenComplete { _ in land() }
             return FlightResult(body: body, entry: nil, source: .upstream)
         } catch let error as CacheError where [.busy, .timedOut, .io].contains(error.kind) {
@@ -283,10 +283,10 @@ public final class CacheEngine: Sendable {
     /// Counts a whole fresh answer and stores it; the CID it was stored under.
     /// A failure to store is logged, and the caller still gets its answer:
     /// only the cache missed out.
-    private func complete(_ query: PreparedQuery, bytes: [UInt8], sent: Date) -> CID? {
+    private func complete(_ query: PreparedQuery, _ whole: WholeAnswer) -> CID? {
         statistics.update(query.namespace.name) { $0.misses += 1 }
         do {
-            return try store(query, bytes: bytes, sent: sent)
+            return try store(query, whole)
         } catch {
             log.recordError(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string,
                             error: CacheError(wrapping: error), pid: getpid())
@@ -295,10 +295,10 @@ public final class CacheEngine: Sendable {
     }
 
     /// Stores a whole answer: its bytes, its key document and its entry; the bytes' CID.
-    private func store(_ query: PreparedQuery, bytes: [UInt8], sent: Date) throws -> CID {
+    private func store(_ query: PreparedQuery, _ whole: WholeAnswer) throws -> CID {
         let ns = query.namespace
+        let (bytes, usage, sent) = (whole.bytes, whole.usage, whole.sent)
         let elapsedMs = Int64(Date().timeIntervalSince(sent) * 1000)
-        let usage = ns.family.usage(op: query.op, request: query.request, response: bytes)
         let ttl = query.control.ttl ?? ttlFor(query)
         let fetched = Int64(sent.timeIntervalSince1970)
         let mark = entries.removalMark()
@@ -317,10 +317,9 @@ public final class CacheEngine: Sendable {
         return contentCID
     }
 
-    /// The TTL of a query: the config's override for its operation, else the family's rule.
+    /// The TTL of a query: the config's override for its operation, else the operation's rule.
     func ttlFor(_ query: PreparedQuery) -> Int {
-        config.ttlOverrides[query.namespace.name]?[query.op]
-            ?? query.namespace.family.defaultTTL(op: query.op, request: query.request)
+        config.ttlOverrides[query.namespace.name]?[query.op] ?? query.operation.defaultTTL(query.request)
     }
 
     private func offlineError() -> CacheError {

@@ -29,7 +29,7 @@ extension CacheEngine {
         }
         var op: String?
         if let value = spec["op"] {
-            guard let string = value.stringValue, namespace.family.acceptsOperation(string) else {
+            guard let string = value.stringValue, namespace.family.operation(named: string) != nil else {
                 throw CacheError(.invalidRequest, "invalidate: namespace \(name) has no operation \(value)")
             }
             op = string

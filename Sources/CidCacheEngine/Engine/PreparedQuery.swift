@@ -6,7 +6,9 @@ import CidCacheStore
 /// needs to answer it, computed before any lookup.
 public struct PreparedQuery: Sendable {
     public let namespace: Namespace
-    public let op: String
+    /// The operation asked for, resolved once at keying.
+    public let operation: UpstreamOperation
+    public var op: String { operation.name }
     /// The normalized request (dropped fields and the control object removed).
     public let request: JSONObject
     /// The caller's own bytes minus the dropped members: what the upstream receives.

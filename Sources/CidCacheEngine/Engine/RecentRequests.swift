@@ -29,7 +29,7 @@ final class RecentRequests: Sendable {
         let key = Key(namespace: namespace, op: op, body: body)
         if let query = queries[key] { return query }
         let query = try prepare()
-        if !(query.namespace.family is RequestEnrichingFamily) { queries.update(key) { $0 = query } }
+        if query.operation.enrich == nil { queries.update(key) { $0 = query } }
         return query
     }
 }

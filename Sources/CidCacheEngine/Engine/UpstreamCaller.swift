@@ -22,53 +22,75 @@ final class UpstreamCaller: Sendable {
     }
 
     /// Calls the upstream and returns once its answer starts; the body then
-    /// fills in the background. A whole answer (a stream with its terminal
-    /// event) is handed to `whole`, with the time the call was sent, before
-    /// the body ends, and the CID `whole` returns finishes the body; error answers never are.
-    func fetch(_ query: PreparedQuery, whole: @escaping @Sendable ([UInt8], Date) -> CID?) async throws -> ResponseBody {
+    /// fills in the background, read once as it arrives. A whole answer (a
+    /// stream with its terminal event) is handed to `whole`, with its usage
+    /// and the time the call was sent, before the body ends, and the CID
+    /// `whole` returns finishes the body; error answers never are.
+    func fetch(_ query: PreparedQuery, whole: @escaping @Sendable (WholeAnswer) -> CID?) async throws -> ResponseBody {
         let ns = query.namespace
         if ns.family.requiresCredential && ns.endpoint.credential == nil {
             throw CacheError(.accessDenied, "no credential configured for namespace \(ns.name)")
         }
         let sent = Date()
+        let call = OperationCall(request: query.request, body: query.upstreamBody, endpoint: ns.endpoint)
+        let bytes: [UInt8]
+        switch query.operation.transport {
+        case .http(let build):
+            var request = try build(call)
+            request.streamed = query.operation.streams(query.request)
+            let response = try await counting(ns) { try await self.send(request, query) }
+            return stream(response, request: request, query, sent: sent, whole: whole)
+        case .fetch(let fetch, let retriesFailures):
+            bytes = try await fetched(query, retriesFailures: retriesFailures) { try await fetch(call, self.client) }
+        case .paged(let first, let read):
+            bytes = try await fetched(query, retriesFailures: true) { try await read(try first(call), call, self.client) }
+        case .local(let compute):
+            bytes = try await counting(ns) { try await self.withinLimits(query) { .done(try compute(call)) } }
+        }
         let body = ResponseBody()
-        if let family = ns.family as? SelfFetchingFamily {
-            let bytes: [UInt8]
-            do {
-                bytes = try await withinLimits(query) {
-                    do {
-                        return .done(try await family.fetch(op: query.op, request: query.request, body: query.upstreamBody,
-                                                            endpoint: ns.endpoint, client: self.client))
-                    } catch let error as CacheError where family.retriesFailures && Self.isTransient(error) {
-                        return .retry(error, after: nil)
-                    }
+        body.append(bytes)
+        let usage = AnswerReader.read(bytes, of: query.operation, request: query.request).usage
+        body.finish(contentCID: whole(WholeAnswer(bytes: bytes, usage: usage, sent: sent)))
+        return body
+    }
+
+    /// A whole answer the operation fetched itself, within the namespace's
+    /// limits, repeated while `retriesFailures` and its failure looks transient.
+    private func fetched(_ query: PreparedQuery, retriesFailures: Bool,
+                         _ fetch: @escaping @Sendable () async throws -> [UInt8]) async throws -> [UInt8] {
+        try await counting(query.namespace) {
+            try await self.withinLimits(query) {
+                do {
+                    return .done(try await fetch())
+                } catch let error as CacheError where retriesFailures && Self.isTransient(error) {
+                    return .retry(error, after: nil)
                 }
-            } catch {
-                throw failure(CacheError(wrapping: error), ns)
             }
-            body.append(bytes)
-            body.finish(contentCID: whole(bytes, sent))
-            return body
         }
-        var request = try ns.family.httpRequest(op: query.op, request: query.request, body: query.upstreamBody, endpoint: ns.endpoint)
-        request.streamed = ns.family.streams(op: query.op, request: query.request)
-        let response: UpstreamResponse
-        do {
-            response = try await send(request, query)
-        } catch {
-            throw failure(CacheError(wrapping: error), ns)
-        }
+    }
+
+    /// The body of a 2xx answer, filled in the background and read as it arrives.
+    private func stream(_ response: UpstreamResponse, request: UpstreamHTTPRequest, _ query: PreparedQuery, sent: Date,
+                        whole: @escaping @Sendable (WholeAnswer) -> CID?) -> ResponseBody {
+        let ns = query.namespace
+        let body = ResponseBody()
         Task {
+            var reader = query.operation.answerReader()
             do {
-                try await response.stream { body.append($0.readableBytesView) }
+                try await response.stream { chunk in
+                    reader.consume(chunk.readableBytesView)
+                    body.append(chunk.readableBytesView)
+                }
             } catch {
                 // Any failure ends the body, and with it the flight.
                 return body.fail(failure(CacheError(wrapping: error), ns))
             }
-            if request.streamed, !ns.family.isCompleteStream(op: query.op, body: body.received) {
+            let bytes = body.received
+            let answer = reader.finish(body: bytes, request: query.request)
+            if request.streamed, !answer.isComplete {
                 return body.fail(failure(CacheError(.io, "the stream ended before its terminal event"), ns))
             }
-            body.finish(contentCID: whole(body.received, sent))
+            body.finish(contentCID: whole(WholeAnswer(bytes: bytes, usage: answer.usage, sent: sent)))
         }
         return body
     }
@@ -82,10 +104,7 @@ final class UpstreamCaller: Sendable {
                 let response = try await self.client.send(request)
                 if (200..<300).contains(response.status) { return .done(response) }
                 let bytes = (try? await response.collect()) ?? []
-                let family = query.namespace.family
-                let error = (family as? ErrorMappingFamily)?.error(op: query.op, status: response.status,
-                                                                   headers: response.headers, body: bytes)
-                    ?? CacheError.forStatus(response.status, "upstream answered \(response.status): \(WireFormat.errorMessage(bytes))")
+                let error = query.operation.failure(status: response.status, headers: response.headers, body: bytes)
                 guard Self.retryableStatuses.contains(response.status) else { throw error }
                 return .retry(error, after: response.header("retry-after").flatMap(Double.init))
             } catch let error as CacheError where Self.isTransient(error) {
@@ -132,6 +151,15 @@ final class UpstreamCaller: Sendable {
         error.status.map(retryableStatuses.contains) ?? (error.kind == .io)
     }
 
+    /// Runs a call, counting and scrubbing its failure.
+    private func counting<Value>(_ ns: Namespace, _ call: () async throws -> Value) async throws -> Value {
+        do {
+            return try await call()
+        } catch {
+            throw failure(CacheError(wrapping: error), ns)
+        }
+    }
+
     /// Counts an upstream failure and scrubs what the upstream echoed.
     private func failure(_ error: CacheError, _ ns: Namespace) -> CacheError {
         statistics.update(ns.name) { $0.upstreamErrors += 1 }
@@ -159,4 +187,13 @@ extension UpstreamBounds {
     init(_ config: CacheConfig) {
         self.init(timeout: config.upstreamTimeoutSeconds, idle: config.streamIdleTimeoutSeconds, streamMax: config.streamMaxSeconds)
     }
+}
+
+/// A whole fresh answer, ready to store.
+struct WholeAnswer: Sendable {
+    let bytes: [UInt8]
+    /// The tokens and model it reports, read as it arrived.
+    let usage: TokenUsage?
+    /// When the call was sent.
+    let sent: Date
 }

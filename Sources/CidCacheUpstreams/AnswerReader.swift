@@ -1,0 +1,116 @@
+import CidCacheCore
+
+/// Reads one answer as its chunks arrive, so that when the body ends its
+/// completeness and its usage are known without scanning it again: events
+/// and lines are framed once, each event's usage folded in as it comes.
+public struct AnswerReader {
+    private let framing: Framing
+    private let usageReader: UsageReader?
+    private var events = ServerSentEventScanner()
+    private var lines = NDJSONScanner()
+    private var lastEvent: ServerSentEventScanner.Event?
+    private var usage: TokenUsage?
+
+    /// A reader for an answer framed as `framing`, its usage read by `usage` (nil: none).
+    public init(framing: Framing, usage: UsageReader?) {
+        self.framing = framing
+        self.usageReader = usage
+    }
+
+    /// Reads the next chunk of the body.
+    public mutating func consume(_ chunk: some BidirectionalCollection<UInt8>) {
+        switch framing {
+        case .whole: break
+        case .ndjson: lines.consume(chunk)
+        case .serverSentEvents:
+            for event in events.consume(chunk) { read(event) }
+        }
+    }
+
+    private mutating func read(_ event: ServerSentEventScanner.Event) {
+        lastEvent = event
+        if let usageReader, let object = event.json?.objectValue { usage = usageReader.event(usage, object) }
+    }
+
+    /// What the whole answer came to, once its last chunk was read. `body` is
+    /// the whole body, parsed at most once and only where framing cannot tell:
+    /// an answer not framed as a stream (no event), or a last line that is no object.
+    public mutating func finish(body: [UInt8], request: JSONObject) -> AnswerSummary {
+        var complete = true
+        switch framing {
+        case .whole:
+            usage = usageReader.flatMap { reader in WireFormat.json(body)?.objectValue.flatMap(reader.answer) }
+        case .serverSentEvents(let terminal, _):
+            if let trailing = events.undispatched { read(trailing) }
+            guard let last = lastEvent else {
+                // No event at all: a whole JSON answer (not streamed), or nothing usable.
+                let whole = WireFormat.json(body)
+                usage = usageReader.flatMap { reader in whole?.objectValue.flatMap(reader.answer) }
+                return AnswerSummary(isComplete: whole != nil, usage: usage.map { named($0, request) })
+            }
+            switch terminal {
+            case .done: complete = !events.endsMidLine && last.data == "[DONE]"
+            case .eventType(let type): complete = !events.endsMidLine && last.json?["type"]?.stringValue == type
+            }
+        case .ndjson(let terminal, _):
+            let last = lines.lastObject()
+            switch terminal {
+            case .doneMember: complete = last?["done"]?.boolValue == true
+            case .newlineAfterValue: complete = !lines.sawValue || (lines.lastByte == 0x0A && last != nil)
+            }
+            if let usageReader {
+                // A last line that is no object may end a whole JSON answer written over several lines.
+                usage = (last ?? WireFormat.json(body)?.objectValue).flatMap(usageReader.answer)
+            }
+        }
+        return AnswerSummary(isComplete: complete, usage: usage.map { named($0, request) })
+    }
+
+    private func named(_ usage: TokenUsage, _ request: JSONObject) -> TokenUsage {
+        var usage = usage
+        usage.model = usageReader?.model(request)
+        return usage
+    }
+
+    /// Reads a whole body at once.
+    public static func read(_ body: [UInt8], of operation: UpstreamOperation, request: JSONObject) -> AnswerSummary {
+        var reader = operation.answerReader()
+        reader.consume(body)
+        return reader.finish(body: body, request: request)
+    }
+}
+
+/// What a whole answer came to.
+public struct AnswerSummary: Sendable, Equatable {
+    /// Whether a stream ended with its terminal event (a whole answer always is).
+    public var isComplete: Bool
+    /// The tokens and model it reports, when it reports any.
+    public var usage: TokenUsage?
+}
+
+/// Where an operation's answers report their usage.
+public struct UsageReader: Sendable {
+    /// The usage one JSON answer reports (a whole answer, or an NDJSON stream's last line).
+    public var answer: @Sendable (JSONObject) -> TokenUsage?
+    /// Folds one event of a stream into the usage so far; by default the last
+    /// event that reports any wins.
+    public var event: @Sendable (TokenUsage?, JSONObject) -> TokenUsage?
+    /// The model the usage is billed under, from the request.
+    public var model: @Sendable (JSONObject) -> String? = { $0["model"]?.stringValue }
+
+    /// A reader whose events fold as `event` says, by default as `answer` reads them.
+    public init(answer: @escaping @Sendable (JSONObject) -> TokenUsage?,
+                event: (@Sendable (TokenUsage?, JSONObject) -> TokenUsage?)? = nil) {
+        self.answer = answer
+        self.event = event ?? { answer($1) ?? $0 }
+    }
+
+    /// OpenAI's `usage`: `prompt_tokens` and `completion_tokens`; of a stream,
+    /// the last `usage` a chunk carried (`stream_options.include_usage`).
+    public static let openAI = UsageReader { answer in
+        answer["usage"]?.objectValue.map { usage in
+            TokenUsage(model: nil, inputTokens: usage["prompt_tokens"]?.intValue ?? 0,
+                       outputTokens: usage["completion_tokens"]?.intValue ?? 0)
+        }
+    }
+}
