@@ -38,62 +38,82 @@ public struct UpstreamResponse: Sendable {
         HTTPHeader.value(name, in: headers)
     }
 
-    /// Hands each piece of the body to `consume` as it arrives. Fails with EIO
-    /// when the connection breaks or the body passes the size limit, and with
-    /// ETIMEDOUT when nothing arrived for the idle bound or the body is still
-    /// coming at its deadline: AsyncHTTPClient's `execute(deadline:)` bounds
-    /// only the wait for the head, so the body is read under watchdogs.
-    public func stream(_ consume: (ByteBuffer) throws -> Void) async throws {
-        var received = 0
-        let (chunks, continuation) = AsyncThrowingStream<ByteBuffer, Error>.makeStream()
-        let body = self.body
-        let reader = Task {
-            do {
-                for try await buffer in body { continuation.yield(buffer) }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
+    /// Hands each piece of the body to `consume` as it arrives, from one task
+    /// of its own, then calls `end` once: nil when the body is whole, else
+    /// what cut it short. EIO when the connection breaks or the body passes
+    /// the size limit; ETIMEDOUT when nothing arrived for the idle bound or the
+    /// body is still coming at its deadline: AsyncHTTPClient's
+    /// `execute(deadline:)` bounds only the wait for the head, so the body is
+    /// read under watchdogs, which cancel the reading task.
+    /// - Returns: what stops the reading early (the caller gave up); `end` is then called with its failure.
+    @discardableResult
+    public func deliver(_ consume: @escaping @Sendable (ByteBuffer) -> Void,
+                        end: @escaping @Sendable (CacheError?) -> Void) -> @Sendable () -> Void {
+        let reading = Mutex<(task: Task<Void, Never>?, stop: CacheError?)>((nil, nil))
+        let stop: @Sendable (CacheError) -> Void = { reason in
+            let task = reading.withLock { state -> Task<Void, Never>? in
+                if state.stop == nil { state.stop = reason }
+                return state.task
             }
+            task?.cancel()
         }
-        let expire: @Sendable (String) -> Void = { message in
-            continuation.finish(throwing: CacheError(.timedOut, message))
-            reader.cancel()
-        }
-        let idle = self.idle, timers = self.timers
-        let silence = { timers.scheduleTask(in: .milliseconds(Int64(idle * 1000))) {
-            expire("upstream sent nothing for \(UpstreamClient.format(idle)) s")
-        } }
-        var silenceWatchdog = silence()
-        let deadlineWatchdog = deadline.map { deadline in timers.scheduleTask(deadline: deadline.time) { expire(deadline.message) } }
-        defer {
+        let body = self.body, limit = self.limit, idle = self.idle, timers = self.timers, deadline = self.deadline
+        let task = Task {
+            let silence = { timers.scheduleTask(in: .milliseconds(Int64(idle * 1000))) {
+                stop(CacheError(.timedOut, "upstream sent nothing for \(UpstreamClient.format(idle)) s"))
+            } }
+            var silenceWatchdog = silence()
+            let deadlineWatchdog = deadline.map { deadline in
+                timers.scheduleTask(deadline: deadline.time) { stop(CacheError(.timedOut, deadline.message)) }
+            }
+            var received = 0
+            var failure: CacheError?
+            do {
+                for try await buffer in body {
+                    silenceWatchdog.cancel()
+                    silenceWatchdog = silence()
+                    received += buffer.readableBytes
+                    guard received <= limit else { throw CacheError(.io, "upstream answer larger than \(limit) bytes") }
+                    consume(buffer)
+                }
+                // A cancelled read may end the sequence quietly; it is not the end of the body.
+                try Task.checkCancellation()
+            } catch let error as CacheError {
+                failure = error
+            } catch let error as HTTPClientError where error == .deadlineExceeded {
+                failure = CacheError(.timedOut, deadline?.message ?? "upstream did not finish in time")
+            } catch {
+                failure = CacheError(.io, "upstream answer cut short: \(UpstreamClient.describe(error))")
+            }
             silenceWatchdog.cancel()
             deadlineWatchdog?.cancel()
-            reader.cancel()
+            // A watchdog's or the caller's reason wins over what the cancelled read threw.
+            end(failure.map { failure in reading.withLock { $0.stop } ?? failure })
         }
-        do {
-            for try await buffer in chunks {
-                silenceWatchdog.cancel()
-                silenceWatchdog = silence()
-                received += buffer.readableBytes
-                guard received <= limit else { throw CacheError(.io, "upstream answer larger than \(limit) bytes") }
-                try consume(buffer)
-            }
-            // A cancelled wait ends the chunk sequence quietly; it is not the end of the body.
-            try Task.checkCancellation()
-        } catch let error as CacheError {
-            throw error
-        } catch let error as HTTPClientError where error == .deadlineExceeded {
-            throw CacheError(.timedOut, deadline?.message ?? "upstream did not finish in time")
-        } catch {
-            throw CacheError(.io, "upstream answer cut short: \(UpstreamClient.describe(error))")
+        let stoppedAlready = reading.withLock { state -> Bool in
+            state.task = task
+            return state.stop != nil
         }
+        if stoppedAlready { task.cancel() }
+        return { stop(CacheError(.io, "the reader of the upstream answer went away")) }
     }
 
-    /// The whole body.
+    /// The whole body, read by `deliver`; the caller's cancellation stops the reading.
     public func collect() async throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        try await stream { bytes.append(contentsOf: $0.readableBytesView) }
-        return bytes
+        let bytes = Mutex<[UInt8]>([])
+        let stopper = Mutex<(@Sendable () -> Void)?>(nil)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], Error>) in
+                let stop = deliver({ buffer in bytes.withLock { $0.append(contentsOf: buffer.readableBytesView) } }) { failure in
+                    if let failure { return continuation.resume(throwing: failure) }
+                    continuation.resume(returning: bytes.withLock { $0 })
+                }
+                stopper.withLock { $0 = stop }
+                if Task.isCancelled { stop() }
+            }
+        } onCancel: {
+            stopper.withLock { $0 }?()
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 import CidCacheCore
 import CidCacheUpstreams
 import Foundation
+import Synchronization
 
 /// Calls upstreams for the engine: every call within its namespace's limits
 /// (queued, never refused), retried while it looks transient, its failures
@@ -74,24 +75,21 @@ final class UpstreamCaller: Sendable {
                         whole: @escaping @Sendable (WholeAnswer) -> CID?) -> ResponseBody {
         let ns = query.namespace
         let body = ResponseBody()
-        Task {
-            var reader = query.operation.answerReader()
-            do {
-                try await response.stream { chunk in
-                    reader.consume(chunk.readableBytesView)
-                    body.append(chunk.readableBytesView)
-                }
-            } catch {
-                // Any failure ends the body, and with it the flight.
-                return body.fail(failure(CacheError(wrapping: error), ns))
-            }
+        // Touched only by the response's one reading task, a chunk at a time, then at its end.
+        let reader = Mutex(query.operation.answerReader())
+        response.deliver({ chunk in
+            reader.withLock { $0.consume(chunk.readableBytesView) }
+            body.append(chunk.readableBytesView)
+        }, end: { cutShort in
+            // Any failure ends the body, and with it the flight.
+            if let cutShort { return body.fail(self.failure(cutShort, ns)) }
             let bytes = body.received
-            let answer = reader.finish(body: bytes, request: query.request)
+            let answer = reader.withLock { $0.finish(body: bytes, request: query.request) }
             if request.streamed, !answer.isComplete {
-                return body.fail(failure(CacheError(.io, "the stream ended before its terminal event"), ns))
+                return body.fail(self.failure(CacheError(.io, "the stream ended before its terminal event"), ns))
             }
             body.finish(contentCID: whole(WholeAnswer(bytes: bytes, usage: answer.usage, sent: sent)))
-        }
+        })
         return body
     }
 
