@@ -23,22 +23,22 @@ let package = Package(
         .target(name: "CLinux"),
 
         // Identities: canonical JSON (RFC 8785), CIDs, digests, errors. No I/O.
-        .target(name: "CidCacheCore", dependencies: ["CCrypto"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "CidCacheCore", dependencies: ["CCrypto"]),
         // The persistent store: SQLite index and bodies by content CID.
         .target(name: "CidCacheStore", dependencies: [
             "CidCacheCore",
             .product(name: "GRDB", package: "GRDB.swift"),
-        ], swiftSettings: [.swiftLanguageMode(.v6)]),
+        ]),
         // The upstream families and what they share (HTTP client, wire formats): Core plus AsyncHTTPClient.
         .target(name: "CidCacheUpstreams", dependencies: [
             "CidCacheCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
-        ], swiftSettings: [.swiftLanguageMode(.v6)]),
+        ]),
         // The engine: config, TTL policy, single-flight, stats, over the store and the families.
         .target(name: "CidCacheEngine", dependencies: [
             "CidCacheCore", "CidCacheStore", "CidCacheUpstreams", "CLinux",
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: [.swiftLanguageMode(.v6)]),
+        ]),
         // The FUSE front: file operations translated into engine calls.
         .target(name: "CidCacheFUSE", dependencies: [
             "CidCacheEngine", "CFuse",
@@ -51,7 +51,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: [.swiftLanguageMode(.v6)]),
+        ]),
         // The engine in-process (bench/README.md); run by hand.
         .executableTarget(name: "cidcache-bench", dependencies: ["CidCacheEngine", "CidCacheStore", "CidCacheCore"],
                           path: "bench/Engine"),
@@ -61,5 +61,5 @@ let package = Package(
         .testTarget(name: "CidCacheEngineTests", dependencies: ["CidCacheEngine", "CidCacheStore", "CidCacheUpstreams"]),
         .testTarget(name: "CidCacheFUSETests", dependencies: ["CidCacheFUSE", "CidCacheEngine", "CidCacheUpstreams"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

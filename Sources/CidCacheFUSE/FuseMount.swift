@@ -24,7 +24,7 @@ public final class FuseMount: Service, Sendable {
     private let serving = Mutex<Serving?>(nil)
 
     /// What `stop()` needs, set while the loop runs.
-    private struct Serving: @unchecked Sendable {
+    private struct Serving: @unchecked Sendable {  // the session pointer is only passed to fuse_session_exit, callable from any thread
         /// libfuse's session: only `fuse_session_exit` is called on it from here, which any thread may call.
         let session: OpaquePointer
         let loop: SessionLoop

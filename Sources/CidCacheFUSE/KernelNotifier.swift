@@ -6,11 +6,13 @@ import Synchronization
 /// queue after the reply: notifying from inside a handler of the same folder deadlocks.
 final class KernelNotifier: Sendable {
     private let queue = DispatchQueue(label: "cidcache.kernel-notifier")
-    private let session = Mutex<OpaquePointer?>(nil)
+    /// The session's address (pointers are not Sendable), read and used on `queue` only; 0 when detached.
+    private let session = Mutex<UInt>(0)
 
     /// Starts notifying once the session is mounted; nil stops it before the session ends.
     func attach(_ session: OpaquePointer?) {
-        queue.sync { self.session.withLock { $0 = session } }
+        let address = UInt(bitPattern: session)
+        queue.sync { self.session.withLock { $0 = address } }
     }
 
     /// Runs `body` once every notification queued so far has been sent: a
@@ -23,8 +25,8 @@ final class KernelNotifier: Sendable {
     /// Drops the kernel's cached name `name` in folder `parent`.
     func invalidate(parent: UInt64, name: String) {
         queue.async {
-            self.session.withLock { session in
-                guard let session else { return }
+            self.session.withLock { address in
+                guard let session = OpaquePointer(bitPattern: address) else { return }
                 _ = name.withCString { fuse_lowlevel_notify_inval_entry(session, parent, $0, name.utf8.count) }
             }
         }

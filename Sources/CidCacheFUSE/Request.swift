@@ -23,7 +23,7 @@ protocol Replying: Sendable {
 /// A kernel request awaiting its one reply. libfuse's `fuse_req_t` stays valid
 /// on any thread until replied to, so it may travel into a Swift task
 /// (hence `@unchecked`: a C pointer that libfuse lets any thread answer).
-struct Request: Replying, @unchecked Sendable {
+struct Request: Replying, @unchecked Sendable {  // fuse_req_t: libfuse lets any thread reply, once
     let raw: fuse_req_t
     /// The interrupt handler handed to libfuse, retained until the reply unregisters it.
     private let hook: Unmanaged<InterruptHook>?

@@ -104,7 +104,7 @@ final class SessionLoop: Sendable {
     }
 }
 
-private struct UncheckedSession: @unchecked Sendable {
+private struct UncheckedSession: @unchecked Sendable {  // a C pointer handed to the loop's one thread, which alone uses it
     /// Read by the loop's thread only, while the session lives.
     let pointer: OpaquePointer
 }

@@ -92,9 +92,10 @@ final class SingleFlightTests: XCTestCase {
 
     func testCallersOfOneKeyShareOneRunUntilItLands() async throws {
         let (release, open) = AsyncStream<Void>.makeStream()
-        async let first = flights.run("k", counted(1, release: release))
+        let flights = self.flights, one = counted(1, release: release), two = counted(2, release: release)
+        async let first = flights.run("k", one)
         while !flights.isFlying("k") { await Task.yield() }
-        async let second = flights.run("k", counted(2, release: release))
+        async let second = flights.run("k", two)
         open.yield()
         let (a, b) = try await (first, second)
         XCTAssertEqual([a.value, b.value], [1, 1])

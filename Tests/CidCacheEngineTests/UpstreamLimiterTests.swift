@@ -4,17 +4,22 @@ import Foundation
 import Synchronization
 import XCTest
 
+/// Calls under way and their peak, shared by the tasks of a test.
+private final class Concurrency: Sendable {
+    let counts = Mutex((active: 0, peak: 0))
+}
+
 final class UpstreamLimiterTests: XCTestCase {
     func testConcurrencyIsCappedAndEveryCallRuns() async throws {
         let limiter = UpstreamLimiter(concurrent: 2, perMinute: nil)
-        let counts = Mutex((active: 0, peak: 0))
+        let concurrency = Concurrency()
         try await withThrowingTaskGroup(of: Int.self) { group in
             for i in 0..<10 {
                 group.addTask {
                     try await limiter.run {
-                        counts.withLock { $0.active += 1; $0.peak = max($0.peak, $0.active) }
+                        concurrency.counts.withLock { $0.active += 1; $0.peak = max($0.peak, $0.active) }
                         try await Task.sleep(nanoseconds: 20_000_000)
-                        counts.withLock { $0.active -= 1 }
+                        concurrency.counts.withLock { $0.active -= 1 }
                         return i
                     }
                 }
@@ -23,7 +28,7 @@ final class UpstreamLimiterTests: XCTestCase {
             for try await _ in group { finished += 1 }
             XCTAssertEqual(finished, 10)
         }
-        XCTAssertEqual(counts.withLock { $0.peak }, 2)
+        XCTAssertEqual(concurrency.counts.withLock { $0.peak }, 2)
     }
 
     func testCallsPastTheBudgetWaitForTheWindow() async throws {

@@ -82,7 +82,7 @@ final class NodeTableTests: XCTestCase {
     }
 
     func testConcurrentLookupsAndForgetsBalance() {
-        let table = NodeTable(staticNodes: statics)
+        let table = NodeTable(staticNodes: statics), entry = self.entry
         let inode = table.lookUp(entry)
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
             for _ in 0..<1_000 {

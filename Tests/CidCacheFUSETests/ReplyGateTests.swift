@@ -8,19 +8,25 @@ import XCTest
 /// parked request is answered exactly once, by its owner or by `close`, and
 /// nothing is answered after `close` returns.
 final class ReplyGateTests: XCTestCase {
-    private let sent = Mutex<[String]>([])
+    /// What the replies sent, in order; shared with the threads that answer.
+    private final class Sent: Sendable {
+        private let log = Mutex<[String]>([])
 
-    private func record(_ line: String) { sent.withLock { $0.append(line) } }
+        func record(_ line: String) { log.withLock { $0.append(line) } }
+        var lines: [String] { log.withLock { $0 } }
+    }
+
+    private let sent = Sent()
 
     func testAParkedRequestIsAnsweredOnce() throws {
         let gate = ReplyGate<Int>()
         let parked = try XCTUnwrap(gate.park(1))
         XCTAssertTrue(gate.isPending(parked))
-        XCTAssertTrue(gate.reply(parked) { self.record("answer \($0)") })
+        XCTAssertTrue(gate.reply(parked) { sent.record("answer \($0)") })
         XCTAssertFalse(gate.isPending(parked))
-        XCTAssertFalse(gate.reply(parked) { self.record("again \($0)") })
-        XCTAssertEqual(gate.close { self.record("fail \($0)") }, 0)
-        XCTAssertEqual(sent.withLock { $0 }, ["answer 1"])
+        XCTAssertFalse(gate.reply(parked) { sent.record("again \($0)") })
+        XCTAssertEqual(gate.close { sent.record("fail \($0)") }, 0)
+        XCTAssertEqual(sent.lines, ["answer 1"])
     }
 
     func testCloseFailsWhatIsParkedAndLaterRepliesAreDropped() throws {
@@ -28,23 +34,24 @@ final class ReplyGateTests: XCTestCase {
         let first = try XCTUnwrap(gate.park(1))
         let second = try XCTUnwrap(gate.park(2))
         let third = try XCTUnwrap(gate.park(3))
-        gate.reply(second) { self.record("answer \($0)") }
-        XCTAssertEqual(gate.close { self.record("fail \($0)") }, 2)
+        gate.reply(second) { sent.record("answer \($0)") }
+        XCTAssertEqual(gate.close { sent.record("fail \($0)") }, 2)
         // The upstream answers after the stop: nothing may reach the session now.
-        XCTAssertFalse(gate.reply(first) { self.record("late \($0)") })
-        XCTAssertFalse(gate.reply(third) { self.record("late \($0)") })
+        XCTAssertFalse(gate.reply(first) { sent.record("late \($0)") })
+        XCTAssertFalse(gate.reply(third) { sent.record("late \($0)") })
         XCTAssertNil(gate.park(4), "a closed gate parks nothing: the callback answers at once")
-        XCTAssertEqual(gate.close { self.record("fail again \($0)") }, 0)
-        XCTAssertEqual(sent.withLock { $0 }, ["answer 2", "fail 1", "fail 3"])
+        XCTAssertEqual(gate.close { sent.record("fail again \($0)") }, 0)
+        XCTAssertEqual(sent.lines, ["answer 2", "fail 1", "fail 3"])
     }
 
     func testRegistrationRunsBeforeAnyoneCanAnswer() throws {
+        let sent = self.sent
         let gate = ReplyGate<Int>()
         var seen: ReplyGate<Int>.Parked?
         let parked = try XCTUnwrap(gate.park { parked in
             seen = parked
             // An interrupt that libfuse delivers during the registration answers later.
-            DispatchQueue.global().async { gate.reply(parked) { self.record("interrupted \($0)") } }
+            DispatchQueue.global().async { gate.reply(parked) { sent.record("interrupted \($0)") } }
             return 7
         })
         XCTAssertEqual(seen, parked)
@@ -54,8 +61,8 @@ final class ReplyGateTests: XCTestCase {
             answered.fulfill()
         }
         wait(for: [answered], timeout: 5)
-        XCTAssertFalse(gate.reply(parked) { self.record("answer \($0)") })
-        XCTAssertEqual(sent.withLock { $0 }, ["interrupted 7"])
+        XCTAssertFalse(gate.reply(parked) { sent.record("answer \($0)") })
+        XCTAssertEqual(sent.lines, ["interrupted 7"])
     }
 
     /// Replies go to the token the registration returned (for a query read:
@@ -64,9 +71,9 @@ final class ReplyGateTests: XCTestCase {
         let gate = ReplyGate<Int>()
         let parked = try XCTUnwrap(gate.park { parked in Int(parked.serial) + 100 })
         XCTAssertEqual(gate.parkedCount, 1)
-        XCTAssertTrue(gate.reply(parked) { self.record("answer \($0)") })
+        XCTAssertTrue(gate.reply(parked) { sent.record("answer \($0)") })
         XCTAssertEqual(gate.parkedCount, 0)
-        XCTAssertEqual(sent.withLock { $0 }, ["answer \(parked.serial + 100)"])
+        XCTAssertEqual(sent.lines, ["answer \(parked.serial + 100)"])
     }
 
     func testAClosedGateRunsNoRegistration() {
@@ -80,6 +87,7 @@ final class ReplyGateTests: XCTestCase {
     /// `close` returns only once a reply already under way has been sent, so
     /// the session can be destroyed right after it.
     func testCloseWaitsForAReplyUnderWay() throws {
+        let sent = self.sent
         let gate = ReplyGate<Int>()
         let parked = try XCTUnwrap(gate.park(1))
         let replying = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
@@ -87,14 +95,14 @@ final class ReplyGateTests: XCTestCase {
             gate.reply(parked) { token in
                 replying.signal()
                 release.wait()
-                self.record("answer \(token)")
+                sent.record("answer \(token)")
             }
         }
         replying.wait()
         let closed = Atomic<Bool>(false)
         let done = expectation(description: "close returns")
         DispatchQueue.global().async {
-            gate.close { self.record("fail \($0)") }
+            gate.close { sent.record("fail \($0)") }
             closed.store(true, ordering: .sequentiallyConsistent)
             done.fulfill()
         }
@@ -102,7 +110,7 @@ final class ReplyGateTests: XCTestCase {
         XCTAssertFalse(closed.load(ordering: .sequentiallyConsistent), "close returned while a reply was being sent")
         release.signal()
         wait(for: [done], timeout: 5)
-        XCTAssertEqual(sent.withLock { $0 }, ["answer 1"])
+        XCTAssertEqual(sent.lines, ["answer 1"])
     }
 
     /// Many owners answer while the mount stops: every request is answered

@@ -17,9 +17,7 @@ public enum SHA256 {
 ///
 /// A value type: a copy continues independently from the state it was copied
 /// at (the libcrypto context is copied on write).
-public struct SHA256Hasher: @unchecked Sendable {
-    // @unchecked: the context is only mutated when uniquely referenced, and
-    // copied before otherwise, so sharing a value across threads is safe.
+public struct SHA256Hasher: @unchecked Sendable {  // the context is copied before any mutation unless uniquely referenced
     private var context: DigestContext
 
     /// A hasher that has seen no bytes yet.
