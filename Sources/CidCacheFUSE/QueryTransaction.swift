@@ -75,11 +75,11 @@ final class QueryTransaction<R: Replying>: Sendable {
         let engine = self.engine
         Task.detached {
             let action: StateMachine.Action
-            do {
+            do throws(CacheError) {
                 let answer = try await engine.finish(pending)
                 action = self.machine.withLock { $0.answered(answer.body) }
             } catch {
-                action = self.machine.withLock { $0.failed(CacheError(wrapping: error).errno) }
+                action = self.machine.withLock { $0.failed(error.errno) }
             }
             self.run(action)
         }

@@ -124,9 +124,9 @@ struct CidCommand: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try store.openEngine()
-        do {
+        do throws(CacheError) {
             print(try engine.prepare(namespace: namespace, op: op, body: readStandardInput()).requestCID.string)
-        } catch let error as CacheError {
+        } catch {
             throw fail(error)
         }
     }

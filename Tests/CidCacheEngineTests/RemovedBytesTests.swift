@@ -39,10 +39,10 @@ final class RemovedBytesTests: EchoEngineTestCase {
             try db.execute(sql: "DELETE FROM blobs WHERE cid = ?", arguments: [CID.forContent(bytes).string])
         }
         engine.entries.forget([entry])  // memory no longer holds them: the index is asked
-        do {
+        do throws(CacheError) {
             _ = try await engine.query(namespace: "exec", op: "echo", body: echo("kept"), pid: 0)
             XCTFail("answered without its bytes")
-        } catch let error as CacheError {
+        } catch {
             XCTAssertEqual(error.kind, .io)
         }
     }

@@ -73,7 +73,11 @@ public final class CacheEngine: Sendable {
     // MARK: Keying
 
     /// Parses, normalizes and keys a request (docs/REFERENCE.md §1).
-    public func prepare(namespace name: String, op: String, body: [UInt8]) throws -> PreparedQuery {
+    public func prepare(namespace name: String, op: String, body: [UInt8]) throws(CacheError) -> PreparedQuery {
+        do { return try keyed(namespace: name, op: op, body: body) } catch { throw CacheError(wrapping: error) }
+    }
+
+    private func keyed(namespace name: String, op: String, body: [UInt8]) throws -> PreparedQuery {
         guard let namespace = namespaces[name] else { throw CacheError(.notFound, "unknown namespace \"\(name)\"") }
         guard let operation = namespace.family.operation(named: op) else {
             throw CacheError(.notFound, "namespace \(name) has no operation \"\(op)\"")
@@ -104,7 +108,7 @@ public final class CacheEngine: Sendable {
     /// available (its body may still be arriving). Logs the transaction when
     /// the body ends, and every failure.
     /// - Parameter pid: the caller's process, for the log lines.
-    public func query(namespace: String, op: String, body: [UInt8], pid: Int32) async throws -> Answer {
+    public func query(namespace: String, op: String, body: [UInt8], pid: Int32) async throws(CacheError) -> Answer {
         switch start(namespace: namespace, op: op, body: body, pid: pid) {
         case .answered(let answer): return answer
         case .failed(let error): throw error
@@ -153,7 +157,7 @@ public final class CacheEngine: Sendable {
     }
 
     /// The rest of `query`: a fetch in progress or the upstream (or the bypass).
-    public func finish(_ pending: PendingQuery) async throws -> Answer {
+    public func finish(_ pending: PendingQuery) async throws(CacheError) -> Answer {
         let query = pending.query
         do {
             let answer = try await answerFromUpstream(query, lookedUpAt: pending.lookedUpAt)
@@ -168,10 +172,14 @@ public final class CacheEngine: Sendable {
     }
 
     /// Answers a prepared request from a live entry, a fetch in progress, or the upstream.
-    public func answer(_ query: PreparedQuery) async throws -> Answer {
-        let lookedUpAt = answersStored.load(ordering: .acquiring)
-        if query.servesFromCache, let answer = try hit(query) { return answer }
-        return try await answerFromUpstream(query, lookedUpAt: lookedUpAt)
+    public func answer(_ query: PreparedQuery) async throws(CacheError) -> Answer {
+        do {
+            let lookedUpAt = answersStored.load(ordering: .acquiring)
+            if query.servesFromCache, let answer = try hit(query) { return answer }
+            return try await answerFromUpstream(query, lookedUpAt: lookedUpAt)
+        } catch {
+            throw CacheError(wrapping: error)
+        }
     }
 
     /// Answers without looking for a live entry (the caller did, when
