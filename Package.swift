@@ -53,7 +53,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The engine in-process (bench/README.md); run by hand.
-        .executableTarget(name: "cidcache-bench", dependencies: ["CidCacheEngine", "CidCacheStore", "CidCacheCore"],
+        .executableTarget(name: "cidcache-bench", dependencies: ["CidCacheEngine", "CidCacheCore"],
                           path: "bench/Engine"),
 
         .testTarget(name: "CidCacheCoreTests", dependencies: ["CidCacheCore"]),

@@ -1,7 +1,6 @@
 import CFuse
 import CidCacheCore
 import CidCacheEngine
-import CidCacheStore
 import Foundation
 import Glibc
 

@@ -2,7 +2,6 @@ import ArgumentParser
 import CidCacheCore
 import CidCacheEngine
 import CidCacheFUSE
-import CidCacheStore
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -41,7 +40,7 @@ struct MountCommand: AsyncParsableCommand {
         let lock: StoreLock
         let engine: CacheEngine
         do {
-            lock = try Store.lockDirectory(directory)
+            lock = try DataDirectory.lock(directory)
             engine = try store.openEngine(truncateLogs: true, offline: offline)
         } catch let error as CacheError {
             throw fail(error)

@@ -2,7 +2,6 @@ import ArgumentParser
 import CidCacheCore
 import CidCacheEngine
 import CidCacheFUSE
-import CidCacheStore
 import Foundation
 import Glibc
 
@@ -78,7 +77,7 @@ struct QueryCommand: AsyncParsableCommand {
         let lock: StoreLock
         let engine: CacheEngine
         do {
-            lock = try Store.lockDirectory(directory)
+            lock = try DataDirectory.lock(directory)
             engine = try store.openEngine(offline: offline)
         } catch let error as CacheError {
             throw fail(error)

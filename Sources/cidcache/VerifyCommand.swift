@@ -1,6 +1,6 @@
 import ArgumentParser
 import CidCacheCore
-import CidCacheStore
+import CidCacheEngine
 import Foundation
 
 struct VerifyCommand: AsyncParsableCommand {
@@ -15,9 +15,9 @@ struct VerifyCommand: AsyncParsableCommand {
         let directory = store.resolvedDataDirectory
         let report: VerifyReport
         do {
-            let lock = try Store.lockDirectory(directory)
+            let lock = try DataDirectory.lock(directory)
             defer { lock.release() }
-            report = try Store(directory: directory).verify()
+            report = try DataDirectory.verify(directory)
         } catch let error as CacheError {
             throw fail(error.kind == .busy ? CacheError(.busy, "\(error.message); unmount it first") : error)
         }

@@ -5,12 +5,11 @@
 //
 // Prints p50/p99 in microseconds for:
 //   prepare         parse + JCS + CID of a chat request (docs/REFERENCE.md §1)
-//   index lookup    Store.entry(requestCID:upstream:) of a random stored entry (SQLite)
+//   index lookup    CacheEngine.indexedEntry of a random stored entry (SQLite, no memory of lookups)
 //   answer (hit)    CacheEngine.answer of a random stored entry: live-entry check, body read, hit counted
-// for each store size; stores are filled directly through the Store API.
+// for each store size; stores are filled directly through CacheEngine.seed (no upstream).
 import CidCacheCore
 import CidCacheEngine
-import CidCacheStore
 import Dispatch
 import Foundation
 
@@ -71,18 +70,16 @@ for size in options.sizes {
     let engine = try CacheEngine(dataDirectory: directory, config: CacheConfig(),
                                  environment: ["CIDCACHE_OPENAI_URL": "http://127.0.0.1:9", "CIDCACHE_OPENAI_KEY": "sk-bench"],
                                  truncateLogs: true)
-    let namespace = engine.namespaces["openai"]!
-    let contentCID = CID.forContent(answerBytes).string
-    try engine.store.putBlob(cid: contentCID, bytes: answerBytes)
-    let now = Int64(Date().timeIntervalSince1970)
     var prepared: [PreparedQuery] = []
     let fillStart = Date()
+    var batch: [PreparedQuery] = []
     for index in 0..<size {
         let query = try engine.prepare(namespace: "openai", op: "chat.completions", body: chatRequest(index))
-        _ = try engine.store.upsertEntry(NewEntry(
-            requestCID: query.requestCID.string, upstream: namespace.upstream, namespace: "openai", op: "chat.completions",
-            contentCID: contentCID, size: Int64(answerBytes.count), fetched: now, expires: now + 86_400, ttl: 86_400,
-            tokens: 38, costUSD: 0, fetchMs: 500))
+        batch.append(query)
+        if batch.count == 1_000 || index == size - 1 {
+            try engine.seed(batch, answer: answerBytes, ttl: 86_400, tokens: 38, fetchMs: 500)
+            batch.removeAll(keepingCapacity: true)
+        }
         if prepared.count < options.iterations { prepared.append(query) }
     }
     FileHandle.standardError.write(Data(String(format: "filled %d entries in %.1f s\n", size, Date().timeIntervalSince(fillStart)).utf8))
@@ -97,7 +94,7 @@ for size in options.sizes {
     let order = (0..<options.iterations).map { _ in Int.random(in: 0..<prepared.count, using: &generator) }
     report("index lookup", size, try measure(options.iterations) { index in
         let query = prepared[order[index]]
-        let entry = try engine.store.entry(requestCID: query.requestCID.string, upstream: namespace.upstream)
+        let entry = try engine.indexedEntry(query)
         precondition(entry != nil)
     })
     // A task off the main actor, as a front's callers are; its figures come back as its value.

@@ -7,7 +7,7 @@ import Glibc
 /// Entries: looked up (remembered in memory), counted, listed and removed.
 extension CacheEngine {
     /// The live entry of a request under the namespace's current upstream identity.
-    public func liveEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
+    func liveEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
         if let cached = entries[EntryKey(upstream: namespace.upstream, requestCID: requestCID)] {
             return cached.expires > Self.now() ? cached : nil
         }

@@ -10,7 +10,7 @@ import Synchronization
 /// (the mount, the CLI) drives it through this type.
 public final class CacheEngine: Sendable {
     public let config: CacheConfig
-    public let store: Store
+    let store: Store
     /// Namespaces by name.
     public let namespaces: [String: Namespace]
     /// The `errors` and `log` files.
