@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/CoreOffice/XMLCoder", from: "0.18.2"),
     ],
     targets: [
         // C libraries, each through a shim header.
@@ -29,10 +30,12 @@ let package = Package(
             "CidCacheCore",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
-        // The upstream families and what they share (HTTP client, wire formats): Core plus AsyncHTTPClient.
+        // The upstream families and what they share (HTTP client, wire formats): Core plus AsyncHTTPClient
+        // (and XMLCoder for S3's answers).
         .target(name: "CidCacheUpstreams", dependencies: [
             "CidCacheCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "XMLCoder", package: "XMLCoder"),
         ]),
         // The engine: config, TTL policy, single-flight, stats, over the store and the families.
         .target(name: "CidCacheEngine", dependencies: [

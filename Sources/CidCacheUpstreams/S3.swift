@@ -157,20 +157,20 @@ public struct S3Family: UpstreamFamily {
 
     /// One ListBucketResult page as JSON pieces.
     static func parseListPage(_ body: [UInt8]) throws -> (contents: [JSON], commonPrefixes: [JSON], isTruncated: Bool, nextToken: String?) {
-        let root = try MiniXMLElement.parse(body)
-        guard root.name == "ListBucketResult" else { throw CacheError(.io, "S3 answered <\(root.name)>, not a ListBucketResult") }
-        let contents: [JSON] = root.all("Contents").map { item in
+        let (root, page) = try S3XML.read(ListBucketResult.self, from: body)
+        guard root == "ListBucketResult" else { throw CacheError(.io, "S3 answered <\(root)>, not a ListBucketResult") }
+        let contents: [JSON] = (page.contents ?? []).map { item in
             .object(JSONObject([
-                (key: "key", value: .string(item.text("Key") ?? "")),
-                (key: "size", value: item.text("Size").flatMap(Double.init).map(JSON.number) ?? .null),
-                (key: "etag", value: item.text("ETag").map(JSON.string) ?? .null),
-                (key: "last_modified", value: item.text("LastModified").map(JSON.string) ?? .null),
-                (key: "storage_class", value: item.text("StorageClass").map(JSON.string) ?? .null),
+                (key: "key", value: .string(item.key ?? "")),
+                (key: "size", value: item.size.flatMap(Double.init).map(JSON.number) ?? .null),
+                (key: "etag", value: item.eTag.map(JSON.string) ?? .null),
+                (key: "last_modified", value: item.lastModified.map(JSON.string) ?? .null),
+                (key: "storage_class", value: item.storageClass.map(JSON.string) ?? .null),
             ]))
         }
-        let prefixes: [JSON] = root.all("CommonPrefixes").compactMap { $0.text("Prefix").map(JSON.string) }
-        let next = root.text("NextContinuationToken").flatMap { $0.isEmpty ? nil : $0 }
-        return (contents, prefixes, root.text("IsTruncated") == "true", next)
+        let prefixes: [JSON] = (page.commonPrefixes ?? []).compactMap { $0.prefix.map(JSON.string) }
+        let next = page.nextContinuationToken.flatMap { $0.isEmpty ? nil : $0 }
+        return (contents, prefixes, page.isTruncated == "true", next)
     }
 
     func headObject(_ request: JSONObject, endpoint: Endpoint, client: UpstreamClient) async throws -> [UInt8] {
@@ -238,9 +238,9 @@ public struct S3Family: UpstreamFamily {
 
     /// S3's `<Error><Code>` first, then the status (docs/REFERENCE.md §5.1).
     public static func error(status: Int, body: [UInt8]) -> CacheError {
-        let root = try? MiniXMLElement.parse(body)
-        let code = root?.name == "Error" ? root?.text("Code") : nil
-        let message = root?.text("Message")
+        let root = try? S3XML.read(S3ErrorBody.self, from: body)
+        let code = root?.root == "Error" ? root?.value.code : nil
+        let message = root?.value.message
         let text = "S3 answered \(status)" + (code.map { " \($0)" } ?? "") + (message.map { ": \($0)" } ?? "")
         switch code {
         case "NoSuchBucket", "NoSuchKey", "NoSuchVersion", "NotFound":
