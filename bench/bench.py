@@ -567,8 +567,9 @@ def fast_fake():
     return fake
 
 
-def measure_miss(results, mount, fake, n, label):
-    """A miss through the mount minus the same request sent straight to the fake (p50)."""
+def measure_miss(results, mount, fake, n, label, baseline=None):
+    """A miss through the mount minus the same request sent straight to the fake (p50);
+    with a baseline mount, its misses are timed in the same loop (another distinct request each)."""
     log("miss overhead,", label)
     url = fake.url[len("http://"):]
     host, rest = url.split(":", 1)
@@ -576,12 +577,17 @@ def measure_miss(results, mount, fake, n, label):
     connection = http.client.HTTPConnection(host, port)
     headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
     query_file = mount.p(*OP_DIR, "query")
-    through, direct = [], []
+    through, direct, old = [], [], []
     for i in range(n + 5):
         body = json.dumps(chat(f"miss-{os.getpid()}-{i}")).encode()
         t = time.perf_counter_ns()
         py_query(query_file, body)()
         a = time.perf_counter_ns() - t
+        if baseline:
+            t = time.perf_counter_ns()
+            py_query(baseline.p(*OP_DIR, "query"), json.dumps(chat(f"miss-old-{os.getpid()}-{i}")).encode())()
+            if i >= 5:
+                old.append(time.perf_counter_ns() - t)
         t = time.perf_counter_ns()
         connection.request("POST", "/v1/chat/completions", body=body, headers=headers)
         # As the daemon does (QuickAck.swift): ACK the answer's first segment at
@@ -603,6 +609,12 @@ def measure_miss(results, mount, fake, n, label):
     mine, theirs = percentiles(through)["p50_us"], percentiles(direct)["p50_us"]
     results.setdefault("miss", {})[label] = {"through_mount_p50_us": mine, "direct_p50_us": theirs,
                                              "overhead_p50_us": round(mine - theirs, 1)}
+    if old:
+        results["latency"].append({"method": f"baseline miss, {label}", "client": "python",
+                                   "what": "distinct request through the baseline's query file", "samples": old})
+        before = percentiles(old)["p50_us"]
+        results["miss"][f"{label}, baseline"] = {"through_mount_p50_us": before, "direct_p50_us": theirs,
+                                                 "overhead_p50_us": round(before - theirs, 1)}
 
 
 def measure_engine(results, sizes, n):
@@ -900,12 +912,12 @@ def main():
             baseline.start()
             assert baseline.query(request) == payload
         measure_hits(results, hello, (query_floor, query_floor_mt), mount, baseline, payload, request, n, seconds, root)
-        if baseline:
-            baseline.stop()
         with pinned():
             measure_alternatives(results, payload, n, root)
         misses = 100 if quick else 1000
-        measure_miss(results, mount, fake, misses, "fake as shipped")
+        measure_miss(results, mount, fake, misses, "fake as shipped", baseline)
+        if baseline:
+            baseline.stop()
         rss, _ = rss_kib(mount.process.pid)
         results["rss_after_hits_mib"] = round(rss / 1024, 1)
         mount.stop()
@@ -915,8 +927,13 @@ def main():
         fast = fast_fake()
         mount = CidMount(os.path.join(root, "misses"), fast.url)
         mount.start()
-        measure_miss(results, mount, fast, misses, "fake with TCP_NODELAY")
+        if args.baseline_bin:
+            baseline = CidMount(os.path.join(root, "baseline-misses"), fast.url, binary=args.baseline_bin)
+            baseline.start()
+        measure_miss(results, mount, fast, misses, "fake with TCP_NODELAY", baseline)
         mount.stop()
+        if baseline:
+            baseline.stop()
         measure_scale(results, fast, sizes, samples, root, args.max_generation_s)
         log("engine in-process")
         measure_engine(results, [size for size in sizes if size <= 100000] or sizes[:1], n)

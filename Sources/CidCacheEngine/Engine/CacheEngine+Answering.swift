@@ -1,0 +1,161 @@
+import CidCacheCore
+import CidCacheUpstreams
+import CidCacheStore
+import Foundation
+import Synchronization
+
+/// Answering from the store or the upstream: hits, the single flight of a
+/// miss, the stale stand-in, and storing what the upstream answered.
+extension CacheEngine {
+    /// Answers without looking for a live entry (the caller did, when
+    /// `answersStored` was `lookedUpAt`): the bypass, a fetch in progress, or a new upstream call.
+    func answerFromUpstream(_ query: PreparedQuery, lookedUpAt: UInt64) async throws -> Answer {
+        let ns = query.namespace
+        if query.bypassesCache {
+            guard !config.offline else { throw offlineError() }
+            let body = try await upstream.fetch(query) { _ in nil }
+            statistics.update(ns.name) { $0.bypassed += 1 }
+            return Answer(requestCID: query.requestCID, contentCID: nil, body: body, outcome: .bypassed, entry: nil)
+        }
+        guard !config.offline else { throw offlineError() }
+
+        let key = EntryKey(upstream: ns.upstream, requestCID: query.requestCID.string)
+        let (result, joined) = try await flights.run(key) { land in
+            try await self.fly(query, lookedUpAt: lookedUpAt, land: land)
+        }
+        if result.source == .stored, let entry = result.entry { return hitAnswer(query, entry, body: result.body) }
+        let outcome: Outcome = result.source == .stale ? .stale : (joined ? .coalesced : .miss)
+        if outcome != .miss {
+            statistics.update(ns.name) { if outcome == .stale { $0.staleServed += 1 } else { $0.coalesced += 1 } }
+            result.body.whenEnded { result in
+                guard case .success(let count) = result else { return }
+                self.statistics.update(ns.name) { $0.bytesServed += Int64(count) }
+            }
+        }
+        return Answer(requestCID: query.requestCID, contentCID: result.entry.flatMap { CID($0.contentCID) },
+                      body: result.body, outcome: outcome, entry: result.entry)
+    }
+
+    /// The answer of the request's live entry, counted as a hit; nil when there is none.
+    func hit(_ query: PreparedQuery) throws -> Answer? {
+        try storedAnswer(query).map { hitAnswer(query, $0.entry, body: ResponseBody(stored: $0.bytes)) }
+    }
+
+    /// The request's live entry and its bytes; nil when there is none.
+    func storedAnswer(_ query: PreparedQuery) throws -> (entry: EntryRecord, bytes: StoredBytes)? {
+        guard let entry = try liveEntry(namespace: query.namespace, requestCID: query.requestCID.string) else { return nil }
+        return try openStored(entry).map { (entry, $0) }
+    }
+
+    /// An entry's stored bytes, opened: small ones from memory or read now,
+    /// larger ones through their file; nil when the entry left the index since
+    /// it was read (its bytes may be gone with it). Rows are trusted over
+    /// files: bytes missing under an entry still indexed are EIO.
+    func openStored(_ entry: EntryRecord) throws -> StoredBytes? {
+        if let remembered = entries.body(entry.contentCID) { return StoredBytes(memory: remembered) }
+        do {
+            if entry.size > store.inlineLimit {
+                let fd = Glibc.open(store.blobPath(entry.contentCID), O_RDONLY | O_CLOEXEC)
+                if fd >= 0 { return StoredBytes(size: Int(entry.size), fd: fd) }
+            }
+            // Small ones, and large ones an earlier version kept in the index.
+            let bytes = try store.readBlob(entry.contentCID, size: entry.size)
+            entries.remember(body: bytes, contentCID: entry.contentCID)
+            return StoredBytes(memory: bytes)
+        } catch {
+            guard try store.entry(requestCID: entry.requestCID, upstream: entry.upstream)?.id != entry.id else { throw error }
+            entries.forget([entry])
+            return nil
+        }
+    }
+
+    /// A live entry's answer, counted as a hit.
+    func hitAnswer(_ query: PreparedQuery, _ entry: EntryRecord, body: ResponseBody) -> Answer {
+        recordHit(entry)
+        return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID), body: body, outcome: .hit, entry: entry)
+    }
+
+    struct FlightResult: Sendable {
+        /// Where a flight's answer came from.
+        enum Source { case upstream, stale, stored }
+        let body: ResponseBody
+        /// The entry served, for a stale or stored answer.
+        let entry: EntryRecord?
+        let source: Source
+    }
+
+    /// One upstream call shared by every identical concurrent miss. It resolves
+    /// when the answer starts (or a recently expired entry stands in for a
+    /// failed upstream) and lands, no longer joinable, once the answer is stored.
+    func fly(_ query: PreparedQuery, lookedUpAt: UInt64,
+                     land: @escaping @Sendable () -> Void) async throws -> FlightResult {
+        do {
+            // The caller looked for a live entry before this flight took off; a
+            // flight that landed in between has stored the answer already.
+            if query.servesFromCache, answersStored.load(ordering: .acquiring) != lookedUpAt,
+               let stored = try storedAnswer(query) {
+                land()
+                return FlightResult(body: ResponseBody(stored: stored.bytes), entry: stored.entry, source: .stored)
+            }
+            let body = try await upstream.fetch(query) { whole in self.complete(query, whole) }
+            body.whenComplete { _ in land() }
+            return FlightResult(body: body, entry: nil, source: .upstream)
+        } catch let error as CacheError where [.busy, .timedOut, .io].contains(error.kind) {
+            land()
+            if let stale = try? staleEntry(namespace: query.namespace, requestCID: query.requestCID.string),
+               let bytes = try? openStored(stale) {
+                return FlightResult(body: ResponseBody(stored: bytes), entry: stale, source: .stale)
+            }
+            throw error
+        } catch {
+            land()
+            throw error
+        }
+    }
+
+    /// Counts a whole fresh answer and stores it; the CID it was stored under.
+    /// A failure to store is logged, and the caller still gets its answer:
+    /// only the cache missed out.
+    func complete(_ query: PreparedQuery, _ whole: WholeAnswer) -> CID? {
+        statistics.update(query.namespace.name) { $0.misses += 1 }
+        do {
+            return try store(query, whole)
+        } catch {
+            log.recordError(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string,
+                            error: CacheError(wrapping: error), pid: getpid())
+            return nil
+        }
+    }
+
+    /// Stores a whole answer: its bytes, its key document and its entry; the bytes' CID.
+    func store(_ query: PreparedQuery, _ whole: WholeAnswer) throws -> CID {
+        let ns = query.namespace
+        let (bytes, usage, sent) = (whole.bytes, whole.usage, whole.sent)
+        let elapsedMs = Int64(Date().timeIntervalSince(sent) * 1000)
+        let ttl = query.control.ttl ?? ttlFor(query)
+        let fetched = Int64(sent.timeIntervalSince1970)
+        let mark = entries.removalMark()
+        let contentCID = CID.forContent(bytes)
+        let (entry, replaced) = try store.storeAnswer(NewEntry(
+            requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
+            contentCID: contentCID.string, size: Int64(bytes.count),
+            fetched: fetched, expires: fetched.addingReportingOverflow(Int64(ttl)).overflow ? .max : fetched + Int64(ttl), ttl: Int64(ttl),
+            tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs),
+            body: bytes, keyDocument: query.keyDocument)
+        storedBytes.withLock { $0 += Int64(bytes.count + query.keyDocument.count) }
+        answersStored.add(1, ordering: .releasing)
+        entries.remember(entry, readAfter: mark)  // first: forgetting the replaced record must not count against it
+        if let replaced { notifyRemoved([replaced]) }
+        entries.remember(body: bytes, contentCID: contentCID.string)  // after: the replaced one may share its CID
+        return contentCID
+    }
+
+    /// The TTL of a query: the config's override for its operation, else the operation's rule.
+    func ttlFor(_ query: PreparedQuery) -> Int {
+        config.ttlOverrides[query.namespace.name]?[query.op] ?? query.operation.defaultTTL(query.request)
+    }
+
+    func offlineError() -> CacheError {
+        CacheError(.offline, "offline mode and no live entry")
+    }
+}
