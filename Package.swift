@@ -37,6 +37,8 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "XMLCoder", package: "XMLCoder"),
         ]),
+        // The shared tier's pure parts: bucket layout, scopes, signed records, sealing. Core only.
+        .target(name: "CidCacheShared", dependencies: ["CidCacheCore"]),
         // The engine: config, TTL policy, single-flight, stats, over the store and the families.
         .target(name: "CidCacheEngine", dependencies: [
             "CidCacheCore", "CidCacheStore", "CidCacheUpstreams", "CLinux",
@@ -50,7 +52,7 @@ let package = Package(
         ]),
         // The command-line front.
         .executableTarget(name: "cidcache", dependencies: [
-            "CidCacheEngine", "CidCacheFUSE",
+            "CidCacheEngine", "CidCacheFUSE", "CidCacheShared",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -61,6 +63,7 @@ let package = Package(
 
         .testTarget(name: "CidCacheCoreTests", dependencies: ["CidCacheCore"]),
         .testTarget(name: "CidCacheStoreTests", dependencies: ["CidCacheStore"]),
+        .testTarget(name: "CidCacheSharedTests", dependencies: ["CidCacheShared", "CidCacheCore"]),
         .testTarget(name: "CidCacheEngineTests", dependencies: ["CidCacheEngine", "CidCacheStore", "CidCacheUpstreams"]),
         .testTarget(name: "CidCacheFUSETests", dependencies: ["CidCacheFUSE", "CidCacheEngine", "CidCacheUpstreams"]),
     ],

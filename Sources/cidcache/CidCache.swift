@@ -9,7 +9,7 @@ struct CidCache: AsyncParsableCommand {
         commandName: "cidcache",
         abstract: "A content-addressed cache for API calls, mounted as a filesystem.",
         subcommands: [MountCommand.self, UnmountCommand.self, QueryCommand.self, CidCommand.self, StatsCommand.self,
-                      VerifyCommand.self])
+                      VerifyCommand.self, KeygenCommand.self])
 }
 
 /// Options every command that opens a store shares.

@@ -1,0 +1,27 @@
+import CidCacheCore
+
+/// Where the shared tier keeps its objects in the bucket, under a configurable prefix:
+/// bodies at `<prefix>/v1/blob/<content CID>` (immutable), records at
+/// `<prefix>/v1/idx/<scope>/<request CID>` (the commit point, written last).
+public struct SharedLayout: Sendable, Equatable {
+    /// The prefix without leading or trailing slashes; empty puts `v1/` at the bucket's root.
+    public let prefix: String
+
+    /// A layout under `prefix`; slashes at either end are dropped.
+    public init(prefix: String) {
+        let trimmed = prefix.drop { $0 == "/" }
+        self.prefix = String(trimmed.reversed().drop { $0 == "/" }.reversed())
+    }
+
+    /// The object key of the body whose content CID is `content`.
+    public func blobKey(_ content: CID) -> String {
+        root + "blob/" + content.string
+    }
+
+    /// The object key of the record for `request` in `scope`.
+    public func recordKey(scope: SharedScope, request: CID) -> String {
+        root + "idx/" + scope.name + "/" + request.string
+    }
+
+    private var root: String { prefix.isEmpty ? "v1/" : prefix + "/v1/" }
+}
