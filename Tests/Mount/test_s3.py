@@ -114,9 +114,9 @@ def open_moto():
 
 @pytest.fixture
 def s3_mount(make_mount, moto):
-    def make(key=0, secret=None, server=None, **env):
+    def make(key=0, secret=None, server=None, config=None, **env):
         server = server or moto
-        m = make_mount()
+        m = make_mount(**(config or {}))
         for name in list(m.env):
             if name.startswith("AWS_") or name.startswith("CIDCACHE_S3_"):
                 del m.env[name]
@@ -218,6 +218,16 @@ def test_presign_is_local_and_fetchable(s3_mount, open_moto):
     assert "X-Amz-Expires=3600" in default["url"]
     entries = [n for n in os.listdir(m.p("api", "s3", "presign")) if n != "query"]
     assert sorted(os.getxattr(m.p("api", "s3", "presign", e), "user.cidcache.ttl") for e in entries) == [b"3540", b"840"]
+
+
+def test_presign_takes_no_place_in_the_upstream_limits(s3_mount, moto):
+    """A presigned URL is computed here: a namespace allowed one call a minute
+    still answers every presign at once, and the call it allows stays free."""
+    m = s3_mount(config={"limits": {"s3": {"concurrent": 1, "per_minute": 1}}})
+    started = time.monotonic()
+    urls = {json.loads(m.query("s3", "presign", {"bucket": BUCKET, "key": f"k{i}"}))["url"] for i in range(4)}
+    assert len(urls) == 4 and time.monotonic() - started < 3
+    assert json.loads(m.query("s3", "head_object", {"bucket": BUCKET, "key": "top.txt"}))["key"] == "top.txt"
 
 
 def test_presign_with_the_authenticated_key(s3_mount, moto):
