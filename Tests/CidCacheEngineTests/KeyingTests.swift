@@ -11,7 +11,7 @@ final class KeyingTests: XCTestCase {
     override func setUpWithError() throws {
         directory = NSTemporaryDirectory() + "cidcache-keying-\(UUID().uuidString)"
         engine = try CacheEngine(dataDirectory: directory, config: CacheConfig(),
-                                 environment: ["CIDCACHE_OPENAI_KEY": "sk-test-secret-0001"], truncateLogs: true)
+                                 environment: ["CIDCACHE_OPENAI_KEY": "sk-test-not-a-real-key-0001"], truncateLogs: true)
     }
 
     override func tearDown() async throws {

@@ -4,7 +4,7 @@ import CidCacheCore
 
 /// Object keys, scopes, sealing keys, sealed bodies and records, and key files.
 final class SharedScopeTests: XCTestCase {
-    let credential = Array("hf_secretTOKEN123".utf8)
+    let credential = Array("test-credential-not-a-real-token".utf8)
     let upstream = "https://huggingface.co"
     let answer = Array(#"{"id":"private-org/secret-model","private":true}"#.utf8)
 
@@ -27,7 +27,7 @@ final class SharedScopeTests: XCTestCase {
         XCTAssertTrue(scope.name.hasPrefix("s-"))
         XCTAssertEqual(scope.name.count, 28)
         XCTAssertEqual(scope, SharedScope.forCredential(credential, upstream: upstream), "the same on every machine")
-        XCTAssertNotEqual(scope, SharedScope.forCredential(Array("hf_other".utf8), upstream: upstream))
+        XCTAssertNotEqual(scope, SharedScope.forCredential(Array("test-other-credential-not-real".utf8), upstream: upstream))
         XCTAssertNotEqual(scope, SharedScope.forCredential(credential, upstream: "https://hub.example"))
         XCTAssertFalse(scope.name.contains("secret") || scope.name.lowercased().contains("token"))
         let expected = "s-" + Base32.encode(HMACSHA256.authenticate(
@@ -51,7 +51,7 @@ final class SharedScopeTests: XCTestCase {
         let key = SharedSealingKey.forCredential(credential, upstream: upstream)
         XCTAssertEqual(key.bytes.count, 32)
         XCTAssertEqual(key, SharedSealingKey.forCredential(credential, upstream: upstream))
-        XCTAssertNotEqual(key, SharedSealingKey.forCredential(Array("hf_other".utf8), upstream: upstream))
+        XCTAssertNotEqual(key, SharedSealingKey.forCredential(Array("test-other-credential-not-real".utf8), upstream: upstream))
         XCTAssertNotEqual(key, SharedSealingKey.forCredential(credential, upstream: "https://hub.example"))
         let scopeMAC = HMACSHA256.authenticate(message: Array("cidcache/shared/scope/v1\u{0}\(upstream)".utf8), key: credential)
         XCTAssertNotEqual(key.bytes, scopeMAC)
@@ -63,7 +63,7 @@ final class SharedScopeTests: XCTestCase {
         let content = CID.forContent(answer)
         let sealed = try SharedSealing.seal(answer, key: key)
         XCTAssertEqual(try SharedSealing.open(sealed, key: key, expectedContentCID: content), answer)
-        XCTAssertThrowsError(try SharedSealing.open(sealed, key: SharedSealingKey.forCredential(Array("hf_other".utf8), upstream: upstream),
+        XCTAssertThrowsError(try SharedSealing.open(sealed, key: SharedSealingKey.forCredential(Array("test-other-credential-not-real".utf8), upstream: upstream),
                                                     expectedContentCID: content)) { XCTAssertEqual($0 as? SharedRefusal, .undecryptable) }
         // Sealed for another body's CID: the associated data differs.
         XCTAssertThrowsError(try SharedSealing.open(sealed, key: key, expectedContentCID: CID.forContent([0]))) {
