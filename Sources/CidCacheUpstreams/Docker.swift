@@ -213,7 +213,7 @@ public struct DockerFamily: UpstreamFamily {
     /// The `Authorization` value a challenge asks for.
     func authorize(_ challenge: AuthChallenge, repository: String, registryOrigin: String, credential: String?,
                    client: UpstreamClient) async throws -> String {
-        let basic = credential.map { "Basic " + Data($0.utf8).base64EncodedString() }
+        let basic = credential.map { "Basic " + Base64.encode(Array($0.utf8)) }
         if challenge.scheme == "basic" {
             guard let basic else { throw CacheError(.accessDenied, "the registry asks for credentials and none is configured", status: 401) }
             return basic

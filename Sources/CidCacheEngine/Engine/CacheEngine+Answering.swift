@@ -52,16 +52,10 @@ extension CacheEngine {
     /// it was read (its bytes may be gone with it). Rows are trusted over
     /// files: bytes missing under an entry still indexed are EIO.
     func openStored(_ entry: EntryRecord) throws -> StoredBytes? {
-        if let remembered = entries.body(entry.contentCID) { return StoredBytes(memory: remembered) }
+        if let opened = openedWithoutReading(cid: entry.contentCID, size: entry.size) { return opened }
         do {
-            if entry.size > store.inlineLimit {
-                let fd = Glibc.open(store.blobPath(entry.contentCID), O_RDONLY | O_CLOEXEC)
-                if fd >= 0 { return StoredBytes(size: Int(entry.size), fd: fd) }
-            }
             // Small ones, and large ones an earlier version kept in the index.
-            let bytes = try store.readBlob(entry.contentCID, size: entry.size)
-            entries.remember(body: bytes, contentCID: entry.contentCID)
-            return StoredBytes(memory: bytes)
+            return StoredBytes(memory: try readRemembering(cid: entry.contentCID, size: entry.size))
         } catch {
             guard try store.entry(requestCID: entry.requestCID, upstream: entry.upstream)?.id != entry.id else { throw error }
             entries.forget([entry])

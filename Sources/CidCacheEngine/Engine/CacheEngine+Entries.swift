@@ -119,23 +119,33 @@ extension CacheEngine {
     /// the first read, so an open makes no system call; a read fails with EIO
     /// (logged) when the index says they are stored but they cannot be read.
     public func openContent(cid: String, size: Int64) throws(CacheError) -> StoredBytes? {
-        if let remembered = entries.body(cid) { return StoredBytes(memory: remembered) }
-        if size > store.inlineLimit {
-            let fd = Glibc.open(store.blobPath(cid), O_RDONLY | O_CLOEXEC)
-            if fd >= 0 { return StoredBytes(size: Int(size), fd: fd) }
-            // No file: gone, or kept in the index by a store of an earlier version.
-            guard try contentSize(cid: cid) != nil else { return nil }
-        }
+        if let opened = openedWithoutReading(cid: cid, size: size) { return opened }
+        // A large one without its file: gone, or kept in the index by a store of an earlier version.
+        if size > store.inlineLimit, try contentSize(cid: cid) == nil { return nil }
         return StoredBytes(size: Int(size)) { () throws(CacheError) in try self.readContent(cid: cid, size: size) }
+    }
+
+    /// Stored bytes opened without reading them: remembered in memory, or a
+    /// large one's file; nil when they must be read from the store.
+    func openedWithoutReading(cid: String, size: Int64) -> StoredBytes? {
+        if let remembered = entries.body(cid) { return StoredBytes(memory: remembered) }
+        guard size > store.inlineLimit else { return nil }
+        let fd = Glibc.open(store.blobPath(cid), O_RDONLY | O_CLOEXEC)
+        return fd >= 0 ? StoredBytes(size: Int(size), fd: fd) : nil
+    }
+
+    /// Stored bytes read whole from the store, remembered when small.
+    func readRemembering(cid: String, size: Int64) throws -> [UInt8] {
+        let bytes = try store.readBlob(cid, size: size)
+        entries.remember(body: bytes, contentCID: cid)
+        return bytes
     }
 
     /// Stored bytes read whole (and remembered when small); nil when they are
     /// no longer stored, EIO (logged) when the index says they are.
     private func readContent(cid: String, size: Int64) throws(CacheError) -> [UInt8]? {
         do {
-            let bytes = try store.readBlob(cid, size: size)
-            entries.remember(body: bytes, contentCID: cid)
-            return bytes
+            return try readRemembering(cid: cid, size: size)
         } catch {
             do { if try store.blobSize(cid) == nil { return nil } } catch {}
             throw indexFailure(error)

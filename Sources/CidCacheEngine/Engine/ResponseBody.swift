@@ -133,10 +133,13 @@ public final class ResponseBody: Sendable {
         if let ready { callback(ready) }
     }
 
+    /// A stored answer whose bytes left the store between its open and a read.
+    private static let removedWhileRead = CacheError(.notFound, "the answer was removed while it was read")
+
     private static func chunk(of stored: StoredBytes, at offset: Int, limit: Int) -> Chunk {
         do {
             guard let slice = try stored.read(at: offset, count: limit) else {
-                return .failed(CacheError(.notFound, "the answer was removed while it was read"))
+                return .failed(removedWhileRead)
             }
             return slice.isEmpty ? .end : .bytes(slice)
         } catch {
@@ -155,7 +158,7 @@ public final class ResponseBody: Sendable {
         if let stored {
             let result: Result<[UInt8], CacheError>
             do throws(CacheError) {
-                result = try stored.readAll().map { .success($0) } ?? .failure(CacheError(.notFound, "the answer was removed while it was read"))
+                result = try stored.readAll().map { .success($0) } ?? .failure(Self.removedWhileRead)
             } catch {
                 result = .failure(error)
             }
