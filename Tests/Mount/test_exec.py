@@ -1,6 +1,7 @@
 """The exec family through a real mount: allow-listed commands only, argv
 without a shell, input files keyed by their content, per-command TTLs."""
 import hashlib
+import json
 import os
 import threading
 
@@ -135,3 +136,30 @@ def test_commands_run_within_the_concurrency_limit(make_mount, tmp_path):
     for t in threads:
         t.join(timeout=30)
     assert trace.read_text().split() == ["start", "end"] * 4
+
+
+def test_a_large_answer_is_served_from_its_file_by_every_door(m):
+    """An answer over 16 KiB is kept in a file of its own: a query-file hit, the
+    entry's file and its cid/ file all read it at the offsets asked (small
+    reads here), byte for byte, and the log line has its size and CID."""
+    stdin = "".join(f"line {i:06d} of a large answer\n" for i in range(8000))  # 248 000 bytes
+    expected = stdin.encode()
+    assert m.query("exec", "cat", {"stdin": stdin}) == expected
+    fd = os.open(m.p("api", "exec", "cat", "query"), os.O_RDWR)
+    try:
+        os.write(fd, json.dumps({"stdin": stdin}).encode())
+        got = b""
+        while chunk := os.read(fd, 4096):
+            got += chunk
+    finally:
+        os.close(fd)
+    assert got == expected
+    assert outcomes(m) == ["miss", "hit"]
+    entries = [name for name in os.listdir(m.p("api", "exec", "cat")) if name != "query"]
+    entry = m.p("api", "exec", "cat", entries[0])
+    line = m.json_lines("log")[-1]
+    assert line["bytes"] == len(expected) and line["cid"] == os.getxattr(entry, "user.cidcache.cid").decode()
+    with open(entry, "rb") as f:
+        assert f.read(1000) == expected[:1000] and f.read() == expected[1000:]
+    assert open(m.p("cid", line["cid"]), "rb").read() == expected
+    assert os.stat(m.p("cid", line["cid"])).st_size == len(expected)
