@@ -37,11 +37,15 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "XMLCoder", package: "XMLCoder"),
         ]),
-        // The shared tier's pure parts: bucket layout, scopes, signed records, sealing. Core only.
-        .target(name: "CidCacheShared", dependencies: ["CidCacheCore"]),
+        // The tier shared across machines on an S3-compatible bucket: layout, scopes, signed records,
+        // sealing, the bucket's I/O (SigV4 from the families' toolkit) and the tier's lookup and uploads.
+        .target(name: "CidCacheShared", dependencies: [
+            "CidCacheCore", "CidCacheUpstreams",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
         // The engine: config, TTL policy, single-flight, stats, over the store and the families.
         .target(name: "CidCacheEngine", dependencies: [
-            "CidCacheCore", "CidCacheStore", "CidCacheUpstreams", "CLinux",
+            "CidCacheCore", "CidCacheStore", "CidCacheUpstreams", "CidCacheShared", "CLinux",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The FUSE front: file operations translated into engine calls.

@@ -1,12 +1,14 @@
 import CidCacheCore
 
-/// The part of the bucket an entry is shared in: `pub` for entries that depend
-/// on no credential, else `s-<26 base32 characters>` derived from the
-/// credential (HMAC-SHA256 keyed by it), so only machines holding the same
-/// credential find the entry, and the bucket never sees the credential.
+/// The part of the bucket an entry is shared in: `pub-<upstream>` for entries
+/// that depend on no credential (one per upstream identity, readable by every
+/// machine of the bucket), else `s-<26 base32 characters>` derived from the
+/// credential (HMAC-SHA256 keyed by it, over the upstream identity), so only
+/// machines holding the same credential find the entry, and the bucket never
+/// sees the credential.
 public struct SharedScope: Sendable, Hashable, CustomStringConvertible {
-    /// The scope of entries that depend on no credential.
-    public static let pub = SharedScope(checkedName: "pub")
+    /// Hex digits of a public scope's upstream identity.
+    static let upstreamLength = 16
     /// Base32 characters kept of the HMAC: 130 bits.
     static let hashLength = 26
     /// The HMAC's domain string, so the scope cannot collide with other uses of the credential.
@@ -21,10 +23,22 @@ public struct SharedScope: Sendable, Hashable, CustomStringConvertible {
         name = checkedName
     }
 
-    /// Parses a scope name: `pub`, or `s-` and 26 lower-case base32 characters; else nil.
+    /// The scope of `upstream`'s entries that depend on no credential;
+    /// `upstream` is a 16-digit lower-case hex identity (as namespaces digest theirs).
+    public static func `public`(upstream: String) -> SharedScope? {
+        SharedScope(name: "pub-" + upstream)
+    }
+
+    /// Parses a scope name: `pub-` and 16 lower-case hex digits, or `s-` and 26
+    /// lower-case base32 characters; else nil.
     public init?(name: String) {
-        if name == "pub" {
-            self = .pub
+        if name.hasPrefix("pub-") {
+            let hex = name.utf8.dropFirst(4)
+            guard hex.count == Self.upstreamLength, hex.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                                                                     || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }) else {
+                return nil
+            }
+            self.init(checkedName: name)
             return
         }
         let hash = name.utf8.dropFirst(2)
@@ -36,13 +50,13 @@ public struct SharedScope: Sendable, Hashable, CustomStringConvertible {
 
     /// The scope of entries of `upstream` (its identity, e.g. a base URL) fetched with `credential`.
     public static func forCredential(_ credential: [UInt8], upstream: String) -> SharedScope {
-        precondition(!credential.isEmpty, "an entry without a credential is in the pub scope")
+        precondition(!credential.isEmpty, "an entry without a credential is in a public scope")
         let mac = HMACSHA256.authenticate(message: domainMessage(scopeDomain, upstream), key: credential)
         return SharedScope(checkedName: "s-" + Base32.encode(mac).prefix(hashLength))
     }
 
     /// Whether entries in this scope are sealed in the bucket.
-    public var isScoped: Bool { self != .pub }
+    public var isScoped: Bool { name.hasPrefix("s-") }
 
     public var description: String { name }
 

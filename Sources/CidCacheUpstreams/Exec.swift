@@ -98,6 +98,7 @@ public struct ExecFamily: UpstreamFamily {
 
     public let name = "exec"
     public var isCredentialScoped: Bool { true }
+    public var answersAreMachineIndependent: Bool { false }
     /// The configured commands.
     public var catalog: [UpstreamOperation] { commands.keys.sorted().compactMap(operation(named:)) }
 

@@ -236,11 +236,15 @@ public struct S3Family: UpstreamFamily {
 
     // MARK: Errors
 
+    /// The `<Code>` and `<Message>` of S3's `<Error>` document; nils when `body` is not one.
+    public static func errorDocument(_ body: [UInt8]) -> (code: String?, message: String?) {
+        guard let document = try? S3XML.read(S3ErrorBody.self, from: body) else { return (nil, nil) }
+        return (document.root == "Error" ? document.value.code : nil, document.value.message)
+    }
+
     /// S3's `<Error><Code>` first, then the status (docs/REFERENCE.md §5.1).
     public static func error(status: Int, body: [UInt8]) -> CacheError {
-        let root = try? S3XML.read(S3ErrorBody.self, from: body)
-        let code = root?.root == "Error" ? root?.value.code : nil
-        let message = root?.value.message
+        let (code, message) = errorDocument(body)
         let text = "S3 answered \(status)" + (code.map { " \($0)" } ?? "") + (message.map { ": \($0)" } ?? "")
         switch code {
         case "NoSuchBucket", "NoSuchKey", "NoSuchVersion", "NotFound":

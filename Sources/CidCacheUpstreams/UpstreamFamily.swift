@@ -18,6 +18,9 @@ public protocol UpstreamFamily: Sendable {
     var isCredentialScoped: Bool { get }
     /// Whether calls fail with EACCES when no credential is configured.
     var requiresCredential: Bool { get }
+    /// Whether its answers mean the same on another machine, so the shared
+    /// tier may carry them (not exec's: they depend on this machine's files).
+    var answersAreMachineIndependent: Bool { get }
     /// Headers that select an API version, part of the upstream identity.
     var versionHeaders: [(name: String, value: String)] { get }
     /// The base URL calls go to, from the one configured. Defaults to it
@@ -44,6 +47,7 @@ extension UpstreamFamily {
     public func operation(named name: String) -> UpstreamOperation? { catalog.first { $0.name == name } }
     public var isCredentialScoped: Bool { false }
     public var requiresCredential: Bool { false }
+    public var answersAreMachineIndependent: Bool { true }
     public var versionHeaders: [(name: String, value: String)] { [] }
     public func effectiveBaseURL(_ configured: String) -> String { configured }
     public var settingVariables: [String: [String]] { [:] }

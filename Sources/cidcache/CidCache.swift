@@ -9,7 +9,7 @@ struct CidCache: AsyncParsableCommand {
         commandName: "cidcache",
         abstract: "A content-addressed cache for API calls, mounted as a filesystem.",
         subcommands: [MountCommand.self, UnmountCommand.self, QueryCommand.self, CidCommand.self, StatsCommand.self,
-                      VerifyCommand.self, KeygenCommand.self])
+                      VerifyCommand.self, KeygenCommand.self, PushCommand.self])
 }
 
 /// Options every command that opens a store shares.
@@ -29,6 +29,15 @@ struct StoreOptions: ParsableArguments {
 
     func loadConfig() throws -> CacheConfig {
         try CacheConfig.load(path: configFile.map(absolute))
+    }
+
+    /// Opens the engine for a command that reads the store: a failure ends the command with its message.
+    func openEngineOrExit() throws -> CacheEngine {
+        do {
+            return try openEngine()
+        } catch let error as CacheError {
+            throw fail(error)
+        }
     }
 
     /// Opens the engine on the store (without the store lock: for read-only use).

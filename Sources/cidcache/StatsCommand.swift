@@ -10,12 +10,7 @@ struct StatsCommand: AsyncParsableCommand {
     @Flag(help: "Print stats/all.json as it is instead of a table.") var json = false
 
     func run() async throws {
-        let engine: CacheEngine
-        do {
-            engine = try store.openEngine()
-        } catch let error as CacheError {
-            throw fail(error)
-        }
+        let engine = try store.openEngineOrExit()
         // Through the mount when one serves the store: its figures are the live ones.
         let mountpoint = MountRegistry(dataDirectory: store.resolvedDataDirectory).activeMountpoint()
         func document(_ namespace: String?) -> JSONObject? {

@@ -4,25 +4,26 @@ import CidCacheCore
 
 /// Signed records: what verifies, and every reason one is refused.
 final class SharedRecordTests: XCTestCase {
+    static let pub = SharedScope.public(upstream: "0123456789abcdef")!
     let signer = Ed25519PrivateKey.generate()
     let request = CID.forKeyDocument(Array(#"{"model":"m"}"#.utf8))
     let answer = Array(#"{"answer":"forty-two"}"#.utf8)
     let now = 1_800_000_000
 
     var record: SharedRecord {
-        SharedRecord(upstream: "https://api.example", scope: .pub, requestCID: request,
+        SharedRecord(upstream: "https://api.example", scope: Self.pub, requestCID: request,
                      contentCID: CID.forContent(answer), size: answer.count, created: now - 10, expires: now + 3600,
                      tokens: 12, costUSD: 0.25)
     }
 
     func verify(_ bytes: [UInt8], trustedKeys: [Ed25519PublicKey]? = nil, notBefore: Int = 0,
-                scope: SharedScope = .pub, requestCID: CID? = nil) throws(SharedRefusal) -> SharedRecord {
+                scope: SharedScope = SharedRecordTests.pub, requestCID: CID? = nil) throws(SharedRefusal) -> SharedRecord {
         try SharedRecord.verify(bytes, trustedKeys: trustedKeys ?? [signer.publicKey], notBefore: notBefore,
                                 scope: scope, requestCID: requestCID ?? request, now: now)
     }
 
     func assertRefused(_ bytes: [UInt8], _ expected: SharedRefusal, trustedKeys: [Ed25519PublicKey]? = nil,
-                       notBefore: Int = 0, scope: SharedScope = .pub, requestCID: CID? = nil, line: UInt = #line) {
+                       notBefore: Int = 0, scope: SharedScope = SharedRecordTests.pub, requestCID: CID? = nil, line: UInt = #line) {
         do {
             let accepted = try verify(bytes, trustedKeys: trustedKeys, notBefore: notBefore, scope: scope, requestCID: requestCID)
             XCTFail("accepted \(accepted), expected \(expected)", line: line)

@@ -11,15 +11,17 @@ final class SharedScopeTests: XCTestCase {
     func testLayout() {
         let request = CID.forKeyDocument(Array("{}".utf8)), content = CID.forContent([1, 2])
         let scope = SharedScope.forCredential(credential, upstream: upstream)
+        let pub = SharedScope.public(upstream: "0123456789abcdef")!
         for prefix in ["cidcache", "/cidcache/", "cidcache//"] {
             let layout = SharedLayout(prefix: prefix)
-            XCTAssertEqual(layout.blobKey(content), "cidcache/v1/blob/\(content.string)")
-            XCTAssertEqual(layout.recordKey(scope: .pub, request: request), "cidcache/v1/idx/pub/\(request.string)")
+            XCTAssertEqual(layout.blobKey(content, scope: pub), "cidcache/v1/blob/\(content.string)")
+            XCTAssertEqual(layout.blobKey(content, scope: scope), "cidcache/v1/blob/\(scope.name)/\(content.string)")
+            XCTAssertEqual(layout.recordKey(scope: pub, request: request), "cidcache/v1/idx/pub-0123456789abcdef/\(request.string)")
             XCTAssertEqual(layout.recordKey(scope: scope, request: request), "cidcache/v1/idx/\(scope.name)/\(request.string)")
         }
-        XCTAssertEqual(SharedLayout(prefix: "team/a").blobKey(content), "team/a/v1/blob/\(content.string)")
-        XCTAssertEqual(SharedLayout(prefix: "").blobKey(content), "v1/blob/\(content.string)")
-        XCTAssertEqual(SharedLayout(prefix: "/").recordKey(scope: .pub, request: request), "v1/idx/pub/\(request.string)")
+        XCTAssertEqual(SharedLayout(prefix: "team/a").blobKey(content, scope: pub), "team/a/v1/blob/\(content.string)")
+        XCTAssertEqual(SharedLayout(prefix: "").blobKey(content, scope: pub), "v1/blob/\(content.string)")
+        XCTAssertEqual(SharedLayout(prefix: "/").recordKey(scope: pub, request: request), "v1/idx/pub-0123456789abcdef/\(request.string)")
     }
 
     func testScopeFromCredential() {
@@ -34,14 +36,15 @@ final class SharedScopeTests: XCTestCase {
             message: Array("cidcache/shared/scope/v1\u{0}https://huggingface.co".utf8), key: credential)).prefix(26)
         XCTAssertEqual(scope.name, expected)
         XCTAssertTrue(scope.isScoped)
-        XCTAssertFalse(SharedScope.pub.isScoped)
+        XCTAssertFalse(SharedScope.public(upstream: "0123456789abcdef")!.isScoped)
     }
 
     func testScopeNames() {
         let scope = SharedScope.forCredential(credential, upstream: upstream)
         XCTAssertEqual(SharedScope(name: scope.name), scope)
-        XCTAssertEqual(SharedScope(name: "pub"), .pub)
-        for bad in ["", "PUB", "s-", "s-abc", scope.name + "a", "s-" + String(repeating: "A", count: 26),
+        XCTAssertEqual(SharedScope(name: "pub-0123456789abcdef"), SharedScope.public(upstream: "0123456789abcdef"))
+        for bad in ["", "pub", "PUB", "pub-0123456789ABCDEF", "pub-0123456789abcde", "pub-0123456789abcdef0",
+                    "pub-../0123456789ab", "s-", "s-abc", scope.name + "a", "s-" + String(repeating: "A", count: 26),
                     "s-" + String(repeating: "1", count: 26), "x-" + scope.name.dropFirst(2), "../pub"] {
             XCTAssertNil(SharedScope(name: bad), bad)
         }

@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheShared
 import CidCacheUpstreams
 import Foundation
 
@@ -42,6 +43,8 @@ public struct CacheConfig: Sendable {
     public var privateOperations: [String: Set<String>] = [:]
     /// The `exec` family's allow-listed commands, by operation name.
     public var execCommands: [String: ExecCommand] = [:]
+    /// The tier shared with other machines on an S3-compatible bucket; nil: none.
+    public var shared: SharedTierConfig?
 
     public init() {}
 
@@ -149,6 +152,7 @@ public struct CacheConfig: Sendable {
                         inputPerMillion: object["input_per_mtok"]?.doubleValue ?? 0,
                         outputPerMillion: object["output_per_mtok"]?.doubleValue ?? 0)
                 }
+            case "shared": config.shared = try SharedTierConfig(parsing: try reader.object(value, key), source: source)
             case "exec": config.execCommands = try ExecCommand.parseSection(value, source: source)
             case "private":
                 for (namespace, ops) in try reader.object(value, key).members {

@@ -8,12 +8,23 @@ public final class Namespace: Sendable {
     public let endpoint: Endpoint
     /// Short digest of the upstream identity (docs/REFERENCE.md §1.5); half of every index key.
     public let upstream: String
+    /// The upstream identity without this machine's secret (its credential
+    /// scope left out): the same on every machine, for the shared tier.
+    public let sharedUpstream: String
 
-    init(name: String, family: any UpstreamFamily, endpoint: Endpoint, upstream: String) {
+    init(name: String, family: any UpstreamFamily, endpoint: Endpoint, secret: [UInt8]) {
         self.name = name
         self.family = family
         self.endpoint = endpoint
-        self.upstream = upstream
+        let parts = NamespaceResolver.identityParts(family: family, endpoint: endpoint)
+        upstream = NamespaceResolver.digest(parts + NamespaceResolver.scopePart(family: family, endpoint: endpoint, secret: secret))
+        sharedUpstream = NamespaceResolver.digest(parts)
+    }
+
+    /// What the shared tier scopes its entries by: the credential of a
+    /// credential-scoped family (nil when none is configured, or the family is not).
+    public var sharedScopeMaterial: String? {
+        family.isCredentialScoped ? family.scopeMaterial(endpoint: endpoint) : nil
     }
 }
 
@@ -105,8 +116,7 @@ public enum NamespaceResolver {
                 ?? spec.keyVariables.compactMap { environment[$0] }.first { !$0.isEmpty }
             let endpoint = Endpoint(baseURL: family.effectiveBaseURL(url), credential: key,
                                     settings: try settings(family: family, namespace: name, config: config, environment: environment))
-            return Namespace(name: name, family: family, endpoint: endpoint,
-                             upstream: upstreamIdentity(family: family, endpoint: endpoint, secret: secret))
+            return Namespace(name: name, family: family, endpoint: endpoint, secret: secret)
         }
     }
 
@@ -129,18 +139,24 @@ public enum NamespaceResolver {
         return settings
     }
 
-    /// docs/REFERENCE.md §1.5: family, normalized base URL, version headers and, for
-    /// credential-scoped families, a keyed hash of the credential; digested short.
-    static func upstreamIdentity(family: any UpstreamFamily, endpoint: Endpoint, secret: [UInt8]) -> String {
-        var parts = [family.name, normalizedURL(endpoint.baseURL)]
-        parts += family.versionHeaders.map { "\($0.name.lowercased())=\($0.value)" }
-        parts += family.identityParts(endpoint: endpoint)
-        if family.isCredentialScoped {
-            let scope = family.scopeMaterial(endpoint: endpoint).map { Hex.encode(HMACSHA256.authenticate(message: Array($0.utf8), key: secret)) }
-            parts.append("scope=" + (scope ?? "anonymous"))
-        }
-        let digest = SHA256.hash(Array(parts.joined(separator: "\n").utf8))
-        return String(Hex.encode(digest).prefix(16))
+    /// docs/REFERENCE.md §1.5: family, normalized base URL, version headers and
+    /// the family's further identity parts; a namespace's identity adds its credential scope.
+    static func identityParts(family: any UpstreamFamily, endpoint: Endpoint) -> [String] {
+        [family.name, normalizedURL(endpoint.baseURL)]
+            + family.versionHeaders.map { "\($0.name.lowercased())=\($0.value)" }
+            + family.identityParts(endpoint: endpoint)
+    }
+
+    /// For credential-scoped families, a keyed hash of the credential under this machine's secret.
+    static func scopePart(family: any UpstreamFamily, endpoint: Endpoint, secret: [UInt8]) -> [String] {
+        guard family.isCredentialScoped else { return [] }
+        let scope = family.scopeMaterial(endpoint: endpoint).map { Hex.encode(HMACSHA256.authenticate(message: Array($0.utf8), key: secret)) }
+        return ["scope=" + (scope ?? "anonymous")]
+    }
+
+    /// An identity's parts digested short: 16 hex digits.
+    static func digest(_ parts: [String]) -> String {
+        String(Hex.encode(SHA256.hash(Array(parts.joined(separator: "\n").utf8))).prefix(16))
     }
 
     /// Scheme and host lower-cased, default port and trailing slashes removed.

@@ -17,16 +17,19 @@ extension CacheEngine {
             statistics.update(ns.name) { $0.bypassed += 1 }
             return Answer(requestCID: query.requestCID, contentCID: nil, body: body, outcome: .bypassed, entry: nil)
         }
-        guard !config.offline else { throw offlineError() }
+        // Offline, the shared tier may still answer (in the flight); nothing else does.
+        guard !config.offline || (shared != nil && query.servesFromCache) else { throw offlineError() }
 
         let key = EntryKey(upstream: ns.upstream, requestCID: query.requestCID.string)
         let (result, joined) = try await flights.run(key) { land in
             try await self.fly(query, lookedUpAt: lookedUpAt, land: land)
         }
         if result.source == .stored, let entry = result.entry { return hitAnswer(query, entry, body: result.body) }
-        let outcome: Outcome = result.source == .stale ? .stale : (joined ? .coalesced : .miss)
+        let outcome: Outcome = joined ? .coalesced : result.source == .stale ? .stale : result.source == .shared ? .shared : .miss
         if outcome != .miss {
-            statistics.update(ns.name) { if outcome == .stale { $0.staleServed += 1 } else { $0.coalesced += 1 } }
+            statistics.update(ns.name) {
+                if outcome == .stale { $0.staleServed += 1 } else if outcome == .coalesced { $0.coalesced += 1 }
+            }
             result.body.whenEnded { result in
                 guard case .success(let count) = result else { return }
                 self.statistics.update(ns.name) { $0.bytesServed += Int64(count) }
@@ -71,7 +74,7 @@ extension CacheEngine {
 
     struct FlightResult: Sendable {
         /// Where a flight's answer came from.
-        enum Source { case upstream, stale, stored }
+        enum Source { case upstream, stale, stored, shared }
         let body: ResponseBody
         /// The entry served, for a stale or stored answer.
         let entry: EntryRecord?
@@ -91,6 +94,11 @@ extension CacheEngine {
                 land()
                 return FlightResult(body: ResponseBody(stored: stored.bytes), entry: stored.entry, source: .stored)
             }
+            if query.servesFromCache, let found = await sharedAnswer(query) {
+                land()
+                return FlightResult(body: ResponseBody(stored: StoredBytes(memory: found.body)), entry: found.entry, source: .shared)
+            }
+            guard !config.offline else { throw offlineError() }
             let body = try await upstream.fetch(query) { whole in self.complete(query, whole) }
             body.whenComplete { _ in land() }
             return FlightResult(body: body, entry: nil, source: .upstream)
@@ -113,7 +121,9 @@ extension CacheEngine {
     func complete(_ query: PreparedQuery, _ whole: WholeAnswer) -> CID? {
         statistics.update(query.namespace.name) { $0.misses += 1 }
         do {
-            return try store(query, whole)
+            let (contentCID, entry) = try store(query, whole)
+            publishShared(query, entry, body: whole.bytes, contentCID: contentCID)
+            return contentCID
         } catch {
             log.recordError(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string,
                             error: CacheError(wrapping: error), pid: getpid())
@@ -121,27 +131,32 @@ extension CacheEngine {
         }
     }
 
-    /// Stores a whole answer: its bytes, its key document and its entry; the bytes' CID.
-    func store(_ query: PreparedQuery, _ whole: WholeAnswer) throws -> CID {
+    /// Stores a whole answer: its bytes, its key document and its entry; the bytes' CID and the entry.
+    func store(_ query: PreparedQuery, _ whole: WholeAnswer) throws -> (CID, EntryRecord) {
         let ns = query.namespace
         let (bytes, usage, sent) = (whole.bytes, whole.usage, whole.sent)
         let elapsedMs = Int64(Date().timeIntervalSince(sent) * 1000)
         let ttl = query.control.ttl ?? ttlFor(query)
         let fetched = Int64(sent.timeIntervalSince1970)
-        let mark = entries.removalMark()
         let contentCID = CID.forContent(bytes)
-        let (entry, replaced) = try store.storeAnswer(NewEntry(
+        let entry = try storeEntry(query, NewEntry(
             requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
             contentCID: contentCID.string, size: Int64(bytes.count),
             fetched: fetched, expires: fetched.addingReportingOverflow(Int64(ttl)).overflow ? .max : fetched + Int64(ttl), ttl: Int64(ttl),
-            tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs),
-            body: bytes, keyDocument: query.keyDocument)
+            tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs), body: bytes)
+        return (contentCID, entry)
+    }
+
+    /// Stores an entry with its bytes and the query's key document, and remembers it.
+    func storeEntry(_ query: PreparedQuery, _ new: NewEntry, body bytes: [UInt8]) throws -> EntryRecord {
+        let mark = entries.removalMark()
+        let (entry, replaced) = try store.storeAnswer(new, body: bytes, keyDocument: query.keyDocument)
         storedBytes.withLock { $0 += Int64(bytes.count + query.keyDocument.count) }
         answersStored.add(1, ordering: .releasing)
         entries.remember(entry, readAfter: mark)  // first: forgetting the replaced record must not count against it
         if let replaced { notifyRemoved([replaced]) }
-        entries.remember(body: bytes, contentCID: contentCID.string)  // after: the replaced one may share its CID
-        return contentCID
+        entries.remember(body: bytes, contentCID: new.contentCID)  // after: the replaced one may share its CID
+        return entry
     }
 
     /// The TTL of a query: the config's override for its operation, else the operation's rule.

@@ -56,6 +56,7 @@ extension CacheEngine {
     /// Flushes and stops the HTTP client.
     public func shutdown() async {
         flush()
+        await shared?.shutdown()
         await upstream.client.shutdown()
     }
 

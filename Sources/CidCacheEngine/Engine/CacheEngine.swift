@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheShared
 import CidCacheUpstreams
 import CidCacheStore
 import Foundation
@@ -35,6 +36,9 @@ public final class CacheEngine: Sendable {
     /// Hits not yet written to the index, by entry id.
     let pendingAccesses = ShardedMap<Int64, (hits: Int64, lastAccess: Int64)>()
     let removalObserver = Mutex<(@Sendable (EntryRecord) -> Void)?>(nil)
+    /// The tier shared with other machines (config `shared`), and where each namespace's entries go in it.
+    let shared: SharedTier?
+    let sharedPlaces: [String: SharedPlace]
     /// Bytes written to the store, counted high (shared bodies count again)
     /// until the next eviction pass measures them exactly.
     let storedBytes: Mutex<Int64>
@@ -52,6 +56,8 @@ public final class CacheEngine: Sendable {
         upstream = UpstreamCaller(config: config, namespaces: list, statistics: statistics)
         prices = PriceTable(overrides: config.prices)
         storedBytes = Mutex(try store.blobStats().bytes)
+        shared = try config.shared.map { try Self.openSharedTier($0, config: config, environment: environment) }
+        sharedPlaces = Self.sharedPlaces(namespaces)
     }
 
     /// Namespace names, sorted.

@@ -65,6 +65,8 @@ public struct QueryControl: Sendable, Equatable {
 /// How a query was answered (the `outcome` of a log line).
 public enum Outcome: String, Sendable {
     case hit, miss, coalesced, stale, bypassed, error
+    /// Answered by the shared tier (and stored here).
+    case shared
 }
 
 /// The answer to one query.

@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheShared
 import CidCacheUpstreams
 
 extension CacheEngine {
@@ -34,6 +35,10 @@ extension CacheEngine {
                 (key: "total_bytes", value: integer(blobs.bytes)),
             ]))),
         ]
+        if namespace == nil, let tier = shared?.statistics {
+            fields += Self.sharedCounters(tier).map { (key: "shared_" + $0.name, value: integer(Int64($0.value))) }
+            fields.append((key: "shared_breaker", value: .string(tier.breaker)))
+        }
         return .object(JSONObject(fields))
     }
 
@@ -66,7 +71,22 @@ extension CacheEngine {
         let index = statsDocument(namespace: nil).objectValue?["cid_index"]?.objectValue
         text += "# TYPE cidcache_cid_index_total_cids gauge\ncidcache_cid_index_total_cids \(Self.promNumber(index?["total_cids"]))\n"
         text += "# TYPE cidcache_cid_index_total_bytes gauge\ncidcache_cid_index_total_bytes \(Self.promNumber(index?["total_bytes"]))\n"
+        if let tier = shared?.statistics {
+            for (name, value) in Self.sharedCounters(tier) {
+                text += "# TYPE cidcache_shared_\(name)_total counter\ncidcache_shared_\(name)_total \(value)\n"
+            }
+            text += "# TYPE cidcache_shared_breaker gauge\n"
+            for state in ["closed", "open", "half_open"] {
+                text += "cidcache_shared_breaker{state=\"\(state)\"} \(tier.breaker == state ? 1 : 0)\n"
+            }
+        }
         return Array(text.utf8)
+    }
+
+    /// The shared tier's counters by the name they are reported under (after `shared_`).
+    private static func sharedCounters(_ tier: SharedTierStatistics) -> [(name: String, value: Int)] {
+        [("hits", tier.hits), ("misses", tier.misses), ("uploads", tier.uploads), ("upload_errors", tier.uploadErrors),
+         ("upload_dropped", tier.uploadDropped), ("rejected", tier.rejected), ("errors", tier.errors)]
     }
 
     private static func promNumber(_ value: JSON?) -> String {

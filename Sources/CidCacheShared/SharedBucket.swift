@@ -1,0 +1,151 @@
+import AsyncHTTPClient
+import CidCacheCore
+import CidCacheUpstreams
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Where the shared tier's bucket is and how to sign for it.
+public struct BucketLocation: Sendable {
+    /// The S3 endpoint, `scheme://host[:port]`, addressed path-style (`/bucket/key`).
+    public var url: String
+    public var bucket: String
+    public var region: String
+    /// Nil: requests go unsigned (a bucket readable anonymously).
+    public var credentials: AWSCredentials?
+
+    public init(url: String, bucket: String, region: String, credentials: AWSCredentials?) {
+        self.url = url
+        self.bucket = bucket
+        self.region = region
+        self.credentials = credentials
+    }
+}
+
+/// What a conditional PUT may overwrite.
+public enum WriteCondition: Sendable, Equatable {
+    /// Only where no object is (`If-None-Match: *`).
+    case absent
+    /// Only the object of this ETag (`If-Match`).
+    case matching(String)
+}
+
+/// Why a bucket call failed: the bucket is unreachable, slow, or refused it.
+public struct BucketError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    /// The HTTP status, when the bucket answered.
+    public let status: Int?
+    /// The object was larger than the caller would take: the bucket works, the object is wrong.
+    public var tooLarge = false
+}
+
+/// GET and conditional PUT of objects in an S3-compatible bucket, signed with
+/// SigV4 and bounded in time: nothing here waits past the deadline it is given.
+public final class SharedBucket: Sendable {
+    private let location: BucketLocation
+    private let origin: String
+    private let host: String
+    private let http = Mutex<HTTPClient?>(nil)
+    private let connectTimeout: TimeAmount
+
+    /// - Parameter connectTimeoutMilliseconds: how long a new connection may take.
+    public init(location: BucketLocation, connectTimeoutMilliseconds: Int) throws(CacheError) {
+        var url = location.url
+        while url.hasSuffix("/") { url.removeLast() }
+        guard let schemeEnd = url.range(of: "://"), ["http", "https"].contains(url[..<schemeEnd.lowerBound].lowercased()),
+              !url[schemeEnd.upperBound...].isEmpty, !url[schemeEnd.upperBound...].contains("/") else {
+            throw CacheError(.invalidRequest, "shared.url must be http(s)://host[:port], without a path")
+        }
+        self.location = location
+        origin = url
+        host = String(url[schemeEnd.upperBound...])
+        connectTimeout = .milliseconds(Int64(connectTimeoutMilliseconds))
+    }
+
+    private var client: HTTPClient {
+        http.withLock { client in
+            if let client { return client }
+            var configuration = HTTPClient.Configuration()
+            configuration.redirectConfiguration = .disallow
+            configuration.timeout.connect = connectTimeout
+            configuration.connectionPool.retryConnectionEstablishment = false
+            let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            client = made
+            return made
+        }
+    }
+
+    /// The object at `key`, or nil when there is none; at most `limit` bytes.
+    public func get(_ key: String, limit: Int, deadline: NIODeadline) async throws(BucketError) -> (bytes: [UInt8], etag: String?)? {
+        let (status, headers, body) = try await call("GET", key, body: [], extraHeaders: [], limit: limit, deadline: deadline)
+        switch status {
+        case 200: return (body, headers.first(name: "etag"))
+        case 404 where S3Family.errorDocument(body).code != "NoSuchBucket": return nil
+        default: throw Self.failure("GET", status, body)
+        }
+    }
+
+    /// Writes `bytes` at `key` if `condition` holds, with their SHA-256 for the
+    /// bucket to check. Returns false when the condition did not hold (412).
+    public func put(_ key: String, _ bytes: [UInt8], condition: WriteCondition,
+                    deadline: NIODeadline) async throws(BucketError) -> Bool {
+        let digest = SHA256.hash(bytes)
+        var headers = [(name: "x-amz-checksum-sha256", value: Base64.encode(digest))]
+        switch condition {
+        case .absent: headers.append((name: "If-None-Match", value: "*"))
+        case .matching(let etag): headers.append((name: "If-Match", value: etag))
+        }
+        let (status, _, body) = try await call("PUT", key, body: bytes, extraHeaders: headers, payloadHash: Hex.encode(digest),
+                                               limit: 64 * 1024, deadline: deadline)
+        switch status {
+        case 200, 201, 204: return true
+        // 409: a concurrent conditional write won (AWS asks for a retry; ours is already there).
+        case 412, 409: return false
+        default: throw Self.failure("PUT", status, body)
+        }
+    }
+
+    /// Stops the HTTP client; call once at shutdown.
+    public func shutdown() async {
+        let client = http.withLock { client in defer { client = nil }; return client }
+        try? await client?.shutdown()
+    }
+
+    private func call(_ method: String, _ key: String, body: [UInt8], extraHeaders: [(name: String, value: String)],
+                      payloadHash: String = SigV4.emptyPayloadHash, limit: Int,
+                      deadline: NIODeadline) async throws(BucketError) -> (Int, HTTPHeaders, [UInt8]) {
+        let path = "/" + location.bucket + "/" + key
+        var headers = extraHeaders + [(name: "host", value: host)]
+        if let credentials = location.credentials {
+            headers = SigV4.signedHeaders(method: method, path: path, query: [], headers: headers, payloadHash: payloadHash,
+                                          credentials: credentials, region: location.region,
+                                          time: Int(Date.now.timeIntervalSince1970))
+        }
+        var request = HTTPClientRequest(url: origin + SigV4.uriEncode(path, keepSlash: true))
+        request.method = HTTPMethod(rawValue: method)
+        for header in headers where header.name != "host" { request.headers.add(name: header.name, value: header.value) }
+        if method == "PUT" { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let client = self.client
+        let work = Task { () throws -> (Int, HTTPHeaders, [UInt8]) in
+            let response = try await client.execute(request, deadline: deadline)
+            let collected = try await response.body.collect(upTo: limit)
+            return (Int(response.status.code), response.headers, Array(buffer: collected))
+        }
+        let timer = client.eventLoopGroup.next().scheduleTask(deadline: deadline) { work.cancel() }
+        defer { timer.cancel() }
+        do {
+            return try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
+        } catch is NIOTooManyBytesError {
+            throw BucketError(description: "\(method) \(key): larger than \(limit) bytes", status: 200, tooLarge: true)
+        } catch {
+            if NIODeadline.now() >= deadline { throw BucketError(description: "\(method) \(key): no answer in time", status: nil) }
+            throw BucketError(description: "\(method) \(key): \(error)", status: nil)
+        }
+    }
+
+    private static func failure(_ method: String, _ status: Int, _ body: [UInt8]) -> BucketError {
+        BucketError(description: "\(method) answered \(status)" + (S3Family.errorDocument(body).code.map { " \($0)" } ?? ""),
+                    status: status)
+    }
+}

@@ -1,0 +1,213 @@
+import CidCacheCore
+import CidCacheUpstreams
+import Foundation
+import NIOCore
+import Synchronization
+
+/// Where one namespace's entries go in the bucket, and how they are sealed.
+public struct SharedPlace: Sendable {
+    /// The upstream identity, the same on every machine.
+    public let upstream: String
+    public let scope: SharedScope
+    /// Set for credential-scoped entries, whose records and bodies are sealed.
+    let sealingKey: SymmetricKey?
+
+    /// The place of `upstream`'s entries (a 16-digit hex identity) fetched with
+    /// `credential` (nil: public); nil when `upstream` is not such an identity.
+    public init?(upstream: String, credential: String?) {
+        if let credential, !credential.isEmpty {
+            scope = .forCredential(Array(credential.utf8), upstream: upstream)
+            sealingKey = SharedSealingKey.forCredential(Array(credential.utf8), upstream: upstream)
+        } else {
+            guard let pub = SharedScope.public(upstream: upstream) else { return nil }
+            scope = pub
+            sealingKey = nil
+        }
+        self.upstream = upstream
+    }
+}
+
+/// What the shared tier had for a request.
+public enum SharedLookup: Sendable {
+    /// A trusted, live record and its verified body.
+    case hit(SharedRecord, body: [UInt8])
+    /// No record, or no body behind it.
+    case miss
+    /// Something was there and was not trusted.
+    case refused(SharedRefusal)
+    /// The bucket failed or was too slow.
+    case failed(String)
+    /// The breaker is open: the bucket was not asked.
+    case skipped
+}
+
+/// An answer to share: what `publish` uploads.
+public struct SharedUpload: Sendable {
+    public var place: SharedPlace
+    public var requestCID: CID
+    public var body: [UInt8]
+    public var contentCID: CID
+    public var created: Int
+    public var expires: Int
+    public var tokens: Int?
+    public var costUSD: Double?
+
+    public init(place: SharedPlace, requestCID: CID, body: [UInt8], contentCID: CID, created: Int, expires: Int,
+                tokens: Int?, costUSD: Double?) {
+        self.place = place
+        self.requestCID = requestCID
+        self.body = body
+        self.contentCID = contentCID
+        self.created = created
+        self.expires = expires
+        self.tokens = tokens
+        self.costUSD = costUSD
+    }
+}
+
+/// The second tier, shared by every machine of a bucket: looked up after the
+/// local store and before the upstream, written after an upstream answer. It
+/// trusts only records signed by `trusted_keys`, bodies whose CID matches, and
+/// never waits past its bounds; a failing bucket is skipped by a breaker.
+public final class SharedTier: Sendable {
+    let config: SharedTierConfig
+    let layout: SharedLayout
+    let bucket: SharedBucket
+    let signingKey: Ed25519PrivateKey?
+    let maximumBodyBytes: Int
+    let breaker: Mutex<CircuitBreaker>
+    let counters = SharedTierCounters()
+    let uploads: UploadQueue
+
+    /// - Parameters:
+    ///   - signingKey: signs uploads; nil, or `config.upload` false: read-only.
+    ///   - maximumBodyBytes: the largest body taken from the bucket.
+    public init(config: SharedTierConfig, credentials: AWSCredentials?, signingKey: Ed25519PrivateKey?,
+                maximumBodyBytes: Int) throws(CacheError) {
+        self.config = config
+        layout = SharedLayout(prefix: config.prefix)
+        bucket = try SharedBucket(location: BucketLocation(url: config.url, bucket: config.bucket, region: config.region,
+                                                           credentials: credentials),
+                                  connectTimeoutMilliseconds: config.timeoutMilliseconds)
+        self.signingKey = config.upload ? signingKey : nil
+        self.maximumBodyBytes = maximumBodyBytes
+        let open = UInt64(config.breakerOpenMilliseconds) * 1_000_000
+        breaker = Mutex(CircuitBreaker(failureThreshold: config.breakerFailures, openInterval: open, maximumOpenInterval: open * 10))
+        uploads = UploadQueue(limit: config.uploadQueueLimit)
+    }
+
+    /// Whether this machine writes to the bucket.
+    public var writes: Bool { signingKey != nil }
+
+    /// The counters and the breaker's state.
+    public var statistics: SharedTierStatistics {
+        counters.snapshot(breaker: breaker.withLock { $0.stateName })
+    }
+
+    /// The record and body for `requestCID` in `place`, within `timeout_ms`.
+    public func lookup(_ place: SharedPlace, requestCID: CID) async -> SharedLookup {
+        guard permit() else { return .skipped }
+        let deadline = NIODeadline.now() + .milliseconds(Int64(config.timeoutMilliseconds))
+        let result: SharedLookup
+        do {
+            result = try await find(place, requestCID: requestCID, deadline: deadline)
+            breakerResult(failed: false)
+        } catch {
+            switch error {
+            case .bucket(let failure):
+                breakerResult(failed: true)
+                counters.errors.add(1, ordering: .relaxed)
+                return .failed(failure.description)
+            case .refused(let refusal):
+                breakerResult(failed: false)
+                counters.rejected.add(1, ordering: .relaxed)
+                return .refused(refusal)
+            }
+        }
+        if case .hit = result { counters.hits.add(1, ordering: .relaxed) } else { counters.misses.add(1, ordering: .relaxed) }
+        return result
+    }
+
+    enum Stop: Error {
+        case bucket(BucketError)
+        case refused(SharedRefusal)
+    }
+
+    private func find(_ place: SharedPlace, requestCID: CID, deadline: NIODeadline) async throws(Stop) -> SharedLookup {
+        let recordKey = layout.recordKey(scope: place.scope, request: requestCID)
+        guard let stored = try await get(recordKey, limit: 64 * 1024, deadline: deadline) else { return .miss }
+        let record = try verify(stored.bytes, place: place, requestCID: requestCID)
+        guard record.size <= maximumBodyBytes else { throw .refused(.malformed("size over the response limit")) }
+        let sealed = place.sealingKey != nil
+        let blobKey = layout.blobKey(record.contentCID, scope: place.scope)
+        guard let blob = try await get(blobKey, limit: record.size + (sealed ? AES256GCM.nonceLength + AES256GCM.tagLength : 0), deadline: deadline) else {
+            return .miss  // a record whose body is gone (a lifecycle rule): fetched and shared again
+        }
+        do throws(SharedRefusal) {
+            if let key = place.sealingKey {
+                return .hit(record, body: try SharedSealing.open(blob.bytes, key: key, expectedContentCID: record.contentCID))
+            }
+            return .hit(record, body: try SharedSealing.checkPlain(blob.bytes, expectedContentCID: record.contentCID))
+        } catch {
+            throw .refused(error)
+        }
+    }
+
+    /// The record in `bytes` (sealed or not), if it is trusted and live.
+    func verify(_ bytes: [UInt8], place: SharedPlace, requestCID: CID) throws(Stop) -> SharedRecord {
+        do throws(SharedRefusal) {
+            var plain = bytes
+            if let key = place.sealingKey {
+                plain = try SharedSealing.openRecord(bytes, key: key, scope: place.scope, requestCID: requestCID)
+            }
+            return try SharedRecord.verify(plain, trustedKeys: config.trustedKeys, notBefore: config.notBefore,
+                                           scope: place.scope, requestCID: requestCID, now: Int(Date().timeIntervalSince1970))
+        } catch {
+            throw .refused(error)
+        }
+    }
+
+    private func get(_ key: String, limit: Int, deadline: NIODeadline) async throws(Stop) -> (bytes: [UInt8], etag: String?)? {
+        do {
+            return try await bucket.get(key, limit: limit, deadline: deadline)
+        } catch {
+            throw error.tooLarge ? .refused(.malformed("an object larger than its record allows")) : .bucket(error)
+        }
+    }
+
+    // MARK: Breaker
+
+    func permit() -> Bool {
+        breaker.withLock { $0.permit(now: DispatchTime.now().uptimeNanoseconds) }
+    }
+
+    func breakerResult(failed: Bool) {
+        breaker.withLock { failed ? $0.failed(now: DispatchTime.now().uptimeNanoseconds) : $0.succeeded() }
+    }
+
+    /// Stops the uploads (those queued are dropped) and the HTTP client.
+    public func shutdown() async {
+        await uploads.close()
+        await bucket.shutdown()
+    }
+}
+
+/// The shared tier's counters.
+final class SharedTierCounters: Sendable {
+    let hits = Atomic<Int>(0), misses = Atomic<Int>(0), rejected = Atomic<Int>(0), errors = Atomic<Int>(0)
+    let uploads = Atomic<Int>(0), uploadErrors = Atomic<Int>(0), uploadDropped = Atomic<Int>(0)
+
+    func snapshot(breaker: String) -> SharedTierStatistics {
+        SharedTierStatistics(hits: hits.load(ordering: .relaxed), misses: misses.load(ordering: .relaxed),
+                             uploads: uploads.load(ordering: .relaxed), uploadErrors: uploadErrors.load(ordering: .relaxed),
+                             uploadDropped: uploadDropped.load(ordering: .relaxed), rejected: rejected.load(ordering: .relaxed),
+                             errors: errors.load(ordering: .relaxed), breaker: breaker)
+    }
+}
+
+/// The shared tier's figures, as `stats/all.json` reports them (`shared_*`).
+public struct SharedTierStatistics: Sendable, Equatable {
+    public var hits, misses, uploads, uploadErrors, uploadDropped, rejected, errors: Int
+    /// `closed`, `open` or `half_open`.
+    public var breaker: String
+}
