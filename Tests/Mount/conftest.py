@@ -8,6 +8,7 @@ broken daemon fails tests instead of hanging the suite.
 
 Fixtures:
   fake        a FakeOpenAI on 127.0.0.1 (fake.url is its /v1 base)
+  infra       a FakeInfra on 127.0.0.1 (hf, github, codeql and ipfs wire formats)
   make_mount  make_mount(**config) -> Mount (not started; .start() it); the
               environment points openai, groq and vllm at the fake
   mount       a started Mount with the default config (alias: mounted); at
@@ -26,6 +27,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+from fake_infra_http import FakeInfra  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -243,6 +245,13 @@ class Mount:
 @pytest.fixture
 def fake():
     server = FakeOpenAI(TEST_KEY)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def infra():
+    server = FakeInfra()
     yield server
     server.stop()
 

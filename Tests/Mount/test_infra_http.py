@@ -10,17 +10,10 @@ import time
 import pytest
 
 from cidlib import request_cid
-from fake_infra_http import (ANALYSES, CID, HF_TOKEN_A, HF_TOKEN_B, OTHER_SHA, SHA, TOKEN_A, TOKEN_B, FakeInfra,
+from fake_infra_http import (ANALYSES, CID, HF_TOKEN_A, HF_TOKEN_B, OTHER_SHA, SHA, TOKEN_A, TOKEN_B,
                              tree_entries)
 
 ECOSYSTEM = ("HF_TOKEN", "HF_ENDPOINT", "GITHUB_TOKEN", "GH_TOKEN", "GITHUB_API_URL")
-
-
-@pytest.fixture
-def infra():
-    server = FakeInfra()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
