@@ -96,7 +96,7 @@ def rss_kib(pid):
 class CidMount:
     """A release daemon in the foreground on a mountpoint of its own."""
 
-    def __init__(self, root, fake_url, binary=BINARY):
+    def __init__(self, root, fake_url, binary=BINARY, config=None, env=None):
         self.root = root
         self.binary = binary
         self.path = os.path.join(root, "mnt")
@@ -107,9 +107,9 @@ class CidMount:
             # No per-minute budget and a wide pool: the bench fills stores through the mount.
             # No eviction either: the largest store must keep every entry.
             json.dump({"upstream_retries": 0, "upstream_timeout_s": 30, "disk_budget_bytes": 200 << 30,
-                       "limits": {"openai": {"concurrent": 64, "per_minute": None}}}, f)
+                       "limits": {"openai": {"concurrent": 64, "per_minute": None}}, **(config or {})}, f)
         self.env = dict(os.environ, CIDCACHE_OPENAI_URL=fake_url, CIDCACHE_OPENAI_KEY=KEY,
-                        XDG_CACHE_HOME=os.path.join(root, "xdg"))
+                        XDG_CACHE_HOME=os.path.join(root, "xdg"), **(env or {}))
         self.process = None
 
     def p(self, *parts):
@@ -617,6 +617,25 @@ def measure_miss(results, mount, fake, n, label, baseline=None):
                                                  "overhead_p50_us": round(before - theirs, 1)}
 
 
+class SharedMounts:
+    """What bench/shared_tier.py needs to make machines: mounts with a config and environment of their own."""
+
+    def __init__(self, root, fake_url):
+        self.root, self.fake_url = root, fake_url
+
+    def __call__(self, name, config, env):
+        return CidMount(os.path.join(self.root, name), self.fake_url, config=config, env=env)
+
+    def keygen(self, path):
+        return subprocess.run([BINARY, "keygen", path], capture_output=True, check=True, text=True).stdout.strip()
+
+
+def measure_shared_tier(results, fake_url, root, quick):
+    from shared_tier import measure_shared
+    measure_shared(results, SharedMounts(root, fake_url), chat, py_query, OP_DIR + ("query",), percentiles, log,
+                   n=100 if quick else 1000, uploads_n=200 if quick else 2000)
+
+
 def measure_engine(results, sizes, n):
     """The Swift benchmark of the engine in-process (bench/Engine): keying and lookups without FUSE."""
     binary = os.path.join(os.path.dirname(BINARY), "cidcache-bench")
@@ -773,6 +792,11 @@ def targets(results, by):
         check("mount ready in under 1 s (every store size)", worst < 1, f"{worst:.3f} s at worst")
     for label, miss in results.get("miss", {}).items():
         check(f"miss overhead under 2 ms ({label})", miss["overhead_p50_us"] < 2000, f"{miss['overhead_p50_us']:.0f} us")
+    shared = results.get("shared")
+    if shared:
+        check("shared hit within 1.3x two plain GETs of its objects (p50)", shared["ratio"] <= 1.3,
+              f"{shared['ratio']}x ({shared['shared_hit_p50_us']:.0f} vs {shared['two_gets_p50_us']:.0f} us); "
+              f"{shared['uploads_per_s']} uploads/s with {shared['uploads']} queued")
     return out
 
 
@@ -866,6 +890,8 @@ def main():
     parser.add_argument("--baseline-bin", metavar="PATH",
                         help="another cidcache binary (e.g. a build of the previous commit) whose hits are timed "
                              "in the same interleaved rounds, as 'baseline ...' rows")
+    parser.add_argument("--shared-only", action="store_true",
+                        help="measure only the shared tier (bench/shared_tier.py) and print its rows")
     parser.add_argument("--max-generation-s", type=float, default=2400,
                         help="skip a store size whose fill would take longer (projected from the previous size)")
     args = parser.parse_args()
@@ -890,6 +916,18 @@ def main():
                                                     capture_output=True, text=True).stdout.strip(),
                            "binary": BINARY}}
     root = tempfile.mkdtemp(prefix="cidcache-bench-", dir="/var/tmp")
+    if args.shared_only:
+        fast = fast_fake()
+        try:
+            measure_shared_tier(results, fast.url, root, quick)
+        finally:
+            fast.stop()
+            shutil.rmtree(root, ignore_errors=True)
+        summarize(results)
+        for row in results["latency"]:
+            print(f"{row['method']:44} {row['client']:7} p50 {row['p50_us']:9.1f} us  p99 {row['p99_us']:9.1f} us")
+        print(json.dumps(results.get("shared")))
+        return
     fake, fast = FakeOpenAI(KEY), None
     hello = FloorMount(root, "hello", [HELLO], "hello").start()
     query_floor = FloorMount(root, "query_ll", [QUERY_FLOOR, os.path.join(root, "payload.json")], "query")
@@ -934,6 +972,7 @@ def main():
         mount.stop()
         if baseline:
             baseline.stop()
+        measure_shared_tier(results, fast.url, root, quick)
         measure_scale(results, fast, sizes, samples, root, args.max_generation_s)
         log("engine in-process")
         measure_engine(results, [size for size in sizes if size <= 100000] or sizes[:1], n)
