@@ -92,7 +92,7 @@ def measure_shared(results, make_mount, chat, py_query, query_path, percentiles,
         for i, request in enumerate(requests):
             body = json.dumps(request).encode()
             t = time.perf_counter_ns()
-            answer = py_query(query_file, body)()
+            py_query(query_file, body)()
             a = time.perf_counter_ns() - t
             record_key, blob_key = records[answer_request_cid(reader)]
             t = time.perf_counter_ns()

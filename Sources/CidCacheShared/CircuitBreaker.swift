@@ -60,6 +60,12 @@ public struct CircuitBreaker: Sendable, Equatable {
         }
     }
 
+    /// Whether calls go out freely (uploads wait for this; a probe is a lookup's).
+    public var isClosed: Bool {
+        if case .closed = state { return true }
+        return false
+    }
+
     /// `closed`, `open` or `half_open`, as the statistics report it.
     public var stateName: String {
         switch state {

@@ -10,7 +10,7 @@ extension SharedTier {
     @discardableResult
     public func publish(_ upload: SharedUpload) -> Bool {
         guard writes, upload.expires - Int(Date().timeIntervalSince1970) >= Self.shortestSharedLifetime else { return false }
-        guard breaker.withLock({ $0.stateName == "closed" }), uploads.offer({ await self.upload(upload) }) else {
+        guard breaker.withLock({ $0.isClosed }), uploads.offer({ await self.upload(upload) }) else {
             counters.uploadDropped.add(1, ordering: .relaxed)
             return false
         }

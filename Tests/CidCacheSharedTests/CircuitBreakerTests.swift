@@ -15,10 +15,12 @@ final class CircuitBreakerTests: XCTestCase {
         b.failed(now: 2)
         b.failed(now: 3)
         XCTAssertEqual(b.state, .closed(failures: 2), "a success in between starts the count again")
+        XCTAssertTrue(b.isClosed)
         XCTAssertTrue(b.permit(now: 4))
         b.failed(now: 4)
         XCTAssertEqual(b.state, .open(until: 104, interval: 100))
         XCTAssertEqual(b.stateName, "open")
+        XCTAssertFalse(b.isClosed)
         XCTAssertFalse(b.permit(now: 103))
     }
 
