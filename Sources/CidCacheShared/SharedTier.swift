@@ -128,6 +128,7 @@ public final class SharedTier: Sendable {
         return result
     }
 
+    /// Why a lookup stopped short of a hit: the bucket failed, or what it held was not trusted.
     enum Stop: Error {
         case bucket(BucketError)
         case refused(SharedRefusal)
