@@ -21,6 +21,9 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The upstream's HTTP status, when one answered.
     public var status: Int?
+    /// The error answer itself, when an upstream answered one: what a front
+    /// that speaks HTTP hands back as it was sent. Never written to a file.
+    public var upstreamAnswer: UpstreamErrorAnswer?
 
     public init(_ kind: Kind, _ message: String, status: Int? = nil) {
         self.kind = kind
@@ -70,5 +73,22 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
         default: kind = .io
         }
         return CacheError(kind, message, status: status)
+    }
+}
+
+/// An upstream's error answer as it was sent (at most `limit` bytes of its body).
+public struct UpstreamErrorAnswer: Sendable, Equatable {
+    /// The most of an error body kept.
+    public static let limit = 64 * 1024
+    public var body: [UInt8]
+    /// Its `Content-Type`, when it had one.
+    public var contentType: String?
+    /// Its `Retry-After`, when it had one (clients wait by it before asking again).
+    public var retryAfter: String?
+
+    public init(body: some Collection<UInt8>, contentType: String?, retryAfter: String?) {
+        self.body = Array(body.prefix(Self.limit))
+        self.contentType = contentType
+        self.retryAfter = retryAfter
     }
 }

@@ -42,6 +42,8 @@ public struct CacheConfig: Sendable {
     public var privateOperations: [String: Set<String>] = [:]
     /// The `exec` family's allow-listed commands, by operation name.
     public var execCommands: [String: ExecCommand] = [:]
+    /// Where the HTTP front listens (`http.listen`, `HOST:PORT`); nil: no HTTP front unless `--http` asks.
+    public var httpListen: String?
 
     public init() {}
 
@@ -150,6 +152,14 @@ public struct CacheConfig: Sendable {
                         outputPerMillion: object["output_per_mtok"]?.doubleValue ?? 0)
                 }
             case "exec": config.execCommands = try ExecCommand.parseSection(value, source: source)
+            case "http":
+                for (member, setting) in try reader.object(value, key).members {
+                    guard member == "listen" else {
+                        throw CacheError(.invalidRequest, "\(source): unknown setting \"http.\(member)\"")
+                    }
+                    guard let listen = setting.stringValue else { throw reader.fail("http.listen", "a string HOST:PORT") }
+                    config.httpListen = listen
+                }
             case "private":
                 for (namespace, ops) in try reader.object(value, key).members {
                     guard case .array(let list) = ops else {
