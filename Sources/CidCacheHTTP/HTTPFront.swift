@@ -1,0 +1,29 @@
+import CidCacheEngine
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// The HTTP front as a service: serves the engine over HTTP/1.1 at a loopback
+/// address until graceful shutdown (SIGTERM, SIGINT), when it stops taking
+/// connections and lets the requests in progress finish (bounded by the
+/// service group's graceful shutdown duration, then cancelled).
+///
+/// Each namespace lives under `/<namespace>`, which stands for its base URL,
+/// so an SDK uses the cache by changing its base URL alone: the routes that
+/// are operations go through the engine as a query file does, everything else
+/// is passed through uncached (README, "The HTTP front").
+public struct HTTPFront: Service {
+    private let application: Application<FrontResponder>
+
+    public init(engine: CacheEngine, address: ListenAddress, logger: Logger) {
+        application = Application(
+            responder: FrontResponder(engine: engine),
+            configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port),
+                                                    serverName: "cidcache"),
+            logger: logger)
+    }
+
+    public func run() async throws {
+        try await application.run()
+    }
+}
