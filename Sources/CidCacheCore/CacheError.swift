@@ -77,18 +77,15 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
 }
 
 /// An upstream's error answer as it was sent (at most `limit` bytes of its body).
-public struct UpstreamErrorAnswer: Sendable, Equatable {
+public struct UpstreamErrorAnswer: Sendable {
     /// The most of an error body kept.
     public static let limit = 64 * 1024
     public var body: [UInt8]
-    /// Its `Content-Type`, when it had one.
-    public var contentType: String?
-    /// Its `Retry-After`, when it had one (clients wait by it before asking again).
-    public var retryAfter: String?
+    /// Its headers (an SDK may read the error's kind from one, as the HF Hub's `X-Error-Code`).
+    public var headers: [(name: String, value: String)]
 
-    public init(body: some Collection<UInt8>, contentType: String?, retryAfter: String?) {
+    public init(body: some Collection<UInt8>, headers: [(name: String, value: String)]) {
         self.body = Array(body.prefix(Self.limit))
-        self.contentType = contentType
-        self.retryAfter = retryAfter
+        self.headers = headers
     }
 }

@@ -9,6 +9,8 @@ enum ErrorFormat: Sendable, Equatable {
     case anthropic
     /// `{"error": "message"}` (Ollama, the HF Hub, and namespaces without routes of their own).
     case message
+    /// `{"message", "documentation_url"}`.
+    case gitHub
 
     /// The body of `error` answered with `status`.
     func body(for error: CacheError, status: Int) -> [UInt8] {
@@ -22,6 +24,8 @@ enum ErrorFormat: Sendable, Equatable {
             document = ["type": "error", "error": .object(["type": .string(Self.anthropicType(status)), "message": message])]
         case .message:
             document = ["error": message]
+        case .gitHub:
+            document = ["message": message, "documentation_url": "https://docs.github.com/rest"]
         }
         return CanonicalJSON.serialize(document)
     }

@@ -1,15 +1,62 @@
+import CidCacheCore
+
 /// How the HTTP front serves one family under `/<namespace>`, which stands
 /// for the namespace's base URL: the routes that are operations (each one
-/// upstream call of docs/REFERENCE.md's operations, whose HTTP body is the
-/// query request), how the family words an error, and what its streams are.
-/// Every other route of the namespace is passed through uncached.
+/// the upstream call of an operation of the README's Namespaces section), how
+/// the family words an error, and what its streams are. Every other route of
+/// the namespace is passed through uncached.
 struct FamilyRoutes: Sendable, Equatable {
-    /// One route that is an operation: `POST /chat/completions` is `chat.completions`.
+    /// One route that is an operation.
     struct Route: Sendable, Equatable {
         let method: String
-        /// The path under the base URL, matched exactly (no query).
-        let path: String
+        let pattern: RoutePattern
         let operation: String
+        /// Where the query request comes from: the HTTP body (a POST of the
+        /// request itself), or the path's parameters, the query string and `fixed`.
+        let takesBody: Bool
+        /// Members the route stands for that its path does not name (`repo_type`).
+        let fixed: [String: String]
+
+        /// A POST whose body is the query request.
+        static func body(_ path: String, _ operation: String) -> Route {
+            Route(method: "POST", pattern: RoutePattern(path), operation: operation, takesBody: true, fixed: [:])
+        }
+
+        /// A GET whose path parameters and query parameters are the query request's members.
+        static func parameters(_ path: String, _ operation: String, fixed: [String: String] = [:]) -> Route {
+            Route(method: "GET", pattern: RoutePattern(path), operation: operation, takesBody: false, fixed: fixed)
+        }
+    }
+
+    /// A request matched to an operation.
+    struct Match: Sendable {
+        let operation: String
+        let takesBody: Bool
+        /// The members the path and the route give (empty for a body route).
+        let members: [(name: String, value: String)]
+
+        /// The query request of a parameter route: the path's members, then
+        /// the query string's (as strings; a repeated name is an array of
+        /// them); EINVAL when the query is not valid percent-encoding or names a path's member.
+        func request(query: String?) throws(CacheError) -> [UInt8] {
+            var object = JSONObject(members.map { (key: $0.name, value: JSON.string($0.value)) })
+            for pair in (query ?? "").split(separator: "&") where !pair.isEmpty {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let name = PercentDecoding.decode(parts[0], plusIsSpace: true),
+                      let value = PercentDecoding.decode(parts.count > 1 ? parts[1] : "", plusIsSpace: true) else {
+                    throw CacheError(.invalidRequest, "the query string is not valid percent-encoding")
+                }
+                guard !members.contains(where: { $0.name == name }) else {
+                    throw CacheError(.invalidRequest, "the query parameter \"\(name)\" is already named by the path")
+                }
+                switch object[name] {
+                case nil: object[name] = .string(value)
+                case .array(let values)?: object[name] = .array(values + [.string(value)])
+                case let single?: object[name] = .array([single, .string(value)])
+                }
+            }
+            return CanonicalJSON.serialize(.object(object))
+        }
     }
 
     let routes: [Route]
@@ -19,8 +66,14 @@ struct FamilyRoutes: Sendable, Equatable {
     let streamContentType: String
 
     /// The operation a method and path (under the base URL, without its query) stand for; nil: pass through.
-    func operation(method: String, path: String) -> String? {
-        routes.first { $0.method == method && $0.path == path }?.operation
+    func match(method: String, path: String) -> Match? {
+        for route in routes where route.method == method {
+            if let members = route.pattern.match(path) {
+                return Match(operation: route.operation, takesBody: route.takesBody,
+                             members: members + route.fixed.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) })
+            }
+        }
+        return nil
     }
 
     /// The routes of a family by its name; nil for a family served by pass-through alone.
@@ -29,26 +82,56 @@ struct FamilyRoutes: Sendable, Equatable {
         case "openai": return openAI
         case "anthropic": return anthropic
         case "ollama": return ollama
+        case "hf": return huggingFace
+        case "github": return gitHub
         default: return nil
         }
     }
 
     /// OpenAI and every server of its API (the base URL includes `/v1`).
     static let openAI = FamilyRoutes(routes: [
-        Route(method: "POST", path: "/chat/completions", operation: "chat.completions"),
-        Route(method: "POST", path: "/completions", operation: "completions"),
-        Route(method: "POST", path: "/embeddings", operation: "embeddings"),
+        .body("/chat/completions", "chat.completions"),
+        .body("/completions", "completions"),
+        .body("/embeddings", "embeddings"),
     ], errorFormat: .openAI, streamContentType: "text/event-stream; charset=utf-8")
 
     /// Anthropic's Messages API (the base URL has no `/v1`).
     static let anthropic = FamilyRoutes(routes: [
-        Route(method: "POST", path: "/v1/messages", operation: "messages"),
+        .body("/v1/messages", "messages"),
     ], errorFormat: .anthropic, streamContentType: "text/event-stream; charset=utf-8")
 
     /// Ollama's native API.
     static let ollama = FamilyRoutes(routes: [
-        Route(method: "POST", path: "/api/chat", operation: "chat"),
-        Route(method: "POST", path: "/api/generate", operation: "generate"),
-        Route(method: "POST", path: "/api/embed", operation: "embed"),
+        .body("/api/chat", "chat"),
+        .body("/api/generate", "generate"),
+        .body("/api/embed", "embed"),
     ], errorFormat: .message, streamContentType: "application/x-ndjson")
+
+    /// The Hugging Face Hub's API, as `HfApi` calls it.
+    static let huggingFace = FamilyRoutes(routes: [
+        .parameters("/api/models", "list_models"),
+        .parameters("/api/datasets", "list_datasets"),
+        .parameters("/api/models-tags-by-type", "model_tags"),
+    ] + [("models", "model"), ("datasets", "dataset"), ("spaces", "space")].flatMap { kind, type -> [Route] in
+        // A model is the default `repo_type`: not named, so these requests are the mount's too.
+        let fixed = type == "model" ? [:] : ["repo_type": type]
+        return [
+            .parameters("/api/\(kind)/{repo_id+}", "\(type)_info"),
+            .parameters("/api/\(kind)/{repo_id+}/revision/{revision}", "\(type)_info"),
+            .parameters("/api/\(kind)/{repo_id+}/tree/{revision}", "list_repo_files", fixed: fixed),
+            .parameters("/api/\(kind)/{repo_id+}/tree/{revision}/{path*}", "list_repo_files", fixed: fixed),
+            .parameters("/api/\(kind)/{repo_id+}/commits/{revision}", "repo_commits", fixed: fixed),
+        ]
+    }, errorFormat: .message, streamContentType: "application/json")
+
+    /// GitHub's REST API.
+    static let gitHub = FamilyRoutes(routes: [
+        .parameters("/user/repos", "list_repos"),
+        .parameters("/orgs/{org}/repos", "list_repos"),
+        .parameters("/users/{user}/repos", "list_repos"),
+        .parameters("/repos/{owner}/{repo}/actions/runs", "workflow_runs"),
+        .parameters("/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", "workflow_runs"),
+        .parameters("/orgs/{org}/actions/runners", "runners"),
+        .parameters("/repos/{owner}/{repo}/actions/runners", "runners"),
+    ], errorFormat: .gitHub, streamContentType: "application/json")
 }

@@ -30,10 +30,16 @@ struct FrontResponder: HTTPResponder {
         } catch {
             return Self.failure(error, format: format)
         }
-        if let routes, request.uri.query == nil,
-           let op = routes.operation(method: request.method.rawValue, path: rest) {
+        // A body route with a query string (`?api-version=`) asks for more than its operation: passed through.
+        if let routes, let match = routes.match(method: request.method.rawValue, path: rest),
+           !match.takesBody || request.uri.query == nil {
             let options = HeaderRules.options(headers, credential: namespace.callerCredential(in: headers))
-            return await query(namespace: name, op: op, body: body, options: options, routes: routes)
+            do {
+                let queryRequest = match.takesBody ? body : try match.request(query: request.uri.query)
+                return await query(namespace: name, op: match.operation, body: queryRequest, options: options, routes: routes)
+            } catch {
+                return Self.failure(error, format: routes.errorFormat)
+            }
         }
         let target = rest + (request.uri.query.map { "?" + $0 } ?? "")
         return await passThrough(namespace: name, PassThroughRequest(
@@ -125,10 +131,7 @@ struct FrontResponder: HTTPResponder {
         } catch {
             return Self.failure(error, format: format)
         }
-        var fields = HTTPFields()
-        for header in HeaderRules.forwarded(answer.headers) {
-            if let name = HTTPField.Name(header.name) { fields.append(HTTPField(name: name, value: header.value)) }
-        }
+        var fields = Self.fields(HeaderRules.forwarded(answer.headers))
         fields[Self.outcomeHeader] = "bypass"
         let length = answer.headers.first { $0.name.lowercased() == "content-length" }.flatMap { Int($0.value) }
         let source = answer.body
@@ -150,8 +153,8 @@ struct FrontResponder: HTTPResponder {
         let body: [UInt8]
         if let answer = error.upstreamAnswer {
             body = answer.body
-            fields[.contentType] = answer.contentType ?? "application/json"
-            if let retryAfter = answer.retryAfter { fields[.retryAfter] = retryAfter }
+            fields.append(contentsOf: Self.fields(HeaderRules.forwarded(answer.headers)))
+            if fields[.contentType] == nil { fields[.contentType] = "application/json" }
         } else {
             body = format.body(for: error, status: status)
             fields[.contentType] = "application/json"
@@ -161,6 +164,11 @@ struct FrontResponder: HTTPResponder {
     }
 
     // MARK: Headers
+
+    /// Header pairs as fields; a name HTTP does not allow is left out.
+    static func fields(_ headers: [(name: String, value: String)]) -> HTTPFields {
+        HTTPFields(headers.compactMap { header in HTTPField.Name(header.name).map { HTTPField(name: $0, value: header.value) } })
+    }
 
     static let outcomeHeader = HTTPField.Name("x-cidcache")!
     static let requestCIDHeader = HTTPField.Name("x-cidcache-request-cid")!

@@ -175,8 +175,7 @@ enum RESTCall {
                         mapping: ErrorMapper?) -> CacheError {
         var error = mapping?(status, headers, body)
             ?? CacheError.forStatus(status, "upstream answered \(status): \(WireFormat.errorMessage(body))")
-        error.upstreamAnswer = UpstreamErrorAnswer(body: body, contentType: HTTPHeader.value("content-type", in: headers),
-                                                   retryAfter: HTTPHeader.value("retry-after", in: headers))
+        error.upstreamAnswer = UpstreamErrorAnswer(body: body, headers: headers)
         return error
     }
 

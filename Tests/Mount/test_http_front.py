@@ -1,6 +1,6 @@
 """The HTTP front (`cidcache serve --http`, `cidcache mount --http`) driven by
-the official SDKs from PyPI (openai, anthropic, ollama) against the loopback
-fakes: each first call reaches the fake once, the second is a hit (the fake's
+the official SDKs from PyPI (openai, anthropic, ollama, huggingface_hub; GitHub
+through plain HTTP) against the loopback fakes: each first call reaches the fake once, the second is a hit (the fake's
 count unchanged, `x-cidcache: hit`), the parsed objects are equal, streams
 replay the same events; the mount and the front share entries; unmapped
 routes pass through; upstream errors reach the SDK as the exceptions it
@@ -19,9 +19,11 @@ import httpx
 import ollama
 import openai
 import pytest
+from huggingface_hub import HfApi
 
 from cidlib import cid, request_cid
 from conftest import BINARY, TEST_KEY, chat
+from fake_infra_http import HF_TOKEN_A, TOKEN_A, FakeInfra
 from fake_llm import ECOSYSTEM, KEYS, FakeLLM, files_holding
 
 READY_S = 20
@@ -131,7 +133,7 @@ def openai_client(front, key=TEST_KEY):
 
 
 def headers_of(call):
-    """A FakeOpenAI call's headers by lower-cased name."""
+    """A fake's recorded call's headers by lower-cased name."""
     return {name.lower(): value for name, value in call["headers"].items()}
 
 
@@ -241,6 +243,75 @@ def test_a_streamed_miss_is_passed_on_as_it_arrives(front, llm):
         assert llm.calls_of("ollama")[0]["finished"] is None, "the whole stream was awaited before the first line"
         rest = list(lines)
     assert json.loads(rest[-1])["done"] is True
+
+
+# the Hugging Face Hub and GitHub (GET routes: the path's parameters and the query string are the request)
+
+
+@pytest.fixture
+def infra():
+    server = FakeInfra()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def infra_front(make_mount, infra):
+    """A mount with the HTTP front whose hf and github namespaces point at FakeInfra, without tokens."""
+    m = make_mount()
+    for name in ("HF_TOKEN", "HF_ENDPOINT", "GITHUB_TOKEN", "GH_TOKEN", "GITHUB_API_URL"):
+        m.env.pop(name, None)
+    m.env.update({"CIDCACHE_HF_URL": infra.url, "CIDCACHE_GITHUB_URL": infra.github_url})
+    port = free_port()
+    m.start("--http", f"127.0.0.1:{port}")
+    wait_for_port(port, m.process, m.daemon_output)
+    m.url = f"http://127.0.0.1:{port}"
+    return m
+
+
+def test_huggingface_hub_model_info_and_list_repo_files(infra_front, infra):
+    api = HfApi(endpoint=f"{infra_front.url}/hf", token=False)
+    first = api.model_info("org/bert")
+    calls = len(infra.calls_to("/api/models/org/bert"))
+    assert api.model_info("org/bert") == first
+    assert first.id == "org/bert"
+    files = api.list_repo_files("org/bert")
+    assert files == [".gitattributes", "config.json", "onnx/model.onnx", "model.safetensors"]
+    assert api.list_repo_files("org/bert") == files
+    # Two tree pages were fetched and joined once; nothing reached the Hub the second time.
+    assert len(infra.calls_to("/api/models/org/bert")) == calls + 3
+    assert outcomes(infra_front) == ["miss", "hit", "miss", "hit"]
+    # The mount's query for the same model is the same request: one entry.
+    assert infra_front.query("hf", "model_info", {"repo_id": "org/bert"})
+    assert outcomes(infra_front)[-1] == "hit"
+
+
+def test_huggingface_hub_errors_and_the_callers_token(infra_front, infra):
+    api = HfApi(endpoint=f"{infra_front.url}/hf", token=False)
+    from huggingface_hub.errors import RepositoryNotFoundError
+    with pytest.raises(RepositoryNotFoundError):
+        api.model_info("err/404")
+    with pytest.raises(RepositoryNotFoundError):
+        api.model_info("org/private")
+    assert HfApi(endpoint=f"{infra_front.url}/hf", token=HF_TOKEN_A).model_info("org/private").private is True
+    assert headers_of(infra.calls_to("/api/models/org/private")[-1])["authorization"] == f"Bearer {HF_TOKEN_A}"
+
+
+def test_github_through_plain_http(infra_front, infra):
+    url = f"{infra_front.url}/github/orgs/acme/repos"
+    first = httpx.get(url, params={"per_page": "2"})
+    second = httpx.get(url, params={"per_page": "2"})
+    assert (first.headers["x-cidcache"], second.headers["x-cidcache"]) == ("miss", "hit")
+    assert second.json() == first.json() and first.json()[0]["full_name"] == "acme/tools"
+    assert len(infra.calls_to("/gh/orgs/acme/repos")) == 1
+    runs = httpx.get(f"{infra_front.url}/github/repos/o/r/actions/runs", params={"branch": "main"})
+    assert runs.json()["total_count"] == 2
+    missing = httpx.get(f"{infra_front.url}/github/repos/err/404/actions/runs")
+    assert missing.status_code == 404 and missing.json()["message"] == "Not Found"
+    mine = httpx.get(f"{infra_front.url}/github/user/repos", headers={"Authorization": f"Bearer {TOKEN_A}"})
+    assert mine.headers["x-cidcache"] == "miss" and mine.json()[0]["full_name"] == "alice/secret-alice"
+    # Not an operation: passed through.
+    assert httpx.get(f"{infra_front.url}/github/repos/o/r/code-scanning/analyses").headers["x-cidcache"] == "bypass"
 
 
 # one cache, two fronts
