@@ -22,7 +22,10 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
             hostPart = text[..<colon]
             portPart = text[text.index(after: colon)...]
         }
-        guard portPart.allSatisfy({ $0.isASCII && $0.isNumber }), let port = Int(portPart), (1...65_535).contains(port), !hostPart.isEmpty else { throw Self.malformed(text) }
+        guard !hostPart.isEmpty, portPart.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let port = Int(portPart), (1...65_535).contains(port) else {
+            throw Self.malformed(text)
+        }
         guard Self.isLoopback(hostPart) else {
             throw CacheError(.invalidRequest, "refusing to listen on \(text): the HTTP front has no authentication yet, "
                              + "so it listens on loopback addresses only (127.0.0.1, [::1], localhost)")

@@ -245,6 +245,18 @@ def test_a_streamed_miss_is_passed_on_as_it_arrives(front, llm):
     assert json.loads(rest[-1])["done"] is True
 
 
+def test_a_stream_cut_short_never_ends_as_a_whole_answer(front, fake):
+    body = chat("cut", model="stream-cut", stream=True)
+    headers = {"Authorization": f"Bearer {TEST_KEY}"}
+    for _ in range(2):
+        with pytest.raises(httpx.RemoteProtocolError):
+            with httpx.stream("POST", f"{front.url}/openai/chat/completions", json=body, headers=headers) as response:
+                assert response.headers["x-cidcache"] == "miss"
+                for _ in response.iter_bytes():
+                    pass
+    assert len(fake.calls_to("/chat/completions")) == 2, "the cut answer was not stored"
+
+
 # the Hugging Face Hub and GitHub (GET routes: the path's parameters and the query string are the request)
 
 
