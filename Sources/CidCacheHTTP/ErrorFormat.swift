@@ -11,6 +11,8 @@ enum ErrorFormat: Sendable, Equatable {
     case message
     /// `{"message", "documentation_url"}`.
     case gitHub
+    /// `{"error": {"code", "message", "status"}}` (Google's APIs).
+    case google
 
     /// The body of `error` answered with `status`.
     func body(for error: CacheError, status: Int) -> [UInt8] {
@@ -26,6 +28,9 @@ enum ErrorFormat: Sendable, Equatable {
             document = ["error": message]
         case .gitHub:
             document = ["message": message, "documentation_url": "https://docs.github.com/rest"]
+        case .google:
+            document = ["error": .object(["code": .number(Double(status)), "message": message,
+                                          "status": .string(Self.googleStatus(status))])]
         }
         return CanonicalJSON.serialize(document)
     }
@@ -38,6 +43,21 @@ enum ErrorFormat: Sendable, Equatable {
         case 429: return "rate_limit_error"
         case 500...: return "server_error"
         default: return "invalid_request_error"
+        }
+    }
+
+    /// Google's canonical error `status` for an HTTP status.
+    static func googleStatus(_ status: Int) -> String {
+        switch status {
+        case 400: return "INVALID_ARGUMENT"
+        case 401: return "UNAUTHENTICATED"
+        case 403: return "PERMISSION_DENIED"
+        case 404: return "NOT_FOUND"
+        case 413: return "INVALID_ARGUMENT"
+        case 429: return "RESOURCE_EXHAUSTED"
+        case 503: return "UNAVAILABLE"
+        case 504: return "DEADLINE_EXCEEDED"
+        default: return "INTERNAL"
         }
     }
 

@@ -12,12 +12,13 @@ struct FamilyRoutes: Sendable, Equatable {
         let pattern: RoutePattern
         let operation: String
         /// Where the query request comes from: the HTTP body (a POST of the
-        /// request itself), or the path's parameters, the query string and `fixed`.
+        /// request itself, the path's parameters added), or the path's
+        /// parameters, the query string and `fixed`.
         let takesBody: Bool
         /// Members the route stands for that its path does not name (`repo_type`).
         let fixed: [String: String]
 
-        /// A POST whose body is the query request.
+        /// A POST whose body is the query request (with the path's parameters).
         static func body(_ path: String, _ operation: String) -> Route {
             Route(method: "POST", pattern: RoutePattern(path), operation: operation, takesBody: true, fixed: [:])
         }
@@ -32,8 +33,33 @@ struct FamilyRoutes: Sendable, Equatable {
     struct Match: Sendable {
         let operation: String
         let takesBody: Bool
-        /// The members the path and the route give (empty for a body route).
+        /// The members the path and the route give.
         let members: [(name: String, value: String)]
+
+        /// The query request: for a body route the body, with the path's
+        /// members put first in its object (so the rest keeps the caller's own
+        /// bytes, which is what the upstream gets once the engine moves them
+        /// back into the path); else the members and the query string's.
+        func request(body: [UInt8], query: String?) throws(CacheError) -> [UInt8] {
+            takesBody ? try Self.folding(members, into: body) : try request(query: query)
+        }
+
+        /// `body`, a JSON object, with `members` (strings) inserted at its start;
+        /// EINVAL when it is not an object. A member it already has is then a
+        /// duplicate, which keying refuses.
+        static func folding(_ members: [(name: String, value: String)], into body: [UInt8]) throws(CacheError) -> [UInt8] {
+            guard !members.isEmpty else { return body }
+            let isSpace: (UInt8) -> Bool = { [0x20, 0x09, 0x0A, 0x0D].contains($0) }
+            guard let open = body.firstIndex(where: { !isSpace($0) }), body[open] == UInt8(ascii: "{") else {
+                throw CacheError(.invalidRequest, "the request must be a JSON object")
+            }
+            let rest = body[(open + 1)...]
+            let inserted = members.map { member in
+                CanonicalJSON.serialize(.string(member.name)) + [UInt8(ascii: ":")] + CanonicalJSON.serialize(.string(member.value))
+            }.joined(separator: [UInt8(ascii: ",")])
+            let empty = rest.first(where: { !isSpace($0) }) == UInt8(ascii: "}")
+            return Array(body[...open]) + inserted + (empty ? [] : [UInt8(ascii: ",")]) + rest
+        }
 
         /// The query request of a parameter route: the path's members, then
         /// the query string's (as strings; a repeated name is an array of
@@ -82,6 +108,9 @@ struct FamilyRoutes: Sendable, Equatable {
         case "openai": return openAI
         case "anthropic": return anthropic
         case "ollama": return ollama
+        case "gemini": return gemini
+        case "tgi": return textGeneration
+        case "tei": return textEmbeddings
         case "hf": return huggingFace
         case "github": return gitHub
         default: return nil
@@ -106,6 +135,23 @@ struct FamilyRoutes: Sendable, Equatable {
         .body("/api/generate", "generate"),
         .body("/api/embed", "embed"),
     ], errorFormat: .message, streamContentType: "application/x-ndjson")
+
+    /// Google's Generative Language API: the model moves from the path into the request.
+    static let gemini = FamilyRoutes(routes: [
+        .body("/v1beta/models/{model}:generateContent", "generateContent"),
+        .body("/v1beta/models/{model}:embedContent", "embedContent"),
+    ], errorFormat: .google, streamContentType: "text/event-stream")
+
+    /// Hugging Face Text Generation Inference.
+    static let textGeneration = FamilyRoutes(routes: [
+        .body("/generate", "generate"),
+        .body("/v1/chat/completions", "chat.completions"),
+    ], errorFormat: .message, streamContentType: "text/event-stream")
+
+    /// Hugging Face Text Embeddings Inference.
+    static let textEmbeddings = FamilyRoutes(routes: [
+        .body("/embed", "embed"),
+    ], errorFormat: .message, streamContentType: "application/json")
 
     /// The Hugging Face Hub's API, as `HfApi` calls it.
     static let huggingFace = FamilyRoutes(routes: [

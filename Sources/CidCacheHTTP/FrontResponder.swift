@@ -35,7 +35,7 @@ struct FrontResponder: HTTPResponder {
            !match.takesBody || request.uri.query == nil {
             let options = HeaderRules.options(headers, credential: namespace.callerCredential(in: headers))
             do {
-                let queryRequest = match.takesBody ? body : try match.request(query: request.uri.query)
+                let queryRequest = try match.request(body: body, query: request.uri.query)
                 return await query(namespace: name, op: match.operation, body: queryRequest, options: options, routes: routes)
             } catch {
                 return Self.failure(error, format: routes.errorFormat)

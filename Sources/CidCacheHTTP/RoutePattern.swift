@@ -1,12 +1,13 @@
 import CidCacheCore
 
 /// The path of a route under a namespace's base URL, as segments that are
-/// literal or that name a request member: `/api/models/{repo_id+}/revision/{revision}`.
+/// literal or that name a request member: `/api/models/{repo_id+}/revision/{revision}`,
+/// `/v1beta/models/{model}:generateContent`.
 struct RoutePattern: Sendable, Equatable {
     enum Segment: Sendable, Equatable {
         case literal(String)
-        /// One segment, percent-decoded.
-        case parameter(String)
+        /// One segment, percent-decoded, up to a literal ending (`{model}:generateContent`).
+        case parameter(String, suffix: String)
         /// A repository id: one segment or two (`name`, `namespace/name`).
         case repository(String)
         /// One segment or more, to the end of the path (a folder in a repository).
@@ -15,14 +16,16 @@ struct RoutePattern: Sendable, Equatable {
 
     let segments: [Segment]
 
-    /// `{name}` is a parameter, `{name+}` a repository id, `{name*}` the remainder.
+    /// `{name}` is a parameter (`{name}text`: one ending in `text`), `{name+}`
+    /// a repository id, `{name*}` the remainder.
     init(_ text: String) {
         segments = text.split(separator: "/").map { part in
-            guard part.hasPrefix("{"), part.hasSuffix("}") else { return .literal(String(part)) }
-            let name = part.dropFirst().dropLast()
+            guard part.hasPrefix("{"), let close = part.firstIndex(of: "}") else { return .literal(String(part)) }
+            let name = part[part.index(after: part.startIndex)..<close]
+            let suffix = String(part[part.index(after: close)...])
             if name.hasSuffix("+") { return .repository(String(name.dropLast())) }
             if name.hasSuffix("*") { return .remainder(String(name.dropLast())) }
-            return .parameter(String(name))
+            return .parameter(String(name), suffix: suffix)
         }
     }
 
@@ -45,9 +48,10 @@ struct RoutePattern: Sendable, Equatable {
         case .literal(let text):
             guard parts.first == text else { return nil }
             return match(rest, parts.dropFirst())
-        case .parameter(let name):
-            guard let part = parts.first, let tail = match(rest, parts.dropFirst()) else { return nil }
-            return [(name, part)] + tail
+        case .parameter(let name, let suffix):
+            guard let part = parts.first, part.count > suffix.count, part.hasSuffix(suffix),
+                  let tail = match(rest, parts.dropFirst()) else { return nil }
+            return [(name, String(part.dropLast(suffix.count)))] + tail
         case .repository(let name):
             for count in 1...2 where parts.count >= count {
                 if let tail = match(rest, parts.dropFirst(count)) {

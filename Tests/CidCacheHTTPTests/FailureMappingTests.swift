@@ -43,4 +43,13 @@ final class FailureMappingTests: XCTestCase {
         XCTAssertEqual(try CanonicalJSON.parse(body).objectValue?["error"]?.stringValue,
                        "cidcache: ENETUNREACH: offline mode and no live entry")
     }
+
+    func testGoogleAndGitHubErrorBodies() throws {
+        let google = try XCTUnwrap(CanonicalJSON.parse(ErrorFormat.google.body(for: CacheError(.invalidRequest, "x"), status: 400))
+            .objectValue?["error"]?.objectValue)
+        XCTAssertEqual(google["status"]?.stringValue, "INVALID_ARGUMENT")
+        XCTAssertEqual(google["code"]?.intValue, 400)
+        let gitHub = try XCTUnwrap(CanonicalJSON.parse(ErrorFormat.gitHub.body(for: CacheError(.io, "y"), status: 502)).objectValue)
+        XCTAssertEqual(gitHub["message"]?.stringValue, "cidcache: EIO: y")
+    }
 }

@@ -83,4 +83,31 @@ final class RouteTableTests: XCTestCase {
         XCTAssertEqual(PercentDecoding.decode("a+b", plusIsSpace: false), "a+b")
         XCTAssertNil(RoutePattern("/api/models/{repo_id+}").match("/api/models//x"), "an empty segment")
     }
+
+    func testGeminiFoldsTheModelFromThePathIntoTheRequest() throws {
+        let match = try XCTUnwrap(FamilyRoutes.family("gemini")?.match(method: "POST", path: "/v1beta/models/gemini-2.0-flash:generateContent"))
+        XCTAssertEqual(match.operation, "generateContent")
+        let body = Array(#" {"contents": [{"parts": [{"text": "hi"}]}]}"#.utf8)
+        XCTAssertEqual(String(decoding: try match.request(body: body, query: nil), as: UTF8.self),
+                       #" {"model":"gemini-2.0-flash","contents": [{"parts": [{"text": "hi"}]}]}"#)
+        XCTAssertEqual(FamilyRoutes.family("gemini")?.match(method: "POST", path: "/v1beta/models/m:embedContent")?.operation, "embedContent")
+        XCTAssertNil(FamilyRoutes.family("gemini")?.match(method: "POST", path: "/v1beta/models/m:streamGenerateContent"))
+        XCTAssertNil(FamilyRoutes.family("gemini")?.match(method: "POST", path: "/v1beta/models/:generateContent"), "no model")
+    }
+
+    func testFoldingKeepsTheCallersBytes() throws {
+        let members = [(name: "model", value: "m\"x")]
+        XCTAssertEqual(String(decoding: try FamilyRoutes.Match.folding(members, into: Array("{}".utf8)), as: UTF8.self),
+                       #"{"model":"m\"x"}"#)
+        XCTAssertEqual(try FamilyRoutes.Match.folding([], into: Array("not json".utf8)), Array("not json".utf8))
+        XCTAssertThrowsError(try FamilyRoutes.Match.folding(members, into: Array("[1]".utf8)))
+        XCTAssertThrowsError(try FamilyRoutes.Match.folding(members, into: []))
+    }
+
+    func testInferenceServersBodyRoutes() {
+        XCTAssertEqual(FamilyRoutes.family("tgi")?.match(method: "POST", path: "/generate")?.operation, "generate")
+        XCTAssertEqual(FamilyRoutes.family("tgi")?.match(method: "POST", path: "/v1/chat/completions")?.operation, "chat.completions")
+        XCTAssertNil(FamilyRoutes.family("tgi")?.match(method: "POST", path: "/generate_stream"))
+        XCTAssertEqual(FamilyRoutes.family("tei")?.match(method: "POST", path: "/embed")?.operation, "embed")
+    }
 }

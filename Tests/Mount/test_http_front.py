@@ -56,11 +56,12 @@ def llm():
 
 
 def point_at_fakes(env, llm):
-    """openai at FakeOpenAI (make_mount's env already), anthropic and ollama at FakeLLM, each with its key."""
+    """openai at FakeOpenAI (make_mount's env already), the other LLM and inference families at FakeLLM, each with its key."""
     for name in ECOSYSTEM:
         env.pop(name, None)
-    env.update({"CIDCACHE_ANTHROPIC_URL": llm.base("anthropic"), "CIDCACHE_ANTHROPIC_KEY": KEYS["anthropic"],
-                "CIDCACHE_OLLAMA_URL": llm.base("ollama"), "CIDCACHE_OLLAMA_KEY": KEYS["ollama"]})
+    for namespace in ("anthropic", "ollama", "gemini", "tgi", "tei"):
+        env[f"CIDCACHE_{namespace.upper()}_URL"] = llm.base(namespace)
+        env[f"CIDCACHE_{namespace.upper()}_KEY"] = KEYS[namespace]
 
 
 @pytest.fixture
@@ -230,6 +231,43 @@ def test_ollama_chat_plain_and_streamed(front, llm):
     assert again == streamed
     assert len(llm.calls_of("ollama", "/api/chat")) == 2
     assert outcomes(front) == ["miss", "hit", "miss", "hit"]
+
+
+# gemini (the model moves from the path into the request), tgi and tei, through plain HTTP
+
+GEMINI = {"contents": [{"role": "user", "parts": [{"text": "hello through http"}]}], "generationConfig": {"temperature": 0}}
+
+
+def test_gemini_takes_the_model_from_the_path(front, llm):
+    url = f"{front.url}/gemini/v1beta/models/gemini-2.0-flash:generateContent"
+    first, second = httpx.post(url, json=GEMINI), httpx.post(url, json=GEMINI)
+    assert (first.headers["x-cidcache"], second.headers["x-cidcache"]) == ("miss", "hit")
+    assert second.json() == first.json()
+    calls = llm.calls_of("gemini")
+    assert len(calls) == 1 and calls[0]["route"] == "/v1beta/models/gemini-2.0-flash:generateContent"
+    assert json.loads(calls[0]["body"]) == GEMINI, "the upstream gets the caller's body, the model in its path"
+    assert first.headers["x-cidcache-request-cid"] == request_cid("gemini", "generateContent",
+                                                                  {"model": "gemini-2.0-flash", **GEMINI})
+    assert front.query("gemini", "generateContent", {"model": "gemini-2.0-flash", **GEMINI}) == first.content
+    failed = httpx.post(f"{front.url}/gemini/v1beta/models/fail-404:generateContent", json=GEMINI)
+    assert failed.status_code == 404 and failed.json()["error"]["status"] == "NOT_FOUND"
+    twice = httpx.post(url, json={"model": "gemini-2.0-flash", **GEMINI})
+    assert twice.status_code == 400 and twice.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert len(llm.calls_of("gemini")) == 2
+
+
+def test_tgi_and_tei(front, llm):
+    generate = {"inputs": "hello through http", "parameters": {"max_new_tokens": 4}}
+    answers = [httpx.post(f"{front.url}/tgi/generate", json=generate) for _ in range(2)]
+    assert [a.headers["x-cidcache"] for a in answers] == ["miss", "hit"] and answers[0].json() == answers[1].json()
+    chat_request = {"model": "tgi", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    streams = [httpx.post(f"{front.url}/tgi/v1/chat/completions", json=chat_request) for _ in range(2)]
+    assert streams[0].headers["content-type"].startswith("text/event-stream")
+    assert streams[1].headers["x-cidcache"] == "hit" and streams[1].content == streams[0].content
+    assert streams[0].content.endswith(b"data:[DONE]\n\n")
+    embeddings = [httpx.post(f"{front.url}/tei/embed", json={"inputs": "hello"}) for _ in range(2)]
+    assert [e.headers["x-cidcache"] for e in embeddings] == ["miss", "hit"] and len(embeddings[1].json()[0]) == 8
+    assert len(llm.calls_of("tgi")) == 2 and len(llm.calls_of("tei")) == 1
 
 
 def test_a_streamed_miss_is_passed_on_as_it_arrives(front, llm):
