@@ -111,6 +111,7 @@ struct FamilyRoutes: Sendable, Equatable {
         case "gemini": return gemini
         case "tgi": return textGeneration
         case "tei": return textEmbeddings
+        case "ovms": return modelServer
         case "hf": return huggingFace
         case "github": return gitHub
         default: return nil
@@ -151,6 +152,12 @@ struct FamilyRoutes: Sendable, Equatable {
     /// Hugging Face Text Embeddings Inference.
     static let textEmbeddings = FamilyRoutes(routes: [
         .body("/embed", "embed"),
+    ], errorFormat: .message, streamContentType: "application/json")
+
+    /// OpenVINO Model Server's KServe v2 REST API: the model (and version) move from the path into the request.
+    static let modelServer = FamilyRoutes(routes: [
+        .body("/v2/models/{model}/infer", "infer"),
+        .body("/v2/models/{model}/versions/{model_version}/infer", "infer"),
     ], errorFormat: .message, streamContentType: "application/json")
 
     /// The Hugging Face Hub's API, as `HfApi` calls it.

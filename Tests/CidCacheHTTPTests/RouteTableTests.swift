@@ -104,10 +104,14 @@ final class RouteTableTests: XCTestCase {
         XCTAssertThrowsError(try FamilyRoutes.Match.folding(members, into: []))
     }
 
-    func testInferenceServersBodyRoutes() {
+    func testInferenceServersBodyRoutes() throws {
         XCTAssertEqual(FamilyRoutes.family("tgi")?.match(method: "POST", path: "/generate")?.operation, "generate")
         XCTAssertEqual(FamilyRoutes.family("tgi")?.match(method: "POST", path: "/v1/chat/completions")?.operation, "chat.completions")
         XCTAssertNil(FamilyRoutes.family("tgi")?.match(method: "POST", path: "/generate_stream"))
         XCTAssertEqual(FamilyRoutes.family("tei")?.match(method: "POST", path: "/embed")?.operation, "embed")
+        let version = FamilyRoutes.family("ovms")?.match(method: "POST", path: "/v2/models/resnet/versions/2/infer")
+        XCTAssertEqual(version?.operation, "infer")
+        XCTAssertEqual(String(decoding: try XCTUnwrap(version).request(body: Array("{}".utf8), query: nil), as: UTF8.self),
+                       #"{"model":"resnet","model_version":"2"}"#)
     }
 }

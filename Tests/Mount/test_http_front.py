@@ -59,7 +59,7 @@ def point_at_fakes(env, llm):
     """openai at FakeOpenAI (make_mount's env already), the other LLM and inference families at FakeLLM, each with its key."""
     for name in ECOSYSTEM:
         env.pop(name, None)
-    for namespace in ("anthropic", "ollama", "gemini", "tgi", "tei"):
+    for namespace in ("anthropic", "ollama", "gemini", "tgi", "tei", "ovms"):
         env[f"CIDCACHE_{namespace.upper()}_URL"] = llm.base(namespace)
         env[f"CIDCACHE_{namespace.upper()}_KEY"] = KEYS[namespace]
 
@@ -268,6 +268,16 @@ def test_tgi_and_tei(front, llm):
     embeddings = [httpx.post(f"{front.url}/tei/embed", json={"inputs": "hello"}) for _ in range(2)]
     assert [e.headers["x-cidcache"] for e in embeddings] == ["miss", "hit"] and len(embeddings[1].json()[0]) == 8
     assert len(llm.calls_of("tgi")) == 2 and len(llm.calls_of("tei")) == 1
+
+
+def test_ovms_takes_the_model_and_version_from_the_path(front, llm):
+    infer = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}
+    url = f"{front.url}/ovms/v2/models/resnet/versions/2/infer"
+    first, second = httpx.post(url, json=infer), httpx.post(url, json=infer)
+    assert (first.headers["x-cidcache"], second.headers["x-cidcache"]) == ("miss", "hit")
+    assert first.json()["outputs"][0]["data"] == [2.0, 4.0, 6.0] and first.json()["model_version"] == "2"
+    assert [call["route"] for call in llm.calls_of("ovms")] == ["/v2/models/resnet/versions/2/infer"]
+    assert json.loads(llm.calls_of("ovms")[0]["body"]) == infer
 
 
 def test_a_streamed_miss_is_passed_on_as_it_arrives(front, llm):
