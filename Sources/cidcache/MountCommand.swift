@@ -30,7 +30,7 @@ struct MountCommand: AsyncParsableCommand {
         if foreground {
             try await serve(mountpoint, http: address)
         } else {
-            try startDaemon(mountpoint)
+            try startDaemon(mountpoint, http: address)
         }
     }
 
@@ -50,7 +50,7 @@ struct MountCommand: AsyncParsableCommand {
 
     /// Starts a daemon (this program in the foreground, in a session of its
     /// own) and returns once the mount answers.
-    private func startDaemon(_ mountpoint: String) throws {
+    private func startDaemon(_ mountpoint: String, http address: ListenAddress?) throws {
         let directory = store.resolvedDataDirectory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -69,6 +69,7 @@ struct MountCommand: AsyncParsableCommand {
                 // (nothing put it on PATH), and the store when it is not the default.
                 let binary = shellWord(Daemon.invocationPath)
                 let storeArgument = store.dataDirectory == nil ? "" : " --data-dir " + shellWord(directory)
+                if let address { print("cidcache serving http://\(address)/<namespace> (e.g. OPENAI_BASE_URL=http://\(address)/openai)") }
                 print("""
                 cidcache mounted at \(mountpoint) (daemon pid \(pid), store \(directory))
                   how to use it:  cat \(shellWord(mountpoint + "/README"))
