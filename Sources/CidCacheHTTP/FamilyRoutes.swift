@@ -10,7 +10,7 @@ struct FamilyRoutes: Sendable, Equatable {
     struct Route: Sendable, Equatable {
         let method: String
         let pattern: RoutePattern
-        let operation: String
+        let operation: Operation
         /// Where the query request comes from: the HTTP body (a POST of the
         /// request itself, the path's parameters added), or the path's
         /// parameters, the query string and `fixed`.
@@ -19,14 +19,22 @@ struct FamilyRoutes: Sendable, Equatable {
         let fixed: [String: String]
 
         /// A POST whose body is the query request (with the path's parameters).
-        static func body(_ path: String, _ operation: String) -> Route {
+        static func body(_ path: String, _ operation: Operation) -> Route {
             Route(method: "POST", pattern: RoutePattern(path), operation: operation, takesBody: true, fixed: [:])
         }
 
         /// A GET whose path parameters and query parameters are the query request's members.
-        static func parameters(_ path: String, _ operation: String, fixed: [String: String] = [:]) -> Route {
+        static func parameters(_ path: String, _ operation: Operation, fixed: [String: String] = [:]) -> Route {
             Route(method: "GET", pattern: RoutePattern(path), operation: operation, takesBody: false, fixed: fixed)
         }
+    }
+
+    /// The operation a route is: one by name, or the one a path parameter names (OPEA's `/v1/{op}`).
+    enum Operation: Sendable, Equatable, ExpressibleByStringLiteral {
+        case named(String)
+        case parameter(String)
+
+        init(stringLiteral name: String) { self = .named(name) }
     }
 
     /// A request matched to an operation.
@@ -94,10 +102,17 @@ struct FamilyRoutes: Sendable, Equatable {
     /// The operation a method and path (under the base URL, without its query) stand for; nil: pass through.
     func match(method: String, path: String) -> Match? {
         for route in routes where route.method == method {
-            if let members = route.pattern.match(path) {
-                return Match(operation: route.operation, takesBody: route.takesBody,
-                             members: members + route.fixed.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) })
+            guard var members = route.pattern.match(path) else { continue }
+            let operation: String
+            switch route.operation {
+            case .named(let name): operation = name
+            case .parameter(let parameter):
+                // The operation's name, not a member of its request.
+                guard let index = members.firstIndex(where: { $0.name == parameter }) else { continue }
+                operation = members.remove(at: index).value
             }
+            return Match(operation: operation, takesBody: route.takesBody,
+                         members: members + route.fixed.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) })
         }
         return nil
     }
@@ -112,6 +127,7 @@ struct FamilyRoutes: Sendable, Equatable {
         case "tgi": return textGeneration
         case "tei": return textEmbeddings
         case "ovms": return modelServer
+        case "opea": return megaservice
         case "hf": return huggingFace
         case "github": return gitHub
         default: return nil
@@ -160,6 +176,11 @@ struct FamilyRoutes: Sendable, Equatable {
         .body("/v2/models/{model}/versions/{model_version}/infer", "infer"),
     ], errorFormat: .message, streamContentType: "application/json")
 
+    /// An OPEA megaservice: the route is the operation (any name the family accepts).
+    static let megaservice = FamilyRoutes(routes: [
+        .body("/v1/{op}", .parameter("op")),
+    ], errorFormat: .message, streamContentType: "text/event-stream")
+
     /// The Hugging Face Hub's API, as `HfApi` calls it.
     static let huggingFace = FamilyRoutes(routes: [
         .parameters("/api/models", "list_models"),
@@ -169,8 +190,8 @@ struct FamilyRoutes: Sendable, Equatable {
         // A model is the default `repo_type`: not named, so these requests are the mount's too.
         let fixed = type == "model" ? [:] : ["repo_type": type]
         return [
-            .parameters("/api/\(kind)/{repo_id+}", "\(type)_info"),
-            .parameters("/api/\(kind)/{repo_id+}/revision/{revision}", "\(type)_info"),
+            .parameters("/api/\(kind)/{repo_id+}", .named("\(type)_info")),
+            .parameters("/api/\(kind)/{repo_id+}/revision/{revision}", .named("\(type)_info")),
             .parameters("/api/\(kind)/{repo_id+}/tree/{revision}", "list_repo_files", fixed: fixed),
             .parameters("/api/\(kind)/{repo_id+}/tree/{revision}/{path*}", "list_repo_files", fixed: fixed),
             .parameters("/api/\(kind)/{repo_id+}/commits/{revision}", "repo_commits", fixed: fixed),

@@ -109,6 +109,9 @@ final class RouteTableTests: XCTestCase {
         XCTAssertEqual(FamilyRoutes.family("tgi")?.match(method: "POST", path: "/v1/chat/completions")?.operation, "chat.completions")
         XCTAssertNil(FamilyRoutes.family("tgi")?.match(method: "POST", path: "/generate_stream"))
         XCTAssertEqual(FamilyRoutes.family("tei")?.match(method: "POST", path: "/embed")?.operation, "embed")
+        let route = FamilyRoutes.family("opea")?.match(method: "POST", path: "/v1/chatqna")
+        XCTAssertEqual(route?.operation, "chatqna", "OPEA's route names the operation")
+        XCTAssertEqual(route?.members.count, 0, "and is not a member of the request")
         let version = FamilyRoutes.family("ovms")?.match(method: "POST", path: "/v2/models/resnet/versions/2/infer")
         XCTAssertEqual(version?.operation, "infer")
         XCTAssertEqual(String(decoding: try XCTUnwrap(version).request(body: Array("{}".utf8), query: nil), as: UTF8.self),

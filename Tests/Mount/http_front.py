@@ -62,7 +62,7 @@ def point_at_fakes(env, llm):
     """openai at FakeOpenAI (make_mount's env already), the other LLM and inference families at FakeLLM, each with its key."""
     for name in ECOSYSTEM:
         env.pop(name, None)
-    for namespace in ("anthropic", "ollama", "gemini", "tgi", "tei", "ovms"):
+    for namespace in ("anthropic", "ollama", "gemini", "tgi", "tei", "ovms", "opea"):
         env[f"CIDCACHE_{namespace.upper()}_URL"] = llm.base(namespace)
         env[f"CIDCACHE_{namespace.upper()}_KEY"] = KEYS[namespace]
 

@@ -8,6 +8,7 @@ here is a made-up test value.
 """
 import json
 import os
+import threading
 import time
 
 import anthropic
@@ -237,3 +238,26 @@ def test_failures_without_an_upstream_answer_are_in_the_familys_format(front, fa
     unknown = httpx.get(f"{front.url}/no-such-namespace/models")
     assert unknown.status_code == 404 and unknown.json()["error"].startswith("cidcache: ENOENT")
     assert not fake.calls_to("/chat/completions")
+
+
+def test_one_upstream_call_for_a_miss_asked_at_once_through_both_fronts(front, fake):
+    """A slow miss asked over HTTP twice and through the mount once: one call, the others coalesced."""
+    request = chat("at once", model="slow-1")
+    results = {}
+
+    def over_http(name):
+        results[name] = openai_client(front).chat.completions.with_raw_response.create(**request)
+
+    def through_mount():
+        results["mount"] = front.query("openai", "chat.completions", request)
+
+    threads = [threading.Thread(target=over_http, args=(n,)) for n in ("a", "b")] + [threading.Thread(target=through_mount)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join(20)
+    assert len(fake.calls_to("/chat/completions")) == 1
+    assert sorted([results["a"].headers["x-cidcache"], results["b"].headers["x-cidcache"]]) == ["coalesced", "miss"]
+    assert results["a"].content == results["b"].content == results["mount"]
+    assert sorted(outcomes(front)) == ["coalesced", "coalesced", "miss"]

@@ -52,6 +52,17 @@ def test_tgi_and_tei(front, llm):
     assert len(llm.calls_of("tgi")) == 2 and len(llm.calls_of("tei")) == 1
 
 
+def test_opea_routes_are_operations(front, llm):
+    plain = {"messages": "What is OPEA?", "stream": False}
+    answers = [httpx.post(f"{front.url}/opea/v1/chatqna", json=plain) for _ in range(2)]
+    assert [a.headers["x-cidcache"] for a in answers] == ["miss", "hit"] and answers[0].json() == answers[1].json()
+    streamed = [httpx.post(f"{front.url}/opea/v1/docsum", json={"messages": "sum it up"}) for _ in range(2)]
+    assert streamed[0].headers["content-type"].startswith("text/event-stream")
+    assert streamed[1].headers["x-cidcache"] == "hit" and streamed[1].content == streamed[0].content
+    assert [call["route"] for call in llm.calls_of("opea")] == ["/v1/chatqna", "/v1/docsum"]
+    assert httpx.post(f"{front.url}/opea/v1/Not-A-Route", json=plain).status_code == 404
+
+
 def test_ovms_takes_the_model_and_version_from_the_path(front, llm):
     infer = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}
     url = f"{front.url}/ovms/v2/models/resnet/versions/2/infer"
