@@ -80,10 +80,11 @@ struct FrontResponder: HTTPResponder {
         case .failed(let error):
             return Self.failure(error, format: routes.errorFormat)
         case .needsUpstream(let pending):
+            let engine = self.engine
             do {
-                return await respond(try await engine.finish(pending), routes: routes)
+                return await respond(try await unlessCancelled { try await engine.finish(pending) }, routes: routes)
             } catch {
-                return Self.failure(error, format: routes.errorFormat, requestCID: pending.requestCID)
+                return Self.failure(CacheError(wrapping: error), format: routes.errorFormat, requestCID: pending.requestCID)
             }
         }
     }
@@ -114,7 +115,7 @@ struct FrontResponder: HTTPResponder {
             })
         }
         do {
-            let bytes = try await source.collect()
+            let bytes = try await source.collectUnlessCancelled()
             fields[Self.contentCIDHeader] = (source.contentCID ?? CID.forContent(bytes)).string
             return Response(status: .ok, headers: fields, body: HTTPBody(byteBuffer: ByteBuffer(bytes: bytes)))
         } catch {
@@ -126,10 +127,11 @@ struct FrontResponder: HTTPResponder {
 
     private func passThrough(namespace: String, _ call: PassThroughRequest, format: ErrorFormat) async -> Response {
         let answer: PassThroughAnswer
+        let engine = self.engine
         do {
-            answer = try await engine.passThrough(namespace: namespace, call)
+            answer = try await unlessCancelled { try await engine.passThrough(namespace: namespace, call) }
         } catch {
-            return Self.failure(error, format: format)
+            return Self.failure(CacheError(wrapping: error), format: format)
         }
         var fields = Self.fields(HeaderRules.forwarded(answer.headers))
         fields[Self.outcomeHeader] = "bypass"

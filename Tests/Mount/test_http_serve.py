@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import httpx
@@ -84,3 +85,44 @@ def test_a_non_loopback_address_is_refused(serve, make_mount, address):
     refused = subprocess.run([BINARY, "mount", m.path, "--data-dir", m.data, "--config", m.config_path],
                              capture_output=True, env=m.env, timeout=30)
     assert refused.returncode != 0 and b"loopback addresses only" in refused.stderr
+
+
+def test_shutdown_is_bounded_while_a_stream_stalls(serve, llm):
+    """SIGTERM with a stream still open (the fake stalls mid-stream): the daemon ends within its bounds."""
+    server = serve("--http", "127.0.0.1:{port}")
+    body = {"model": "stream-stall", "messages": [{"role": "user", "content": "wait"}]}
+    with httpx.stream("POST", f"{server.url}/ollama/api/chat", json=body, timeout=30) as response:
+        assert response.headers["x-cidcache"] == "miss"
+        lines = response.iter_lines()
+        next(lines)
+        started = time.time()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=20) == 0
+        assert time.time() - started < 10, "graceful shutdown (4 s) and cancellation (3 s) bound the exit"
+        with pytest.raises(httpx.HTTPError):
+            list(lines)
+
+
+def test_shutdown_is_bounded_while_an_upstream_has_not_answered(serve, llm):
+    """SIGTERM while a miss waits for a slow upstream's head (and another request joined it)."""
+    server = serve("--http", "127.0.0.1:{port}", upstream_timeout_s=60)
+    body = {"model": "slow-30", "messages": [{"role": "user", "content": "wait"}], "stream": False}
+    outcomes = []
+
+    def ask():
+        try:
+            outcomes.append(httpx.post(f"{server.url}/ollama/api/chat", json=body, timeout=30).status_code)
+        except httpx.HTTPError as error:
+            outcomes.append(type(error).__name__)
+
+    askers = [threading.Thread(target=ask) for _ in range(2)]
+    for asker in askers:
+        asker.start()
+    time.sleep(1)
+    started = time.time()
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=20) == 0
+    assert time.time() - started < 10
+    for asker in askers:
+        asker.join(10)
+    assert len(outcomes) == 2 and 200 not in outcomes
