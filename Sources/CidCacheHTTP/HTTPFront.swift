@@ -1,6 +1,9 @@
+import CidCacheCore
 import CidCacheEngine
+import Glibc
 import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// The HTTP front as a service: serves the engine over HTTP/1.1 at a loopback
@@ -14,8 +17,10 @@ import ServiceLifecycle
 /// is passed through uncached (README, "The HTTP front").
 public struct HTTPFront: Service {
     private let application: Application<FrontResponder>
+    private let address: ListenAddress
 
     public init(engine: CacheEngine, address: ListenAddress, logger: Logger) {
+        self.address = address
         application = Application(
             responder: FrontResponder(engine: engine),
             configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port),
@@ -23,7 +28,12 @@ public struct HTTPFront: Service {
             logger: logger)
     }
 
+    /// Serves until graceful shutdown; EBUSY when another process listens at the address already.
     public func run() async throws {
-        try await application.run()
+        do {
+            try await application.run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw CacheError(.busy, "cannot listen on \(address): the address is in use")
+        }
     }
 }

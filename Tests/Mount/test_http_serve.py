@@ -3,6 +3,7 @@ background, and the refusal of addresses that are not loopback."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -126,3 +127,12 @@ def test_shutdown_is_bounded_while_an_upstream_has_not_answered(serve, llm):
     for asker in askers:
         asker.join(10)
     assert len(outcomes) == 2 and 200 not in outcomes
+
+
+def test_an_address_in_use_is_refused(serve):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = serve("--http", "127.0.0.1:%d" % taken.getsockname()[1], wait=False)
+        assert server.process.wait(timeout=30) == 1
+    assert "EBUSY: cannot listen on 127.0.0.1:" in server.output()
