@@ -101,17 +101,11 @@ struct FrontResponder: HTTPResponder {
         if let contentCID = answer.contentCID, let size = answer.entry?.size {
             // From the store (a hit, a stale stand-in, a flight that had just landed).
             fields[Self.contentCIDHeader] = contentCID.string
-            return Response(status: .ok, headers: fields, body: HTTPBody(contentLength: Int(size)) { writer in
-                try await source.forEachPiece { try await writer.write(ByteBuffer(bytes: $0)) }
-                try await writer.finish(nil)
-            })
+            return Response(status: .ok, headers: fields, body: Self.streaming(source, length: Int(size)))
         }
         if answer.streamed {
-            return Response(status: .ok, headers: fields, body: HTTPBody { writer in
-                try await source.forEachPiece { try await writer.write(ByteBuffer(bytes: $0)) }
-                var trailers = HTTPFields()
-                trailers[Self.contentCIDHeader] = source.contentCID?.string
-                try await writer.finish(trailers.isEmpty ? nil : trailers)
+            return Response(status: .ok, headers: fields, body: Self.streaming(source) {
+                source.contentCID.map { [Self.contentCIDHeader: $0.string] }
             })
         }
         do {
@@ -136,12 +130,19 @@ struct FrontResponder: HTTPResponder {
         var fields = Self.fields(HeaderRules.forwarded(answer.headers))
         fields[Self.outcomeHeader] = "bypass"
         let length = answer.headers.first { $0.name.lowercased() == "content-length" }.flatMap { Int($0.value) }
-        let source = answer.body
         return Response(status: HTTPResponse.Status(code: answer.status), headers: fields,
-                        body: HTTPBody(contentLength: length) { writer in
-                            try await source.forEachPiece { try await writer.write(ByteBuffer(bytes: $0)) }
-                            try await writer.finish(nil)
-                        })
+                        body: Self.streaming(answer.body, length: length))
+    }
+
+    /// An engine body as a response body, passed on as it arrives; `trailers`
+    /// go after its last byte. A body cut short throws, which closes the
+    /// connection before the response's end.
+    static func streaming(_ source: CidCacheEngine.ResponseBody, length: Int? = nil,
+                          trailers: @escaping @Sendable () -> HTTPFields? = { nil }) -> HTTPBody {
+        HTTPBody(contentLength: length) { writer in
+            try await source.forEachPiece { try await writer.write(ByteBuffer(bytes: $0)) }
+            try await writer.finish(trailers())
+        }
     }
 
     // MARK: Failures
