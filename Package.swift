@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/CoreOffice/XMLCoder", from: "0.18.2"),
+        // The HTTP front's server; its optional traits (swift-configuration, full Foundation) are not used.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C libraries, each through a shim header.
@@ -54,9 +57,17 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The HTTP front: requests under /<namespace> translated into engine calls.
+        .target(name: "CidCacheHTTP", dependencies: [
+            "CidCacheEngine",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // The command-line front.
         .executableTarget(name: "cidcache", dependencies: [
-            "CidCacheEngine", "CidCacheFUSE", "CidCacheShared",
+            "CidCacheEngine", "CidCacheFUSE", "CidCacheHTTP", "CidCacheShared",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -70,6 +81,7 @@ let package = Package(
         .testTarget(name: "CidCacheSharedTests", dependencies: ["CidCacheShared", "CidCacheCore"]),
         .testTarget(name: "CidCacheEngineTests", dependencies: ["CidCacheEngine", "CidCacheStore", "CidCacheUpstreams"]),
         .testTarget(name: "CidCacheFUSETests", dependencies: ["CidCacheFUSE", "CidCacheEngine", "CidCacheUpstreams"]),
+        .testTarget(name: "CidCacheHTTPTests", dependencies: ["CidCacheHTTP", "CidCacheEngine"]),
     ],
     swiftLanguageModes: [.v6]
 )

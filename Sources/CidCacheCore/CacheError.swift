@@ -21,6 +21,9 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The upstream's HTTP status, when one answered.
     public var status: Int?
+    /// The error answer itself, when an upstream answered one: what a front
+    /// that speaks HTTP hands back as it was sent. Never written to a file.
+    public var upstreamAnswer: UpstreamErrorAnswer?
 
     public init(_ kind: Kind, _ message: String, status: Int? = nil) {
         self.kind = kind
@@ -70,5 +73,19 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
         default: kind = .io
         }
         return CacheError(kind, message, status: status)
+    }
+}
+
+/// An upstream's error answer as it was sent (at most `limit` bytes of its body).
+public struct UpstreamErrorAnswer: Sendable {
+    /// The most of an error body kept.
+    public static let limit = 64 * 1024
+    public var body: [UInt8]
+    /// Its headers (an SDK may read the error's kind from one, as the HF Hub's `X-Error-Code`).
+    public var headers: [(name: String, value: String)]
+
+    public init(body: some Collection<UInt8>, headers: [(name: String, value: String)]) {
+        self.body = Array(body.prefix(Self.limit))
+        self.headers = headers
     }
 }

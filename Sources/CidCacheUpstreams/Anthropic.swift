@@ -4,6 +4,8 @@ import CidCacheCore
 /// `anthropic-version` headers. The base URL has no `/v1`.
 public struct AnthropicFamily: UpstreamFamily {
     public let name = "anthropic"
+    public var credentialHeader: CredentialHeader? { .named("x-api-key") }
+    public var acceptedCredentialHeaders: [CredentialHeader] { [.named("x-api-key"), .bearer] }
     public var requiresCredential: Bool { true }
     public let catalog: [UpstreamOperation]
 

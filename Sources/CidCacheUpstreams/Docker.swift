@@ -15,6 +15,8 @@ public struct DockerFamily: UpstreamFamily {
     public init() {}
 
     public let name = "docker"
+    /// None: the credential goes to a registry's token realm, not with each call.
+    public var credentialHeader: CredentialHeader? { nil }
     public var catalog: [UpstreamOperation] { Self.listed }
     static let listed = [
         engine("images.inspect", ttl: 1800, fields: ["name": .string], required: ["name"]) { request, _ in

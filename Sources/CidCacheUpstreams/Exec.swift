@@ -97,6 +97,8 @@ public struct ExecFamily: UpstreamFamily {
     }
 
     public let name = "exec"
+    /// None: commands take no credential (the key only scopes entries).
+    public var credentialHeader: CredentialHeader? { nil }
     public var isCredentialScoped: Bool { true }
     public var answersAreMachineIndependent: Bool { false }
     /// The configured commands.

@@ -7,6 +7,7 @@ import CidCacheCore
 /// the key and moves from the body into the path.
 public struct GeminiFamily: UpstreamFamily {
     public let name = "gemini"
+    public var credentialHeader: CredentialHeader? { .named("x-goog-api-key") }
     public var requiresCredential: Bool { true }
     public var catalog: [UpstreamOperation] { Self.listed }
     static let listed = [

@@ -170,10 +170,13 @@ enum RESTCall {
 
     /// The failure of an answer that is not 2xx: the family's own mapping,
     /// else the status's (docs/REFERENCE.md §5.1).
+    /// The error answer itself rides along (`CacheError.upstreamAnswer`).
     static func failure(status: Int, headers: [(name: String, value: String)], body: [UInt8],
                         mapping: ErrorMapper?) -> CacheError {
-        mapping?(status, headers, body)
+        var error = mapping?(status, headers, body)
             ?? CacheError.forStatus(status, "upstream answered \(status): \(WireFormat.errorMessage(body))")
+        error.upstreamAnswer = UpstreamErrorAnswer(body: body, headers: headers)
+        return error
     }
 
     /// One GET (or POST) whose whole 2xx body is returned; any other status fails as `failure` says.

@@ -14,6 +14,8 @@ public struct S3Family: UpstreamFamily {
     public init() {}
 
     public let name = "s3"
+    /// None: every call is signed (SigV4), for its host.
+    public var credentialHeader: CredentialHeader? { nil }
     public var isCredentialScoped: Bool { true }
     public var settingVariables: [String: [String]] {
         ["secret_access_key": ["AWS_SECRET_ACCESS_KEY"], "session_token": ["AWS_SESSION_TOKEN"],

@@ -23,6 +23,13 @@ public protocol UpstreamFamily: Sendable {
     var answersAreMachineIndependent: Bool { get }
     /// Headers that select an API version, part of the upstream identity.
     var versionHeaders: [(name: String, value: String)] { get }
+    /// The header a credential travels in to this upstream; nil when it is
+    /// not one header (S3 signs every call, Docker's goes to a token realm, exec has none).
+    var credentialHeader: CredentialHeader? { get }
+    /// The headers a caller's credential may come in, first found wins
+    /// (Anthropic's SDKs send `x-api-key` or, newer ones, a bearer token).
+    /// Defaults to `credentialHeader`.
+    var acceptedCredentialHeaders: [CredentialHeader] { get }
     /// The base URL calls go to, from the one configured. Defaults to it
     /// unchanged; Ollama completes an `OLLAMA_HOST`-style `host[:port]`.
     func effectiveBaseURL(_ configured: String) -> String
@@ -49,11 +56,52 @@ extension UpstreamFamily {
     public var requiresCredential: Bool { false }
     public var answersAreMachineIndependent: Bool { true }
     public var versionHeaders: [(name: String, value: String)] { [] }
+    public var credentialHeader: CredentialHeader? { .bearer }
+    public var acceptedCredentialHeaders: [CredentialHeader] { credentialHeader.map { [$0] } ?? [] }
     public func effectiveBaseURL(_ configured: String) -> String { configured }
     public var settingVariables: [String: [String]] { [:] }
     public func identityParts(endpoint: Endpoint) -> [String] { [] }
     public func scopeMaterial(endpoint: Endpoint) -> String? { endpoint.credential }
     public func configured(with options: FamilyOptions) throws -> any UpstreamFamily { self }
+}
+
+/// The header a family's credential travels in.
+public enum CredentialHeader: Sendable, Equatable {
+    /// `Authorization: Bearer CREDENTIAL`.
+    case bearer
+    /// A header of its own holding the credential as it is (`x-api-key`).
+    case named(String)
+
+    /// The header's name.
+    public var name: String {
+        switch self {
+        case .bearer: return "Authorization"
+        case .named(let name): return name
+        }
+    }
+
+    /// The header that carries `credential`.
+    public func header(for credential: String) -> (name: String, value: String) {
+        switch self {
+        case .bearer: return (name: name, value: "Bearer " + credential)
+        case .named(let name): return (name: name, value: credential)
+        }
+    }
+
+    /// The credential a request's headers carry in this header, if any
+    /// (a bearer without its `Bearer ` scheme, or an empty one, is none).
+    public func credential(in headers: [(name: String, value: String)]) -> String? {
+        guard let value = HTTPHeader.value(name, in: headers) else { return nil }
+        let credential: Substring
+        switch self {
+        case .bearer:
+            guard value.count > 7, value.prefix(7).lowercased() == "bearer " else { return nil }
+            credential = value.dropFirst(7)
+        case .named: credential = Substring(value)
+        }
+        let trimmed = credential.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()
+        return trimmed.isEmpty ? nil : String(trimmed)
+    }
 }
 
 /// What of the config a family may need to serve.

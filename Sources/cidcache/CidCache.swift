@@ -7,8 +7,8 @@ import Foundation
 struct CidCache: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cidcache",
-        abstract: "A content-addressed cache for API calls, mounted as a filesystem.",
-        subcommands: [MountCommand.self, UnmountCommand.self, QueryCommand.self, CidCommand.self, StatsCommand.self,
+        abstract: "A content-addressed cache for API calls, mounted as a filesystem or served over HTTP.",
+        subcommands: [MountCommand.self, ServeCommand.self, UnmountCommand.self, QueryCommand.self, CidCommand.self, StatsCommand.self,
                       VerifyCommand.self, KeygenCommand.self, PushCommand.self])
 }
 

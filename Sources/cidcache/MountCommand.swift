@@ -2,6 +2,7 @@ import ArgumentParser
 import CidCacheCore
 import CidCacheEngine
 import CidCacheFUSE
+import CidCacheHTTP
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -20,62 +21,36 @@ struct MountCommand: AsyncParsableCommand {
     @Flag(help: "Answer from the cache only: a miss fails with ENETUNREACH.")
     var offline = false
 
+    @OptionGroup var listen: HTTPOption
+
     func run() async throws {
         let mountpoint = absolute(self.mountpoint)
+        let address = try listen.address(config: store)
         try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
         if foreground {
-            try await serve(mountpoint)
+            try await serve(mountpoint, http: address)
         } else {
-            try startDaemon(mountpoint)
+            try startDaemon(mountpoint, http: address)
         }
     }
 
-    /// Serves the mount in this process until it is unmounted or signalled.
-    private func serve(_ mountpoint: String) async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        let logger = Logger(label: "cidcache")
-        let directory = store.resolvedDataDirectory
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        let lock: StoreLock
-        let engine: CacheEngine
-        do {
-            lock = try DataDirectory.lock(directory)
-            engine = try store.openEngine(truncateLogs: true, offline: offline)
-        } catch let error as CacheError {
-            throw fail(error)
+    /// Serves the mount (and the HTTP front, when asked) in this process until it is unmounted or signalled.
+    private func serve(_ mountpoint: String, http address: ListenAddress?) async throws {
+        let registry = MountRegistry(dataDirectory: store.resolvedDataDirectory)
+        var recorded = false
+        defer { if recorded { registry.clear() } }
+        try await runDaemon(store: store, offline: offline) { engine, logger in
+            registry.record(mountpoint: mountpoint)
+            recorded = true
+            var fronts: [any Service] = [FuseMount(engine: engine, mountpoint: mountpoint, logger: logger)]
+            if let address { fronts.append(HTTPFront(engine: engine, address: address, logger: logger)) }
+            return fronts
         }
-        let registry = MountRegistry(dataDirectory: directory)
-        let mount = FuseMount(engine: engine, mountpoint: mountpoint, logger: logger)
-        let maintenance = EngineMaintenance(engine: engine)
-        var configuration = ServiceGroupConfiguration(
-            services: [
-                .init(service: mount, successTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: maintenance, successTerminationBehavior: .gracefullyShutdownGroup),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger)
-        // The mount's loop normally ends within milliseconds of a stop; past
-        // these bounds `FuseMount.run` gives up on it (cancellation) and the
-        // process exits with the session left to the kernel.
-        configuration.maximumGracefulShutdownDuration = .seconds(4)
-        configuration.maximumCancellationDuration = .seconds(3)
-        let group = ServiceGroup(configuration: configuration)
-        registry.record(mountpoint: mountpoint)
-        defer { registry.clear() }
-        do {
-            try await group.run()
-        } catch let error as CacheError {
-            await engine.shutdown()
-            throw fail(error)
-        }
-        await engine.shutdown()
-        lock.release()
     }
 
     /// Starts a daemon (this program in the foreground, in a session of its
     /// own) and returns once the mount answers.
-    private func startDaemon(_ mountpoint: String) throws {
+    private func startDaemon(_ mountpoint: String, http address: ListenAddress?) throws {
         let directory = store.resolvedDataDirectory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -84,6 +59,7 @@ struct MountCommand: AsyncParsableCommand {
         var arguments = [mountpoint, "--foreground", "--data-dir", directory]
         if let config = store.configFile { arguments += ["--config", absolute(config)] }
         if offline { arguments.append("--offline") }
+        if let http = listen.http { arguments += ["--http", http] }
         let pid = try Daemon.spawn(executable: Daemon.executablePath, arguments: ["mount"] + arguments, logPath: logPath)
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
@@ -93,6 +69,7 @@ struct MountCommand: AsyncParsableCommand {
                 // (nothing put it on PATH), and the store when it is not the default.
                 let binary = shellWord(Daemon.invocationPath)
                 let storeArgument = store.dataDirectory == nil ? "" : " --data-dir " + shellWord(directory)
+                if let address { print("cidcache serving http://\(address)/<namespace> (e.g. OPENAI_BASE_URL=http://\(address)/openai)") }
                 print("""
                 cidcache mounted at \(mountpoint) (daemon pid \(pid), store \(directory))
                   how to use it:  cat \(shellWord(mountpoint + "/README"))
@@ -105,17 +82,6 @@ struct MountCommand: AsyncParsableCommand {
         }
         let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         throw fail(CacheError(.io, "the mount did not come up; daemon log:\n\(log)"))
-    }
-}
-
-/// Flushes the engine's figures every second; the last flush happens at shutdown.
-struct EngineMaintenance: Service {
-    let engine: CacheEngine
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await engine.runMaintenance()
-        }
     }
 }
 

@@ -136,12 +136,14 @@ class Mount:
         self.config = config
         self.process = None
 
-    def start(self):
+    def start(self, *arguments):
+        """Starts the daemon (`arguments` go after the mount's own, e.g. "--http", ADDRESS)."""
         with open(self.config_path, "w") as f:
             json.dump(self.config, f)
         self.log = open(os.path.join(self.root, "daemon.out"), "ab")
         self.process = subprocess.Popen(
-            [BINARY, "mount", self.path, "--data-dir", self.data, "--config", self.config_path, "--foreground"],
+            [BINARY, "mount", self.path, "--data-dir", self.data, "--config", self.config_path, "--foreground",
+             *arguments],
             env=self.env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         MOUNTS.add(self.path)
         LIVE.add(self)

@@ -19,7 +19,8 @@ The request's `model` picks the behaviour: `fail-400`, `fail-401`,
 part-way through the body (or the event stream); `stream-nodone` ends an event
 stream cleanly but without `data: [DONE]`; `flaky-<n>` fails the first n calls
 of one body with 500 (`flaky429-<n>`: 429 with retry-after: 1). `delay`
-(seconds) delays every answer. Every call is recorded (path, headers, raw
+(seconds) delays every answer. `GET /v1/models` lists two models (an
+uncached route: the HTTP front passes it through). Every call is recorded (path, headers, raw
 body, monotonic time); `peak` is the most calls in progress at once (a call
 stops counting when its answer starts going out).
 """
@@ -99,7 +100,16 @@ class FakeOpenAI:
                     fake.release(self)
 
             def do_GET(self):
-                fake.error(self, 404, f"Invalid URL (GET {self.path})")
+                if self.path != "/v1/models":
+                    return fake.error(self, 404, f"Invalid URL (GET {self.path})")
+                with fake.lock:
+                    fake.calls.append({"path": self.path, "headers": dict(self.headers), "body": b"",
+                                       "time": time.monotonic()})
+                if self.headers.get("Authorization") != f"Bearer {fake.key}":
+                    return fake.error(self, 401, NO_KEY)
+                fake.send(self, 200, {"object": "list", "data": [
+                    {"id": model, "object": "model", "created": 1700000000, "owned_by": "system"}
+                    for model in ("gpt-4o-mini", "text-embedding-3-small")]})
 
         self.server = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

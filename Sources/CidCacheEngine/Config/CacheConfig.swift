@@ -45,6 +45,8 @@ public struct CacheConfig: Sendable {
     public var execCommands: [String: ExecCommand] = [:]
     /// The tier shared with other machines on an S3-compatible bucket; nil: none.
     public var shared: SharedTierConfig?
+    /// Where the HTTP front listens (`http.listen`, `HOST:PORT`); nil: no HTTP front unless `--http` asks.
+    public var httpListen: String?
 
     public init() {}
 
@@ -154,6 +156,14 @@ public struct CacheConfig: Sendable {
                 }
             case "shared": config.shared = try SharedTierConfig(parsing: try reader.object(value, key), source: source)
             case "exec": config.execCommands = try ExecCommand.parseSection(value, source: source)
+            case "http":
+                for (member, setting) in try reader.object(value, key).members {
+                    guard member == "listen" else {
+                        throw CacheError(.invalidRequest, "\(source): unknown setting \"http.\(member)\"")
+                    }
+                    guard let listen = setting.stringValue else { throw reader.fail("http.listen", "a string HOST:PORT") }
+                    config.httpListen = listen
+                }
             case "private":
                 for (namespace, ops) in try reader.object(value, key).members {
                     guard case .array(let list) = ops else {

@@ -26,6 +26,21 @@ public final class Namespace: Sendable {
     public var sharedScopeMaterial: String? {
         family.isCredentialScoped ? family.scopeMaterial(endpoint: endpoint) : nil
     }
+
+    /// The credential a caller's request headers carry in a header the
+    /// family takes one in (`Authorization: Bearer`, `x-api-key`, ...), if any.
+    public func callerCredential(in headers: [(name: String, value: String)]) -> String? {
+        family.acceptedCredentialHeaders.lazy.compactMap { $0.credential(in: headers) }.first
+    }
+
+    /// The namespace as a caller with its own credential sees it: that
+    /// credential for the calls and, for credential-scoped families, its scope
+    /// in the upstream identity (docs/REFERENCE.md §1.5).
+    func calling(with credential: String, secret: [UInt8]) -> Namespace {
+        var endpoint = self.endpoint
+        endpoint.credential = credential
+        return Namespace(name: name, family: family, endpoint: endpoint, secret: secret)
+    }
 }
 
 /// Builds the namespaces of a mount from the built-in table, the config file

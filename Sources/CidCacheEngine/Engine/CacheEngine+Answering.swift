@@ -15,7 +15,8 @@ extension CacheEngine {
             guard !config.offline else { throw offlineError() }
             let body = try await upstream.fetch(query) { _ in nil }
             statistics.update(ns.name) { $0.bypassed += 1 }
-            return Answer(requestCID: query.requestCID, contentCID: nil, body: body, outcome: .bypassed, entry: nil)
+            return Answer(requestCID: query.requestCID, contentCID: nil, body: body, outcome: .bypassed, entry: nil,
+                          streamed: query.streams)
         }
         // Offline, the shared tier may still answer (in the flight); nothing else does.
         guard !config.offline || (shared != nil && query.servesFromCache) else { throw offlineError() }
@@ -36,7 +37,7 @@ extension CacheEngine {
             }
         }
         return Answer(requestCID: query.requestCID, contentCID: result.entry.flatMap { CID($0.contentCID) },
-                      body: result.body, outcome: outcome, entry: result.entry)
+                      body: result.body, outcome: outcome, entry: result.entry, streamed: query.streams)
     }
 
     /// The answer of the request's live entry, counted as a hit; nil when there is none.
@@ -69,7 +70,8 @@ extension CacheEngine {
     /// A live entry's answer, counted as a hit.
     func hitAnswer(_ query: PreparedQuery, _ entry: EntryRecord, body: ResponseBody) -> Answer {
         recordHit(entry)
-        return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID), body: body, outcome: .hit, entry: entry)
+        return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID), body: body, outcome: .hit, entry: entry,
+                      streamed: query.streams)
     }
 
     struct FlightResult: Sendable {

@@ -42,6 +42,8 @@ public final class CacheEngine: Sendable {
     /// Bytes written to the store, counted high (shared bodies count again)
     /// until the next eviction pass measures them exactly.
     let storedBytes: Mutex<Int64>
+    /// The store's key for credential scopes, for callers that bring their own credential.
+    let scopeSecret: [UInt8]
 
     /// Opens the engine on a data directory.
     /// - Parameter truncateLogs: start `errors` and `log` empty (a new mount).
@@ -49,7 +51,8 @@ public final class CacheEngine: Sendable {
                 truncateLogs: Bool) throws {
         self.config = config
         store = try Store(directory: dataDirectory)
-        let list = try NamespaceResolver.resolve(config: config, environment: environment, secret: try store.secret())
+        scopeSecret = try store.secret()
+        let list = try NamespaceResolver.resolve(config: config, environment: environment, secret: scopeSecret)
         namespaces = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
         log = TransactionLog(dataDirectory: dataDirectory, rotateBytes: config.logRotateBytes, truncate: truncateLogs)
         statistics = Statistics(persisted: try store.loadState("stats"))
@@ -114,8 +117,9 @@ public final class CacheEngine: Sendable {
     /// available (its body may still be arriving). Logs the transaction when
     /// the body ends, and every failure.
     /// - Parameter pid: the caller's process, for the log lines.
-    public func query(namespace: String, op: String, body: [UInt8], pid: Int32) async throws(CacheError) -> Answer {
-        switch start(namespace: namespace, op: op, body: body, pid: pid) {
+    public func query(namespace: String, op: String, body: [UInt8], pid: Int32,
+                      options: QueryOptions = QueryOptions()) async throws(CacheError) -> Answer {
+        switch start(namespace: namespace, op: op, body: body, pid: pid, options: options) {
         case .answered(let answer): return answer
         case .failed(let error): throw error
         case .needsUpstream(let pending): return try await finish(pending)
@@ -134,6 +138,7 @@ public final class CacheEngine: Sendable {
     /// A keyed query still to be answered by `finish`.
     public struct PendingQuery: Sendable {
         let query: PreparedQuery
+        public var requestCID: CID { query.requestCID }
         let started: Date
         let pid: Int32
         /// `answersStored` when its live entry was looked for.
@@ -141,13 +146,14 @@ public final class CacheEngine: Sendable {
     }
 
     /// The part of `query` that never waits: keying, and the answer of a live entry.
-    public func start(namespace: String, op: String, body: [UInt8], pid: Int32) -> QueryStart {
+    public func start(namespace: String, op: String, body: [UInt8], pid: Int32,
+                      options: QueryOptions = QueryOptions()) -> QueryStart {
         let started = Date()
         var prepared: PreparedQuery?
         do {
-            let query = try recentRequests.prepared(namespace: namespace, op: op, body: body) {
+            let query = applying(options, to: try recentRequests.prepared(namespace: namespace, op: op, body: body) {
                 try prepare(namespace: namespace, op: op, body: body)
-            }
+            })
             prepared = query
             let lookedUpAt = answersStored.load(ordering: .acquiring)
             if query.servesFromCache, let answer = try hit(query) {
@@ -160,6 +166,22 @@ public final class CacheEngine: Sendable {
             log.fail(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: failure, started: started, pid: pid)
             return .failed(failure)
         }
+    }
+
+    /// A keyed query as a front's options change it: refresh and no-store
+    /// added to its control object, the caller's credential in its namespace
+    /// (whose upstream identity then has that credential's scope).
+    func applying(_ options: QueryOptions, to query: PreparedQuery) -> PreparedQuery {
+        var query = query
+        if options.refresh { query.control.refresh = true }
+        if options.noStore {
+            query.control.noStore = true
+            query.bypassesCache = true
+        }
+        if let credential = options.credential {
+            query.namespace = query.namespace.calling(with: credential, secret: scopeSecret)
+        }
+        return query
     }
 
     /// The rest of `query`: a fetch in progress or the upstream (or the bypass).

@@ -5,7 +5,8 @@ import CidCacheStore
 /// A request after parsing, normalization and keying: everything the engine
 /// needs to answer it, computed before any lookup.
 public struct PreparedQuery: Sendable {
-    public let namespace: Namespace
+    /// The namespace, with the caller's own credential when it brought one (`QueryOptions.credential`).
+    public internal(set) var namespace: Namespace
     /// The operation asked for, resolved once at keying.
     public let operation: UpstreamOperation
     public var op: String { operation.name }
@@ -16,12 +17,34 @@ public struct PreparedQuery: Sendable {
     /// The key document in JCS form; its CID is the request CID.
     public let keyDocument: [UInt8]
     public let requestCID: CID
-    public let control: QueryControl
-    /// Passed through uncached (`no_store`, or a private operation): decided once, at keying.
-    public let bypassesCache: Bool
+    public internal(set) var control: QueryControl
+    /// Passed through uncached (`no_store`, or a private operation): decided at keying.
+    public internal(set) var bypassesCache: Bool
 
     /// Whether a live entry may answer it (not bypassed, not `refresh`).
     public var servesFromCache: Bool { !bypassesCache && !control.refresh }
+
+    /// Whether the upstream streams its answer (server-sent events, NDJSON).
+    public var streams: Bool { operation.streams(request) }
+}
+
+/// What a front asks beyond the request's bytes, from its own protocol (the
+/// HTTP front's `Cache-Control` and credential headers). The request's own
+/// control object (§6) still applies; these only add to it.
+public struct QueryOptions: Sendable, Equatable {
+    /// Fetch anew even when a live entry exists, as `"refresh": true` does.
+    public var refresh = false
+    /// Answer without storing, as `"no_store": true` does.
+    public var noStore = false
+    /// The caller's own credential, used for the upstream call and the
+    /// credential scope instead of the configured one; never stored or logged.
+    public var credential: String?
+
+    public init(refresh: Bool = false, noStore: Bool = false, credential: String? = nil) {
+        self.refresh = refresh
+        self.noStore = noStore
+        self.credential = credential
+    }
 }
 
 /// The `cidcache` control object of a request (docs/REFERENCE.md §6).
@@ -79,4 +102,6 @@ public struct Answer: Sendable {
     public let outcome: Outcome
     /// The stored entry, unless the answer was not stored.
     public let entry: EntryRecord?
+    /// Whether the body is a stream (server-sent events, NDJSON), sent by the upstream as it went.
+    public let streamed: Bool
 }

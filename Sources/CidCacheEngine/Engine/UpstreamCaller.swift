@@ -159,10 +159,27 @@ final class UpstreamCaller: Sendable {
         }
     }
 
-    /// Counts an upstream failure and scrubs what the upstream echoed.
+    /// Counts an upstream failure and scrubs what the upstream echoed: the
+    /// message of credential-like fragments, the error answer of the credential itself.
     private func failure(_ error: CacheError, _ ns: Namespace) -> CacheError {
         statistics.update(ns.name) { $0.upstreamErrors += 1 }
-        return CacheError(error.kind, Self.scrub(error.message, endpoint: ns.endpoint), status: error.status)
+        var scrubbed = error
+        scrubbed.message = Self.scrub(error.message, endpoint: ns.endpoint)
+        if let credential = ns.endpoint.credential, !credential.isEmpty, let answer = error.upstreamAnswer {
+            let text = String(decoding: answer.body, as: UTF8.self)
+            if text.contains(credential) {
+                scrubbed.upstreamAnswer?.body = Array(text.replacingOccurrences(of: credential, with: "[redacted]").utf8)
+            }
+        }
+        return scrubbed
+    }
+
+    /// One call passed through as it is: within the namespace's limits but
+    /// never repeated (it may not be safe to ask twice), its answer whatever
+    /// its status; a failure without an answer is counted and scrubbed.
+    func passThrough(_ request: UpstreamHTTPRequest, _ ns: Namespace) async throws -> UpstreamResponse {
+        let limiter = limiters[ns.name]!
+        return try await counting(ns) { try await limiter.run { try await self.client.send(request) } }
     }
 
     /// Removes credentials and credential-looking fragments an upstream echoed.

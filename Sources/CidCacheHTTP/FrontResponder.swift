@@ -1,0 +1,184 @@
+import CidCacheCore
+import CidCacheEngine
+import HTTPTypes
+import Hummingbird
+
+/// Answers every request of the HTTP front: `/<namespace>/<path>` is
+/// `<path>` under the namespace's base URL. A route that is an operation
+/// goes through the engine as a query file does (same request CID, same
+/// entry); every other route is passed through uncached.
+struct FrontResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let engine: CacheEngine
+
+    /// The process id `log` and `errors` lines get for HTTP requests: none is known.
+    static let pid: Int32 = 0
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        let path = request.uri.path
+        let (name, rest) = Self.split(path)
+        guard let namespace = engine.namespaces[name] else {
+            let error = CacheError(.notFound, "no namespace \"\(name)\" (the path starts with one: /openai/..., /anthropic/...)")
+            return Self.failure(error, format: .message)
+        }
+        let routes = FamilyRoutes.family(namespace.family.name)
+        let format = routes?.errorFormat ?? .message
+        let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
+        let body: [UInt8]
+        do {
+            body = try await Self.collect(request.body, limit: engine.config.requestLimitBytes)
+        } catch {
+            return Self.failure(error, format: format)
+        }
+        // A body route with a query string (`?api-version=`) asks for more than its operation: passed through.
+        if let routes, let match = routes.match(method: request.method.rawValue, path: rest),
+           !match.takesBody || request.uri.query == nil {
+            let options = HeaderRules.options(headers, credential: namespace.callerCredential(in: headers))
+            do {
+                let queryRequest = try match.request(body: body, query: request.uri.query)
+                return await query(namespace: name, op: match.operation, body: queryRequest, options: options, routes: routes)
+            } catch {
+                return Self.failure(error, format: routes.errorFormat)
+            }
+        }
+        let target = rest + (request.uri.query.map { "?" + $0 } ?? "")
+        return await passThrough(namespace: name, PassThroughRequest(
+            method: request.method.rawValue, target: target, headers: HeaderRules.forwarded(headers),
+            body: body.isEmpty ? nil : body), format: format)
+    }
+
+    /// `/openai/chat/completions` as `openai` and `/chat/completions`.
+    static func split(_ path: String) -> (namespace: String, rest: String) {
+        let trimmed = path.drop { $0 == "/" }
+        guard let slash = trimmed.firstIndex(of: "/") else { return (String(trimmed), "") }
+        return (String(trimmed[..<slash]), String(trimmed[slash...]))
+    }
+
+    /// The whole request body; EFBIG past `limit`.
+    static func collect(_ body: RequestBody, limit: Int) async throws(CacheError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        do {
+            for try await buffer in body {
+                guard bytes.count + buffer.readableBytes <= limit else {
+                    throw CacheError(.tooLarge, "request larger than \(limit) bytes")
+                }
+                bytes += buffer.readableBytesView
+            }
+        } catch {
+            throw CacheError(wrapping: error)
+        }
+        return bytes
+    }
+
+    // MARK: Operations
+
+    private func query(namespace: String, op: String, body: [UInt8], options: QueryOptions,
+                       routes: FamilyRoutes) async -> Response {
+        switch engine.start(namespace: namespace, op: op, body: body, pid: Self.pid, options: options) {
+        case .answered(let answer):
+            return await respond(answer, routes: routes)
+        case .failed(let error):
+            return Self.failure(error, format: routes.errorFormat)
+        case .needsUpstream(let pending):
+            let engine = self.engine
+            do {
+                return await respond(try await unlessCancelled { try await engine.finish(pending) }, routes: routes)
+            } catch {
+                return Self.failure(CacheError(wrapping: error), format: routes.errorFormat, requestCID: pending.requestCID)
+            }
+        }
+    }
+
+    /// An answer as the upstream sent it: a stream still arriving is passed on
+    /// as it comes (its CID, known at its end, in a trailer); anything else is
+    /// sent with its length and CID, a fresh answer once it is whole.
+    private func respond(_ answer: Answer, routes: FamilyRoutes) async -> Response {
+        var fields = HTTPFields()
+        fields[.contentType] = answer.streamed ? routes.streamContentType : "application/json"
+        fields[Self.outcomeHeader] = Self.outcomeName(answer.outcome)
+        fields[Self.requestCIDHeader] = answer.requestCID.string
+        let source = answer.body
+        if let contentCID = answer.contentCID, let size = answer.entry?.size {
+            // From the store (a hit, a stale stand-in, a flight that had just landed).
+            fields[Self.contentCIDHeader] = contentCID.string
+            return Response(status: .ok, headers: fields, body: Self.streaming(source, length: Int(size)))
+        }
+        if answer.streamed {
+            return Response(status: .ok, headers: fields, body: Self.streaming(source) {
+                source.contentCID.map { [Self.contentCIDHeader: $0.string] }
+            })
+        }
+        do {
+            let bytes = try await source.collectUnlessCancelled()
+            fields[Self.contentCIDHeader] = (source.contentCID ?? CID.forContent(bytes)).string
+            return Response(status: .ok, headers: fields, body: HTTPBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        } catch {
+            return Self.failure(CacheError(wrapping: error), format: routes.errorFormat, requestCID: answer.requestCID)
+        }
+    }
+
+    // MARK: Pass-through
+
+    private func passThrough(namespace: String, _ call: PassThroughRequest, format: ErrorFormat) async -> Response {
+        let answer: PassThroughAnswer
+        let engine = self.engine
+        do {
+            answer = try await unlessCancelled { try await engine.passThrough(namespace: namespace, call) }
+        } catch {
+            return Self.failure(CacheError(wrapping: error), format: format)
+        }
+        var fields = Self.fields(HeaderRules.forwarded(answer.headers))
+        fields[Self.outcomeHeader] = "bypass"
+        let length = answer.headers.first { $0.name.lowercased() == "content-length" }.flatMap { Int($0.value) }
+        return Response(status: HTTPResponse.Status(code: answer.status), headers: fields,
+                        body: Self.streaming(answer.body, length: length))
+    }
+
+    /// An engine body as a response body, passed on as it arrives; `trailers`
+    /// go after its last byte. A body cut short throws, which closes the
+    /// connection before the response's end.
+    static func streaming(_ source: CidCacheEngine.ResponseBody, length: Int? = nil,
+                          trailers: @escaping @Sendable () -> HTTPFields? = { nil }) -> HTTPBody {
+        HTTPBody(contentLength: length) { writer in
+            try await source.forEachPiece { try await writer.write(ByteBuffer(bytes: $0)) }
+            try await writer.finish(trailers())
+        }
+    }
+
+    // MARK: Failures
+
+    /// A failure: the upstream's own error answer when it sent one, else the
+    /// status its errno stands for with an error body in the family's format.
+    static func failure(_ error: CacheError, format: ErrorFormat, requestCID: CID? = nil) -> Response {
+        let status = FailureStatus.of(error)
+        var fields = HTTPFields()
+        if let requestCID { fields[requestCIDHeader] = requestCID.string }
+        let body: [UInt8]
+        if let answer = error.upstreamAnswer {
+            body = answer.body
+            fields.append(contentsOf: Self.fields(HeaderRules.forwarded(answer.headers)))
+            if fields[.contentType] == nil { fields[.contentType] = "application/json" }
+        } else {
+            body = format.body(for: error, status: status)
+            fields[.contentType] = "application/json"
+        }
+        return Response(status: HTTPResponse.Status(code: status), headers: fields,
+                        body: HTTPBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    // MARK: Headers
+
+    /// Header pairs as fields; a name HTTP does not allow is left out.
+    static func fields(_ headers: [(name: String, value: String)]) -> HTTPFields {
+        HTTPFields(headers.compactMap { header in HTTPField.Name(header.name).map { HTTPField(name: $0, value: header.value) } })
+    }
+
+    static let outcomeHeader = HTTPField.Name("x-cidcache")!
+    static let requestCIDHeader = HTTPField.Name("x-cidcache-request-cid")!
+    static let contentCIDHeader = HTTPField.Name("x-cidcache-cid")!
+
+    /// `x-cidcache`'s value for an outcome.
+    static func outcomeName(_ outcome: Outcome) -> String {
+        outcome == .bypassed ? "bypass" : outcome.rawValue
+    }
+}

@@ -1,0 +1,39 @@
+import CidCacheCore
+import CidCacheEngine
+import Glibc
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The HTTP front as a service: serves the engine over HTTP/1.1 at a loopback
+/// address until graceful shutdown (SIGTERM, SIGINT), when it stops taking
+/// connections and lets the requests in progress finish (bounded by the
+/// service group's graceful shutdown duration, then cancelled).
+///
+/// Each namespace lives under `/<namespace>`, which stands for its base URL,
+/// so an SDK uses the cache by changing its base URL alone: the routes that
+/// are operations go through the engine as a query file does, everything else
+/// is passed through uncached (README, "The HTTP front").
+public struct HTTPFront: Service {
+    private let application: Application<FrontResponder>
+    private let address: ListenAddress
+
+    public init(engine: CacheEngine, address: ListenAddress, logger: Logger) {
+        self.address = address
+        application = Application(
+            responder: FrontResponder(engine: engine),
+            configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port),
+                                                    serverName: "cidcache"),
+            logger: logger)
+    }
+
+    /// Serves until graceful shutdown; EBUSY when another process listens at the address already.
+    public func run() async throws {
+        do {
+            try await application.run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw CacheError(.busy, "cannot listen on \(address): the address is in use")
+        }
+    }
+}

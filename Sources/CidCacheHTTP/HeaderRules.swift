@@ -1,0 +1,29 @@
+import CidCacheEngine
+
+/// What the front reads from a request's headers and which headers cross it.
+enum HeaderRules {
+    /// `Cache-Control: no-cache` asks for a refresh, `no-store` for a bypass
+    /// (as the control object's `refresh` and `no_store`, docs/REFERENCE.md §6).
+    static func options(_ headers: [(name: String, value: String)], credential: String?) -> QueryOptions {
+        let directives = headers.filter { $0.name.lowercased() == "cache-control" }
+            .flatMap { $0.value.split(separator: ",") }
+            .map { $0.split(separator: "=").first.map { String($0).lowercased() } ?? "" }
+            .map { $0.filter { !$0.isWhitespace } }
+        return QueryOptions(refresh: directives.contains("no-cache"), noStore: directives.contains("no-store"),
+                            credential: credential)
+    }
+
+    /// Headers of one connection (RFC 9110 §7.6.1) or of its framing, which
+    /// the client that makes the next hop sets itself. `accept-encoding` goes
+    /// too, so answers come back as they are, never compressed for a client
+    /// that did not ask this hop.
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer",
+        "transfer-encoding", "upgrade", "host", "content-length", "accept-encoding",
+    ]
+
+    /// The headers that cross the front, in either direction.
+    static func forwarded(_ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        headers.filter { !hopByHop.contains($0.name.lowercased()) }
+    }
+}
