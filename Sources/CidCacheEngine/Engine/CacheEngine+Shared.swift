@@ -30,12 +30,21 @@ extension CacheEngine {
         }
     }
 
+    /// Where a namespace's entries go in the shared tier: the configured
+    /// namespace's place, or for one a caller's own credential makes (the HTTP
+    /// front), the place of that credential.
+    func sharedPlace(_ namespace: Namespace) -> SharedPlace? {
+        if namespaces[namespace.name] === namespace { return sharedPlaces[namespace.name] }
+        guard namespace.family.answersAreMachineIndependent else { return nil }
+        return SharedPlace(upstream: namespace.sharedUpstream, credential: namespace.sharedScopeMaterial)
+    }
+
     /// The shared tier's answer to a query this store could not answer, stored
     /// here with the record's remaining TTL (never more than this machine's
     /// own); nil when the tier has none. Refusals and failures are logged in
     /// `errors` and the query goes on to the upstream.
     func sharedAnswer(_ query: PreparedQuery) async -> (entry: EntryRecord?, body: [UInt8])? {
-        guard let shared, query.operation.callsUpstream, let place = sharedPlaces[query.namespace.name] else { return nil }
+        guard let shared, query.operation.callsUpstream, let place = sharedPlace(query.namespace) else { return nil }
         switch await shared.lookup(place, requestCID: query.requestCID) {
         case .hit(let record, let body):
             return (storeShared(query, record, body), body)
@@ -69,7 +78,7 @@ extension CacheEngine {
     /// Queues a freshly fetched answer for the shared tier (never a private
     /// operation's: those are never stored, so never get here).
     func publishShared(_ query: PreparedQuery, _ entry: EntryRecord, body: [UInt8], contentCID: CID) {
-        guard let shared, shared.writes, query.operation.callsUpstream, let place = sharedPlaces[query.namespace.name] else { return }
+        guard let shared, shared.writes, query.operation.callsUpstream, let place = sharedPlace(query.namespace) else { return }
         shared.publish(SharedUpload(place: place, requestCID: query.requestCID, body: body, contentCID: contentCID,
                                     created: Int(entry.fetched), expires: Int(entry.expires),
                                     tokens: entry.tokens > 0 ? Int(entry.tokens) : nil, costUSD: entry.costUSD > 0 ? entry.costUSD : nil))
