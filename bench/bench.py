@@ -636,6 +636,13 @@ def measure_shared_tier(results, fake_url, root, quick):
                    n=100 if quick else 1000, uploads_n=200 if quick else 2000)
 
 
+def measure_http(results, fake, root, quick):
+    from http_front import measure_http_front
+    floor = os.path.join(os.path.dirname(BINARY), "cidcache-http-floor")
+    measure_http_front(results, BINARY, floor, fake, KEY, chat, free_port, percentiles, log, root,
+                       n=300 if quick else 5000)
+
+
 def measure_engine(results, sizes, n):
     """The Swift benchmark of the engine in-process (bench/Engine): keying and lookups without FUSE."""
     binary = os.path.join(os.path.dirname(BINARY), "cidcache-bench")
@@ -792,6 +799,12 @@ def targets(results, by):
         check("mount ready in under 1 s (every store size)", worst < 1, f"{worst:.3f} s at worst")
     for label, miss in results.get("miss", {}).items():
         check(f"miss overhead under 2 ms ({label})", miss["overhead_p50_us"] < 2000, f"{miss['overhead_p50_us']:.0f} us")
+    front = results.get("http_front")
+    if front:
+        check("HTTP front hit at least 10x faster than LiteLLM's proxy cache hit (p50)", front["litellm_over_front"] >= 10,
+              f"{front['litellm_over_front']}x ({front['litellm_p50_us']:.0f} vs {front['front_p50_us']:.0f} us)")
+        check("HTTP front hit within 2x a minimal hummingbird route (p50)", front["front_over_floor"] <= 2,
+              f"{front['front_over_floor']}x ({front['front_p50_us']:.0f} vs {front['floor_p50_us']:.0f} us)")
     shared = results.get("shared")
     if shared:
         check("shared hit within 1.3x two plain GETs of its objects (p50)", shared["ratio"] <= 1.3,
@@ -892,6 +905,8 @@ def main():
                              "in the same interleaved rounds, as 'baseline ...' rows")
     parser.add_argument("--shared-only", action="store_true",
                         help="measure only the shared tier (bench/shared_tier.py) and print its rows")
+    parser.add_argument("--http-only", action="store_true",
+                        help="measure only the HTTP front (bench/http_front.py) and print its rows")
     parser.add_argument("--max-generation-s", type=float, default=2400,
                         help="skip a store size whose fill would take longer (projected from the previous size)")
     args = parser.parse_args()
@@ -916,17 +931,20 @@ def main():
                                                     capture_output=True, text=True).stdout.strip(),
                            "binary": BINARY}}
     root = tempfile.mkdtemp(prefix="cidcache-bench-", dir="/var/tmp")
-    if args.shared_only:
+    if args.shared_only or args.http_only:
         fast = fast_fake()
         try:
-            measure_shared_tier(results, fast.url, root, quick)
+            if args.shared_only:
+                measure_shared_tier(results, fast.url, root, quick)
+            if args.http_only:
+                measure_http(results, fast, root, quick)
         finally:
             fast.stop()
             shutil.rmtree(root, ignore_errors=True)
         summarize(results)
         for row in results["latency"]:
             print(f"{row['method']:44} {row['client']:7} p50 {row['p50_us']:9.1f} us  p99 {row['p99_us']:9.1f} us")
-        print(json.dumps(results.get("shared")))
+        print(json.dumps({key: results[key] for key in ("shared", "http_front") if key in results}))
         return
     fake, fast = FakeOpenAI(KEY), None
     hello = FloorMount(root, "hello", [HELLO], "hello").start()
@@ -973,6 +991,7 @@ def main():
         if baseline:
             baseline.stop()
         measure_shared_tier(results, fast.url, root, quick)
+        measure_http(results, fast, root, quick)
         measure_scale(results, fast, sizes, samples, root, args.max_generation_s)
         log("engine in-process")
         measure_engine(results, [size for size in sizes if size <= 100000] or sizes[:1], n)
