@@ -637,7 +637,7 @@ def measure_shared_tier(results, fake_url, root, quick):
 
 
 def measure_http(results, fake, root, quick):
-    from http_front import measure_http_front
+    from http_bench import measure_http_front
     floor = os.path.join(os.path.dirname(BINARY), "cidcache-http-floor")
     measure_http_front(results, BINARY, floor, fake, KEY, chat, free_port, percentiles, log, root,
                        n=300 if quick else 5000)
@@ -906,7 +906,7 @@ def main():
     parser.add_argument("--shared-only", action="store_true",
                         help="measure only the shared tier (bench/shared_tier.py) and print its rows")
     parser.add_argument("--http-only", action="store_true",
-                        help="measure only the HTTP front (bench/http_front.py) and print its rows")
+                        help="measure only the HTTP front (bench/http_bench.py) and print its rows")
     parser.add_argument("--max-generation-s", type=float, default=2400,
                         help="skip a store size whose fill would take longer (projected from the previous size)")
     args = parser.parse_args()

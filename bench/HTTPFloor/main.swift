@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 
-/// The floor of a hummingbird server on this machine (bench/http_front.py):
+/// The floor of a hummingbird server on this machine (bench/http_bench.py):
 /// one route that answers every POST to /v1/chat/completions with the same
 /// bytes from memory. Usage: cidcache-http-floor PORT PAYLOAD_FILE.
 @main

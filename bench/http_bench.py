@@ -21,6 +21,8 @@ import sys
 import time
 
 MODEL = "gpt-4o-mini"
+# LiteLLM's proxy refuses to start without a master key; an obviously fake one.
+MASTER_KEY = "sk-bench-not-a-real-master-key-0001"
 
 
 def wait_http(port, path, seconds, process, method="GET", body=None):
@@ -99,14 +101,15 @@ def measure_http_front(results, binary, floor_binary, fake, key, chat, free_port
         with open(config, "w") as f:
             json.dump({"model_list": [{"model_name": MODEL, "litellm_params": {
                           "model": f"openai/{MODEL}", "api_base": fake.url, "api_key": key}}],
-                       "litellm_settings": {"cache": True, "cache_params": {"type": "local"}}}, f)
+                       "litellm_settings": {"cache": True, "cache_params": {"type": "local"}},
+                       "general_settings": {"master_key": MASTER_KEY}}, f)
         litellm_port = free_port()
         proxy = subprocess.Popen([litellm, "--config", config, "--host", "127.0.0.1", "--port", str(litellm_port)],
                                  env=dict(os.environ, LITELLM_LOG="ERROR"), stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
         processes.append(proxy)
         wait_http(litellm_port, "/health/liveliness", 120, proxy)
-        theirs = Client(litellm_port, "/v1/chat/completions", request, {"Authorization": "Bearer sk-bench-not-real"})
+        theirs = Client(litellm_port, "/v1/chat/completions", request, {"Authorization": f"Bearer {MASTER_KEY}"})
         theirs()
         calls = len(fake.calls)
         theirs()
