@@ -75,7 +75,7 @@ let package = Package(
         // The engine in-process (bench/README.md); run by hand.
         .executableTarget(name: "cidcache-bench", dependencies: ["CidCacheEngine", "CidCacheCore"],
                           path: "bench/Engine"),
-        // The floor of a hummingbird server (bench/http_front.py): one route, bytes from memory; run by hand.
+        // The floor of a hummingbird server (bench/http_bench.py): one route, bytes from memory; run by hand.
         .executableTarget(name: "cidcache-http-floor", dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
                           path: "bench/HTTPFloor"),
 

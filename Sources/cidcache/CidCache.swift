@@ -31,6 +31,21 @@ struct StoreOptions: ParsableArguments {
         try CacheConfig.load(path: configFile.map(absolute))
     }
 
+    /// Creates the data dir (0700) when missing, takes the store's lock and opens
+    /// the engine, for a command that writes the store (one per store at a
+    /// time); a failure ends the command with its message.
+    func lockAndOpenEngine(truncateLogs: Bool = false, offline: Bool) throws -> (StoreLock, CacheEngine) {
+        let directory = resolvedDataDirectory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        do {
+            let lock = try DataDirectory.lock(directory)
+            return (lock, try openEngine(truncateLogs: truncateLogs, offline: offline))
+        } catch let error as CacheError {
+            throw fail(error)
+        }
+    }
+
     /// Opens the engine for a command that reads the store: a failure ends the command with its message.
     func openEngineOrExit() throws -> CacheEngine {
         do {

@@ -71,17 +71,7 @@ struct QueryCommand: AsyncParsableCommand {
     }
 
     private func throughEngine(body: [UInt8]) async throws {
-        let directory = store.resolvedDataDirectory
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        let lock: StoreLock
-        let engine: CacheEngine
-        do {
-            lock = try DataDirectory.lock(directory)
-            engine = try store.openEngine(offline: offline)
-        } catch let error as CacheError {
-            throw fail(error)
-        }
+        let (lock, engine) = try store.lockAndOpenEngine(offline: offline)
         defer { lock.release() }
         do {
             let answer = try await engine.query(namespace: namespace, op: op, body: body, pid: getpid())

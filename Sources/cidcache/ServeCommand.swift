@@ -52,17 +52,7 @@ func runDaemon(store: StoreOptions, offline: Bool,
                makeFronts: (CacheEngine, Logger) throws -> [any Service]) async throws {
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     let logger = Logger(label: "cidcache")
-    let directory = store.resolvedDataDirectory
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                            attributes: [.posixPermissions: 0o700])
-    let lock: StoreLock
-    let engine: CacheEngine
-    do {
-        lock = try DataDirectory.lock(directory)
-        engine = try store.openEngine(truncateLogs: true, offline: offline)
-    } catch let error as CacheError {
-        throw fail(error)
-    }
+    let (lock, engine) = try store.lockAndOpenEngine(truncateLogs: true, offline: offline)
     let services = try makeFronts(engine, logger) + [EngineMaintenance(engine: engine)]
     var configuration = ServiceGroupConfiguration(
         services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },

@@ -16,7 +16,6 @@ import openai
 import pytest
 
 from conftest import BINARY, TEST_KEY
-from fake_infra_http import FakeInfra
 from fake_llm import ECOSYSTEM, KEYS, FakeLLM
 
 READY_S = 20
@@ -154,13 +153,6 @@ MESSAGE = {"model": "claude-3-5-haiku-latest", "max_tokens": 64,
 
 
 # FakeInfra: the Hugging Face Hub and GitHub
-
-
-@pytest.fixture
-def infra():
-    server = FakeInfra()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

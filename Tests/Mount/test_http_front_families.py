@@ -11,7 +11,7 @@ from huggingface_hub import HfApi
 
 from cidlib import request_cid
 from fake_infra_http import HF_TOKEN_A, TOKEN_A
-from http_front import front, infra, infra_front, llm  # noqa: F401  (fixtures)
+from http_front import front, infra_front, llm  # noqa: F401  (fixtures)
 from http_front import headers_of, outcomes
 
 
