@@ -194,6 +194,7 @@ def test_the_configured_key_is_added_only_when_the_caller_sends_none(front, fake
 
 
 @pytest.mark.parametrize("model, status, exception", [
+    ("fail-401", 401, openai.AuthenticationError),
     ("fail-404", 404, openai.NotFoundError),
     ("fail-429", 429, openai.RateLimitError),
     ("fail-500", 500, openai.InternalServerError),
@@ -202,7 +203,8 @@ def test_upstream_errors_reach_the_sdk_as_its_own(front, model, status, exceptio
     with pytest.raises(exception) as raised:
         openai_client(front).chat.completions.create(**chat(model=model))
     assert raised.value.status_code == status
-    assert raised.value.body["type"] == {404: "invalid_request_error", 429: "requests", 500: "server_error"}[status]
+    assert raised.value.body["type"] == {401: "invalid_request_error", 404: "invalid_request_error", 429: "requests",
+                                          500: "server_error"}[status]
     if status == 429:
         assert raised.value.response.headers["retry-after"] == "1"
 
