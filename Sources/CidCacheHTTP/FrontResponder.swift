@@ -2,6 +2,7 @@ import CidCacheCore
 import CidCacheEngine
 import HTTPTypes
 import Hummingbird
+import Synchronization
 
 /// Answers every request of the HTTP front: `/<namespace>/<path>` is
 /// `<path>` under the namespace's base URL. A route that is an operation
@@ -101,6 +102,9 @@ struct FrontResponder: HTTPResponder {
         if let contentCID = answer.contentCID, let size = answer.entry?.size {
             // From the store (a hit, a stale stand-in, a flight that had just landed).
             fields[Self.contentCIDHeader] = contentCID.string
+            if let whole = Self.readAtOnce(source, size: Int(size)) {
+                return Response(status: .ok, headers: fields, body: HTTPBody(byteBuffer: ByteBuffer(bytes: whole)))
+            }
             return Response(status: .ok, headers: fields, body: Self.streaming(source, length: Int(size)))
         }
         if answer.streamed {
@@ -132,6 +136,17 @@ struct FrontResponder: HTTPResponder {
         let length = answer.headers.first { $0.name.lowercased() == "content-length" }.flatMap { Int($0.value) }
         return Response(status: HTTPResponse.Status(code: answer.status), headers: fields,
                         body: Self.streaming(answer.body, length: length))
+    }
+
+    /// A stored answer of at most 1 MiB whole, when its bytes are there at once
+    /// (memory, the index or a file): one write instead of a streamed body; nil otherwise.
+    static func readAtOnce(_ source: CidCacheEngine.ResponseBody, size: Int) -> ArraySlice<UInt8>? {
+        guard size <= 1 << 20 else { return nil }
+        let read = Mutex<ArraySlice<UInt8>?>(nil)
+        source.read(at: 0, limit: size) { chunk in
+            if case .bytes(let bytes) = chunk { read.withLock { $0 = bytes } }
+        }
+        return read.withLock { $0 }.flatMap { $0.count == size ? $0 : nil }
     }
 
     /// An engine body as a response body, passed on as it arrives; `trailers`
