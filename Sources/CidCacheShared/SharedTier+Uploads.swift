@@ -17,6 +17,9 @@ extension SharedTier {
         return true
     }
 
+    /// Uploads in flight at once, from the queue and from `cidcache push` alike.
+    public static let uploadConcurrency = 4
+
     /// Seconds an answer must still have to live to be uploaded.
     static let shortestSharedLifetime = 5
 
@@ -67,7 +70,7 @@ final class UploadQueue: Sendable {
     private let continuation: AsyncStream<Job>.Continuation
     private let worker: Task<Void, Never>
     /// Uploads in flight at once.
-    static let concurrency = 4
+    static var concurrency: Int { SharedTier.uploadConcurrency }
 
     init(limit: Int) {
         let (stream, continuation) = AsyncStream<Job>.makeStream(bufferingPolicy: .bufferingOldest(limit))

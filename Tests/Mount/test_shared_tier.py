@@ -238,13 +238,14 @@ def test_offline_reads_the_shared_tier(moto, shared_mount, fake):
 def test_push_seeds_the_bucket_from_a_local_store(moto, shared_mount, make_mount, fake, team_key, tmp_path, daemon):
     bucket = moto.create_bucket()
     a = make_mount().start()  # no shared tier
-    requests = [chat(f"pushed {i} {uuid.uuid4().hex}") for i in range(2)]
+    # More than the four uploads push runs at once.
+    requests = [chat(f"pushed {i} {uuid.uuid4().hex}") for i in range(8)]
     requests.append(chat(f"pushed stream {uuid.uuid4().hex}", stream=True))
     bodies = [a.query("openai", "chat.completions", r) for r in requests]
     # Stored, never live (TTL 0): not pushed.
     expired = chat(f"stored expired {uuid.uuid4().hex}", cidcache={"ttl": 0})
     a.query("openai", "chat.completions", expired)
-    assert a.stats("openai.json")["entries"] == 4  # expired entries stay in the index
+    assert a.stats("openai.json")["entries"] == 10  # expired entries stay in the index
     assert "shared_uploads" not in a.stats(), "no shared keys without a shared section"
     if daemon == "stopped":
         assert a.stop() == 0
@@ -257,15 +258,15 @@ def test_push_seeds_the_bucket_from_a_local_store(moto, shared_mount, make_mount
     result = subprocess.run([BINARY, "push", "--data-dir", a.data, "--config", str(config)], env=env,
                             capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr.decode()
-    assert re.search(rb"\b3\b", result.stdout), result.stdout
+    assert re.search(rb"\b9\b", result.stdout), result.stdout
     records, blobs = layout(moto, bucket)
-    assert len(records) == 3 and sorted(blobs.values()) == sorted(bodies)
+    assert len(records) == 9 and sorted(blobs.values()) == sorted(bodies)
     for raw in records.values():
         verify(raw, team_key.public)
     b = shared_mount(moto, bucket)
     assert [b.query("openai", "chat.completions", r) for r in requests] == bodies
-    assert outcomes(b) == ["shared"] * 3
-    assert len(fake.calls_to("/chat/completions")) == 4
+    assert outcomes(b) == ["shared"] * 9
+    assert len(fake.calls_to("/chat/completions")) == 10
 
 
 # moto: poisoning

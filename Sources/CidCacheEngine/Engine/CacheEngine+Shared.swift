@@ -79,19 +79,18 @@ extension CacheEngine {
     /// operation's: those are never stored, so never get here).
     func publishShared(_ query: PreparedQuery, _ entry: EntryRecord, body: [UInt8], contentCID: CID) {
         guard let shared, shared.writes, query.operation.callsUpstream, let place = sharedPlace(query.namespace) else { return }
-        shared.publish(SharedUpload(place: place, requestCID: query.requestCID, body: body, contentCID: contentCID,
-                                    created: Int(entry.fetched), expires: Int(entry.expires),
-                                    tokens: entry.tokens > 0 ? Int(entry.tokens) : nil, costUSD: entry.costUSD > 0 ? entry.costUSD : nil))
+        shared.publish(sharedUpload(place, entry, requestCID: query.requestCID, body: body, contentCID: contentCID))
     }
 
-    /// Uploads every live entry this machine may share (`cidcache push`), one
-    /// at a time, waiting for each; how many are in the bucket and how many failed.
+    /// Uploads every live entry this machine may share (`cidcache push`),
+    /// `SharedTier.uploadConcurrency` at a time, each body read when its turn
+    /// comes; how many are in the bucket and how many failed.
     public func pushToShared() async throws(CacheError) -> (pushed: Int, failed: Int) {
         guard let shared else { throw CacheError(.invalidRequest, "no shared tier configured (config key \"shared\")") }
         guard shared.writes else {
             throw CacheError(.accessDenied, "this machine is read-only for the shared tier (no shared.signing_key, or shared.upload false)")
         }
-        var pushed = 0, failed = 0
+        var pending: [(place: SharedPlace, entry: EntryRecord)] = []
         let now = Self.now()
         for (name, namespace) in namespaces.sorted(by: { $0.key < $1.key }) {
             guard let place = sharedPlaces[name] else { continue }
@@ -101,22 +100,36 @@ extension CacheEngine {
             } catch {
                 throw CacheError(wrapping: error)
             }
-            for entry in live where namespace.family.operation(named: entry.op)?.callsUpstream == true
-                && !config.isPrivate(namespace: name, op: entry.op) {
-                guard let contentCID = CID(entry.contentCID),
-                      let body = try? readRemembering(cid: entry.contentCID, size: entry.size),
-                      let requestCID = CID(entry.requestCID) else {
-                    failed += 1
-                    continue
-                }
-                let upload = SharedUpload(place: place, requestCID: requestCID, body: body, contentCID: contentCID,
-                                          created: Int(entry.fetched), expires: Int(entry.expires),
-                                          tokens: entry.tokens > 0 ? Int(entry.tokens) : nil,
-                                          costUSD: entry.costUSD > 0 ? entry.costUSD : nil)
-                if await shared.uploadNow(upload) { pushed += 1 } else { failed += 1 }
-            }
+            pending += live.filter { namespace.family.operation(named: $0.op)?.callsUpstream == true
+                                     && !config.isPrivate(namespace: name, op: $0.op) }.map { (place, $0) }
         }
-        return (pushed, failed)
+        return await withTaskGroup(of: Bool.self) { group in
+            var counts = (pushed: 0, failed: 0)
+            func count(_ pushed: Bool?) {
+                if pushed == true { counts.pushed += 1 } else if pushed == false { counts.failed += 1 }
+            }
+            for (index, job) in pending.enumerated() {
+                if index >= SharedTier.uploadConcurrency { count(await group.next()) }
+                group.addTask { await self.push(job.entry, to: job.place, tier: shared) }
+            }
+            for await pushed in group { count(pushed) }
+            return counts
+        }
+    }
+
+    /// Uploads one stored entry now; whether its record is in the bucket.
+    private func push(_ entry: EntryRecord, to place: SharedPlace, tier: SharedTier) async -> Bool {
+        guard let contentCID = CID(entry.contentCID), let requestCID = CID(entry.requestCID),
+              let body = try? readRemembering(cid: entry.contentCID, size: entry.size) else { return false }
+        return await tier.uploadNow(sharedUpload(place, entry, requestCID: requestCID, body: body, contentCID: contentCID))
+    }
+
+    /// What the shared tier is given for a stored entry: its bytes and what its record says.
+    private func sharedUpload(_ place: SharedPlace, _ entry: EntryRecord, requestCID: CID, body: [UInt8],
+                              contentCID: CID) -> SharedUpload {
+        SharedUpload(place: place, requestCID: requestCID, body: body, contentCID: contentCID,
+                     created: Int(entry.fetched), expires: Int(entry.expires),
+                     tokens: entry.tokens > 0 ? Int(entry.tokens) : nil, costUSD: entry.costUSD > 0 ? entry.costUSD : nil)
     }
 
     private func logShared(_ query: PreparedQuery, _ error: CacheError) {
