@@ -186,7 +186,7 @@ final class S3FamilyTests: XCTestCase {
             <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
               <Name>bucket</Name><Prefix>photos/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys>
               <IsTruncated>true</IsTruncated>
-              <NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>
+              <NextContinuationToken>test-continuation-token/not-real+0001=</NextContinuationToken>
               <Contents>
                 <Key>photos/a &amp; b &lt;1&gt;.jpg</Key>
                 <LastModified>2009-10-12T17:50:30.000Z</LastModified>
@@ -202,7 +202,7 @@ final class S3FamilyTests: XCTestCase {
             """
         let page = try S3Family.parseListPage(Array(xml.utf8))
         XCTAssertTrue(page.isTruncated)
-        XCTAssertEqual(page.nextToken, "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=")
+        XCTAssertEqual(page.nextToken, "test-continuation-token/not-real+0001=")
         XCTAssertEqual(page.commonPrefixes, ["photos/2006/", "photos/2007/"])
         XCTAssertEqual(page.contents.count, 2)
         XCTAssertEqual(page.contents[0], .object([

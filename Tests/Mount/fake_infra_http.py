@@ -342,8 +342,8 @@ class FakeInfra:
         if command == "routing/findprovs":
             events = [{"Extra": "", "ID": "", "Responses": None, "Type": 0},
                       {"Extra": "", "ID": "", "Responses": [{"Addrs": ["/ip4/10.0.0.7/tcp/4001", "/ip4/10.0.0.7/udp/4001/quic-v1"],
-                                                              "ID": "12D3KooWPhRJrMAEyftYLUdfhM8ppVCXEGk8uGNUD7QJBzvzmvTo"}], "Type": 4},
-                      {"Extra": "", "ID": "", "Responses": [{"Addrs": [], "ID": "12D3KooWSGvLCy8rGFfCEL1xqT5e7fAcE9bHTWfyhnkcjaPzxstp"}], "Type": 4}]
+                                                              "ID": "12D3KooWTestPeerNotAReaLNodeAAAAAAAAAAAAAAAAAAAAAAAA"}], "Type": 4},
+                      {"Extra": "", "ID": "", "Responses": [{"Addrs": [], "ID": "12D3KooWTestPeerNotAReaLNodeBBBBBBBBBBBBBBBBBBBBBBBB"}], "Type": 4}]
             handler.send_response(200)
             handler.send_header("Content-Type", "application/json")
             handler.send_header("X-Chunked-Output", "1")
