@@ -21,4 +21,24 @@ public enum PercentEncoding {
         }
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// The text `encoded` stands for (and, in a query, `+` as a space); nil
+    /// when a `%` is not followed by two hex digits or the bytes are not UTF-8.
+    public static func decode(_ encoded: Substring, plusIsSpace: Bool) -> String? {
+        var bytes: [UInt8] = []
+        var input = encoded.utf8[...]
+        while let byte = input.popFirst() {
+            switch byte {
+            case UInt8(ascii: "%"):
+                guard input.count >= 2, let high = Hex.value(of: input.removeFirst()),
+                      let low = Hex.value(of: input.removeFirst()) else {
+                    return nil
+                }
+                bytes.append(high << 4 | low)
+            case UInt8(ascii: "+") where plusIsSpace: bytes.append(UInt8(ascii: " "))
+            default: bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
 }

@@ -76,8 +76,8 @@ struct FamilyRoutes: Sendable, Equatable {
             var object = JSONObject(members.map { (key: $0.name, value: JSON.string($0.value)) })
             for pair in (query ?? "").split(separator: "&") where !pair.isEmpty {
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard let name = PercentDecoding.decode(parts[0], plusIsSpace: true),
-                      let value = PercentDecoding.decode(parts.count > 1 ? parts[1] : "", plusIsSpace: true) else {
+                guard let name = PercentEncoding.decode(parts[0], plusIsSpace: true),
+                      let value = PercentEncoding.decode(parts.count > 1 ? parts[1] : "", plusIsSpace: true) else {
                     throw CacheError(.invalidRequest, "the query string is not valid percent-encoding")
                 }
                 guard !members.contains(where: { $0.name == name }) else {

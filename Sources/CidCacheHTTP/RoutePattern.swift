@@ -36,7 +36,7 @@ struct RoutePattern: Sendable, Equatable {
         guard path.hasPrefix("/"), !parts.isEmpty, !parts.contains(where: \.isEmpty) else {
             return segments.isEmpty && (path.isEmpty || path == "/") ? [] : nil
         }
-        let decoded = parts.compactMap { PercentDecoding.decode($0, plusIsSpace: false) }
+        let decoded = parts.compactMap { PercentEncoding.decode($0, plusIsSpace: false) }
         guard decoded.count == parts.count else { return nil }
         return Self.match(segments[...], decoded[...])
     }
@@ -62,37 +62,6 @@ struct RoutePattern: Sendable, Equatable {
         case .remainder(let name):
             guard rest.isEmpty, !parts.isEmpty else { return nil }
             return [(name, parts.joined(separator: "/"))]
-        }
-    }
-}
-
-/// RFC 3986 percent-decoding (and, in a query, `+` as a space).
-enum PercentDecoding {
-    /// The text `encoded` stands for; nil when a `%` is not followed by two
-    /// hex digits or the bytes are not UTF-8.
-    static func decode(_ encoded: Substring, plusIsSpace: Bool) -> String? {
-        var bytes: [UInt8] = []
-        var input = encoded.utf8[...]
-        while let byte = input.popFirst() {
-            switch byte {
-            case UInt8(ascii: "%"):
-                guard input.count >= 2, let high = hexValue(input.removeFirst()), let low = hexValue(input.removeFirst()) else {
-                    return nil
-                }
-                bytes.append(high << 4 | low)
-            case UInt8(ascii: "+") where plusIsSpace: bytes.append(UInt8(ascii: " "))
-            default: bytes.append(byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
         }
     }
 }

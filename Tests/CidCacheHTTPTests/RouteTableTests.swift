@@ -78,9 +78,9 @@ final class RouteTableTests: XCTestCase {
             XCTAssertEqual((error as? CacheError)?.kind, .invalidRequest)
         }
         XCTAssertThrowsError(try request("hf", "/api/models", query: "search=%zz"))
-        XCTAssertNil(PercentDecoding.decode("%C3%28", plusIsSpace: false), "not UTF-8")
-        XCTAssertEqual(PercentDecoding.decode("a+b%2Bc", plusIsSpace: true), "a b+c")
-        XCTAssertEqual(PercentDecoding.decode("a+b", plusIsSpace: false), "a+b")
+        XCTAssertNil(PercentEncoding.decode("%C3%28", plusIsSpace: false), "not UTF-8")
+        XCTAssertEqual(PercentEncoding.decode("a+b%2Bc", plusIsSpace: true), "a b+c")
+        XCTAssertEqual(PercentEncoding.decode("a+b", plusIsSpace: false), "a+b")
         XCTAssertNil(RoutePattern("/api/models/{repo_id+}").match("/api/models//x"), "an empty segment")
     }
 

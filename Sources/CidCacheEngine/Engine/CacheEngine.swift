@@ -178,7 +178,8 @@ public final class CacheEngine: Sendable {
             query.control.noStore = true
             query.bypassesCache = true
         }
-        if let credential = options.credential {
+        // The configured credential sent back (what an SDK does with the same key) changes nothing.
+        if let credential = options.credential, credential != query.namespace.endpoint.credential {
             query.namespace = query.namespace.calling(with: credential, secret: scopeSecret)
         }
         return query
