@@ -11,6 +11,7 @@ import Synchronization
 struct FrontResponder: HTTPResponder {
     typealias Context = BasicRequestContext
     let engine: CacheEngine
+    let keys: CallerKeys
 
     /// The process id `log` and `errors` lines get for HTTP requests: none is known.
     static let pid: Int32 = 0
@@ -24,7 +25,18 @@ struct FrontResponder: HTTPResponder {
         }
         let routes = FamilyRoutes.family(namespace.family.name)
         let format = routes?.errorFormat ?? .message
-        let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
+        var headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
+        // A caller key stands for the configured credential; any other credential is the caller's own.
+        let presented = namespace.callerCredential(in: headers)
+        let caller = presented.flatMap(keys.caller(presenting:))
+        if caller != nil { headers = namespace.removingCallerCredential(from: headers) }
+        if keys.required && caller == nil {
+            let error = CacheError(.accessDenied, "this front answers callers with a key only (http.require_key): "
+                                   + (presented == nil ? "the request has none" : "the request's credential is not one")
+                                   + "; `cidcache key new NAME` makes one, which the SDK sends as its API key")
+            engine.recordRefusal(namespace: name, error)
+            return Self.failure(error, format: format)
+        }
         let body: [UInt8]
         do {
             body = try await Self.collect(request.body, limit: engine.config.requestLimitBytes)
@@ -34,7 +46,8 @@ struct FrontResponder: HTTPResponder {
         // A body route with a query string (`?api-version=`) asks for more than its operation: passed through.
         if let routes, let match = routes.match(method: request.method.rawValue, path: rest),
            !match.takesBody || request.uri.query == nil {
-            let options = HeaderRules.options(headers, credential: namespace.callerCredential(in: headers))
+            var options = HeaderRules.options(headers, credential: caller == nil ? presented : nil)
+            options.caller = caller
             do {
                 let queryRequest = try match.request(body: body, query: request.uri.query)
                 return await query(namespace: name, op: match.operation, body: queryRequest, options: options, routes: routes)

@@ -19,10 +19,11 @@ public struct HTTPFront: Service {
     private let application: Application<FrontResponder>
     private let address: ListenAddress
 
-    public init(engine: CacheEngine, address: ListenAddress, logger: Logger) {
+    /// - Parameter keys: the caller keys the front knows (README, "Caller keys").
+    public init(engine: CacheEngine, address: ListenAddress, keys: CallerKeys, logger: Logger) {
         self.address = address
         application = Application(
-            responder: FrontResponder(engine: engine),
+            responder: FrontResponder(engine: engine, keys: keys),
             configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port),
                                                     serverName: "cidcache"),
             logger: logger)

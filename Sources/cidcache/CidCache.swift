@@ -9,7 +9,7 @@ struct CidCache: AsyncParsableCommand {
         commandName: "cidcache",
         abstract: "A content-addressed cache for API calls, mounted as a filesystem or served over HTTP.",
         subcommands: [MountCommand.self, ServeCommand.self, UnmountCommand.self, QueryCommand.self, CidCommand.self, StatsCommand.self,
-                      VerifyCommand.self, KeygenCommand.self, PushCommand.self])
+                      VerifyCommand.self, KeygenCommand.self, KeyCommand.self, PushCommand.self])
 }
 
 /// Options every command that opens a store shares.

@@ -23,7 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw fail(CacheError(.invalidRequest, "serve needs --http HOST:PORT or the config's http.listen"))
         }
         try await runDaemon(store: store, offline: offline) { engine, logger in
-            [HTTPFront(engine: engine, address: address, logger: logger)]
+            [try store.httpFront(engine: engine, address: address, logger: logger)]
         }
     }
 }
@@ -38,6 +38,18 @@ struct HTTPOption: ParsableArguments {
         do {
             guard let text = try http ?? store.loadConfig().httpListen else { return nil }
             return try ListenAddress(parsing: text)
+        } catch let error as CacheError {
+            throw fail(error)
+        }
+    }
+}
+
+extension StoreOptions {
+    /// The HTTP front at `address` with the caller keys the config names; a keys file that cannot be read ends the command.
+    func httpFront(engine: CacheEngine, address: ListenAddress, logger: Logger) throws -> HTTPFront {
+        do {
+            let keys = try CallerKeys(path: try callerKeysPath(), required: engine.config.httpRequiresKey)
+            return HTTPFront(engine: engine, address: address, keys: keys, logger: logger)
         } catch let error as CacheError {
             throw fail(error)
         }

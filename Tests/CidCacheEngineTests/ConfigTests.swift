@@ -35,6 +35,19 @@ final class ConfigTests: XCTestCase {
         XCTAssertFalse(config.isPrivate(namespace: "openai", op: "embeddings"))
     }
 
+    func testTheHTTPFrontsCallerKeySettings() throws {
+        let config = try parse(#"{"http": {"listen": "127.0.0.1:1", "keys_file": "/k.json", "require_key": true}}"#)
+        XCTAssertEqual(config.httpKeysFile, "/k.json")
+        XCTAssertTrue(config.httpRequiresKey)
+        XCTAssertFalse(try parse("{}").httpRequiresKey)
+        for (text, member) in [(#"{"http": {"keys_file": 1}}"#, "http.keys_file"), (#"{"http": {"require_key": "yes"}}"#, "http.require_key"),
+                               (#"{"http": {"keys": "x"}}"#, "http.keys")] {
+            XCTAssertThrowsError(try parse(text), text) { error in
+                XCTAssertTrue((error as? CacheError)?.message.contains(member) == true, text)
+            }
+        }
+    }
+
     /// `ttl` and `namespaces.X.ttl` merge per operation, the namespace's own
     /// section winning where both name one, whichever comes first in the file.
     func testTTLOverridesDoNotDependOnKeyOrder() throws {

@@ -47,6 +47,10 @@ public struct CacheConfig: Sendable {
     public var shared: SharedTierConfig?
     /// Where the HTTP front listens (`http.listen`, `HOST:PORT`); nil: no HTTP front unless `--http` asks.
     public var httpListen: String?
+    /// The HTTP front's caller keys (`http.keys_file`); nil: `caller-keys.json` in the data directory.
+    public var httpKeysFile: String?
+    /// Whether the HTTP front refuses (401) requests without a caller key (`http.require_key`).
+    public var httpRequiresKey = false
 
     public init() {}
 
@@ -158,11 +162,17 @@ public struct CacheConfig: Sendable {
             case "exec": config.execCommands = try ExecCommand.parseSection(value, source: source)
             case "http":
                 for (member, setting) in try reader.object(value, key).members {
-                    guard member == "listen" else {
+                    switch member {
+                    case "listen":
+                        guard let listen = setting.stringValue else { throw reader.fail("http.listen", "a string HOST:PORT") }
+                        config.httpListen = listen
+                    case "keys_file":
+                        guard let path = setting.stringValue, !path.isEmpty else { throw reader.fail("http.keys_file", "a file path") }
+                        config.httpKeysFile = path
+                    case "require_key": config.httpRequiresKey = try reader.bool(setting, "http.require_key")
+                    default:
                         throw CacheError(.invalidRequest, "\(source): unknown setting \"http.\(member)\"")
                     }
-                    guard let listen = setting.stringValue else { throw reader.fail("http.listen", "a string HOST:PORT") }
-                    config.httpListen = listen
                 }
             case "private":
                 for (namespace, ops) in try reader.object(value, key).members {

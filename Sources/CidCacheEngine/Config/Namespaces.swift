@@ -33,6 +33,13 @@ public final class Namespace: Sendable {
         family.acceptedCredentialHeaders.lazy.compactMap { $0.credential(in: headers) }.first
     }
 
+    /// `headers` without any header the family takes a credential in: a
+    /// caller key stays with the front, the configured credential goes upstream instead.
+    public func removingCallerCredential(from headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        let names = Set(family.acceptedCredentialHeaders.map { $0.name.lowercased() })
+        return headers.filter { !names.contains($0.name.lowercased()) }
+    }
+
     /// The namespace as a caller with its own credential sees it: that
     /// credential for the calls and, for credential-scoped families, its scope
     /// in the upstream identity (docs/REFERENCE.md §1.5).

@@ -18,11 +18,12 @@ extension CacheEngine {
             _ = indexFailure(error)
         }
         evictIfOverBudget()
-        if let snapshot = statistics.takeDirtySnapshot() {
+        for (key, counters) in [("stats", statistics), ("caller_stats", callerStatistics)] {
+            guard let snapshot = counters.takeDirtySnapshot() else { continue }
             do {
-                try store.saveState("stats", snapshot)
+                try store.saveState(key, snapshot)
             } catch {
-                statistics.markDirty()
+                counters.markDirty()
                 _ = indexFailure(error)
             }
         }

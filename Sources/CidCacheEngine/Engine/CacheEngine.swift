@@ -23,6 +23,8 @@ public final class CacheEngine: Sendable {
 
     let upstream: UpstreamCaller
     let statistics: Statistics
+    /// Counters by caller name (the HTTP front's caller keys).
+    let callerStatistics: Statistics
     let prices: PriceTable
     /// One upstream call per entry at a time.
     let flights = SingleFlight<EntryKey, FlightResult>()
@@ -56,6 +58,7 @@ public final class CacheEngine: Sendable {
         namespaces = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
         log = TransactionLog(dataDirectory: dataDirectory, rotateBytes: config.logRotateBytes, truncate: truncateLogs)
         statistics = Statistics(persisted: try store.loadState("stats"))
+        callerStatistics = Statistics(persisted: try store.loadState("caller_stats"))
         upstream = UpstreamCaller(config: config, namespaces: list, statistics: statistics)
         prices = PriceTable(overrides: config.prices)
         storedBytes = Mutex(try store.blobStats().bytes)
@@ -141,6 +144,8 @@ public final class CacheEngine: Sendable {
         public var requestCID: CID { query.requestCID }
         let started: Date
         let pid: Int32
+        /// Whose answer it is (`QueryOptions.caller`).
+        let caller: String?
         /// `answersStored` when its live entry was looked for.
         let lookedUpAt: UInt64
     }
@@ -158,9 +163,11 @@ public final class CacheEngine: Sendable {
             let lookedUpAt = answersStored.load(ordering: .acquiring)
             if query.servesFromCache, let answer = try hit(query) {
                 log.logWhenComplete(answer, query, started: started, pid: pid)
+                count(answer, for: options.caller)
                 return .answered(answer)
             }
-            return .needsUpstream(PendingQuery(query: query, started: started, pid: pid, lookedUpAt: lookedUpAt))
+            return .needsUpstream(PendingQuery(query: query, started: started, pid: pid, caller: options.caller,
+                                               lookedUpAt: lookedUpAt))
         } catch {
             let failure = CacheError(wrapping: error)
             log.fail(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: failure, started: started, pid: pid)
@@ -191,12 +198,33 @@ public final class CacheEngine: Sendable {
         do {
             let answer = try await answerFromUpstream(query, lookedUpAt: pending.lookedUpAt)
             log.logWhenComplete(answer, query, started: pending.started, pid: pending.pid)
+            count(answer, for: pending.caller)
             return answer
         } catch {
             let failure = CacheError(wrapping: error)
             log.fail(namespace: query.namespace.name, op: query.op, requestCID: query.requestCID.string, error: failure,
                      started: pending.started, pid: pending.pid)
             throw failure
+        }
+    }
+
+    /// Counts an answer under the caller that asked, as the namespace counts it: what a hit saved, a miss, a stand-in.
+    func count(_ answer: Answer, for caller: String?) {
+        guard let caller else { return }
+        let entry = answer.entry
+        callerStatistics.update(caller) {
+            switch answer.outcome {
+            case .hit:
+                $0.hits += 1
+                $0.tokensSaved += entry?.tokens ?? 0
+                $0.costSavedUSD += entry?.costUSD ?? 0
+                $0.latencySavedMs += entry?.fetchMs ?? 0
+            case .miss: $0.misses += 1
+            case .coalesced: $0.coalesced += 1
+            case .stale: $0.staleServed += 1
+            case .bypassed: $0.bypassed += 1
+            case .shared, .error: break
+            }
         }
     }
 

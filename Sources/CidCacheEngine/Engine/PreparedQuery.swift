@@ -39,11 +39,15 @@ public struct QueryOptions: Sendable, Equatable {
     /// The caller's own credential, used for the upstream call and the
     /// credential scope instead of the configured one; never stored or logged.
     public var credential: String?
+    /// The caller's name, when it presented one of the HTTP front's caller
+    /// keys: its answers are counted under that name too (`stats/all.json` `callers`).
+    public var caller: String?
 
-    public init(refresh: Bool = false, noStore: Bool = false, credential: String? = nil) {
+    public init(refresh: Bool = false, noStore: Bool = false, credential: String? = nil, caller: String? = nil) {
         self.refresh = refresh
         self.noStore = noStore
         self.credential = credential
+        self.caller = caller
     }
 }
 

@@ -68,6 +68,11 @@ final class Statistics: Sendable {
         state.withLock { $0.counters[namespace] ?? Counters() }
     }
 
+    /// Every key's counters.
+    func all() -> [String: Counters] {
+        state.withLock { $0.counters }
+    }
+
     func total() -> Counters {
         state.withLock { $0.counters.values.reduce(Counters(), +) }
     }

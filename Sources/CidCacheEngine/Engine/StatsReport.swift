@@ -39,6 +39,12 @@ extension CacheEngine {
             fields += Self.sharedCounters(tier).map { (key: "shared_" + $0.name, value: integer(Int64($0.value))) }
             fields.append((key: "shared_breaker", value: .string(tier.breaker)))
         }
+        let callers = callerStatistics.all()
+        if namespace == nil, !callers.isEmpty {
+            fields.append((key: "callers", value: .object(JSONObject(callers.sorted { $0.key < $1.key }.map { name, counters in
+                (key: name, value: .object(JSONObject(Self.callerCounters(counters).map { (key: $0.name, value: $0.value) })))
+            }))))
+        }
         return .object(JSONObject(fields))
     }
 
@@ -71,6 +77,13 @@ extension CacheEngine {
         let index = statsDocument(namespace: nil).objectValue?["cid_index"]?.objectValue
         text += "# TYPE cidcache_cid_index_total_cids gauge\ncidcache_cid_index_total_cids \(Self.promNumber(index?["total_cids"]))\n"
         text += "# TYPE cidcache_cid_index_total_bytes gauge\ncidcache_cid_index_total_bytes \(Self.promNumber(index?["total_bytes"]))\n"
+        let callers = callerStatistics.all().sorted { $0.key < $1.key }
+        for (index, name) in (callers.first.map { Self.callerCounters($0.value).map(\.name) } ?? []).enumerated() {
+            text += "# TYPE cidcache_caller_\(name)_total counter\n"
+            for (caller, counters) in callers {
+                text += "cidcache_caller_\(name)_total{caller=\"\(caller)\"} \(Self.promNumber(Self.callerCounters(counters)[index].value))\n"
+            }
+        }
         if let tier = shared?.statistics {
             for (name, value) in Self.sharedCounters(tier) {
                 text += "# TYPE cidcache_shared_\(name)_total counter\ncidcache_shared_\(name)_total \(value)\n"
@@ -81,6 +94,15 @@ extension CacheEngine {
             }
         }
         return Array(text.utf8)
+    }
+
+    /// A caller's counters by the name they are reported under (`callers` in all.json, `cidcache_caller_*_total`).
+    private static func callerCounters(_ counters: Counters) -> [(name: String, value: JSON)] {
+        let integer = { (value: Int64) in JSON.number(Double(value)) }
+        return [("hits", integer(counters.hits)), ("misses", integer(counters.misses)), ("coalesced", integer(counters.coalesced)),
+                ("stale_served", integer(counters.staleServed)), ("bypassed", integer(counters.bypassed)),
+                ("latency_saved_ms", integer(counters.latencySavedMs)), ("tokens_saved", integer(counters.tokensSaved)),
+                ("cost_saved_usd", .number(counters.costSavedUSD))]
     }
 
     /// The shared tier's counters by the name they are reported under (after `shared_`).
