@@ -103,12 +103,14 @@ struct FrontResponder: HTTPResponder {
         }
     }
 
-    /// An answer as the upstream sent it: a stream still arriving is passed on
-    /// as it comes (its CID, known at its end, in a trailer); anything else is
-    /// sent with its length and CID, a fresh answer once it is whole.
+    /// An answer as the upstream sent it, under the upstream's own content
+    /// type (the family's, for an answer stored before content types were): a
+    /// stream still arriving is passed on as it comes (its CID, known at its
+    /// end, in a trailer); anything else is sent with its length and CID, a
+    /// fresh answer once it is whole.
     private func respond(_ answer: Answer, routes: FamilyRoutes) async -> Response {
         var fields = HTTPFields()
-        fields[.contentType] = answer.streamed ? routes.streamContentType : "application/json"
+        fields[.contentType] = answer.contentType ?? (answer.streamed ? routes.streamContentType : "application/json")
         fields[Self.outcomeHeader] = Self.outcomeName(answer.outcome)
         fields[Self.requestCIDHeader] = answer.requestCID.string
         let source = answer.body

@@ -5,7 +5,7 @@ import CidCacheCore
 ///
 /// In the bucket it is RFC 8785 canonical JSON with the members `v`, `upstream`,
 /// `scope`, `request_cid`, `content_cid`, `size`, `created`, `expires` (Unix
-/// seconds), optionally `tokens` and `cost_usd`, then `key_id` (the signer's
+/// seconds), optionally `tokens`, `cost_usd` and `content_type`, then `key_id` (the signer's
 /// public key text) and `sig`: the standard base64 Ed25519 signature of
 /// `signingDomain` followed by the canonical record without `sig`.
 /// Members this version does not know are signed too, and kept out of the value.
@@ -33,9 +33,11 @@ public struct SharedRecord: Sendable, Equatable {
     public var tokens: Int?
     /// What the answer cost, in US dollars, when known.
     public var costUSD: Double?
+    /// The `Content-Type` the upstream gave the answer, when known.
+    public var contentType: String?
 
     public init(upstream: String, scope: SharedScope, requestCID: CID, contentCID: CID, size: Int,
-                created: Int, expires: Int, tokens: Int? = nil, costUSD: Double? = nil) {
+                created: Int, expires: Int, tokens: Int? = nil, costUSD: Double? = nil, contentType: String? = nil) {
         self.upstream = upstream
         self.scope = scope
         self.requestCID = requestCID
@@ -45,6 +47,7 @@ public struct SharedRecord: Sendable, Equatable {
         self.expires = expires
         self.tokens = tokens
         self.costUSD = costUSD
+        self.contentType = contentType
     }
 
     /// The record as the bucket holds it: canonical JSON signed with `key`.
@@ -104,8 +107,9 @@ public struct SharedRecord: Sendable, Equatable {
         }
         let tokens = try Self.optional(object, "tokens") { $0.intValue }
         let cost = try Self.optional(object, "cost_usd") { $0.doubleValue }
+        let contentType = try Self.optional(object, "content_type") { $0.stringValue }
         self.init(upstream: upstream, scope: scope, requestCID: request, contentCID: content, size: size,
-                  created: created, expires: expires, tokens: tokens, costUSD: cost)
+                  created: created, expires: expires, tokens: tokens, costUSD: cost, contentType: contentType)
     }
 
     private static func optional<Value>(_ object: JSONObject, _ key: String,
@@ -129,6 +133,7 @@ public struct SharedRecord: Sendable, Equatable {
         ]
         if let tokens { object["tokens"] = .number(Double(tokens)) }
         if let costUSD { object["cost_usd"] = .number(costUSD) }
+        if let contentType { object["content_type"] = .string(contentType) }
         return object
     }
 }

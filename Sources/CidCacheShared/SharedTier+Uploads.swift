@@ -41,7 +41,8 @@ extension SharedTier {
             _ = try await bucket.put(layout.blobKey(upload.contentCID, scope: place.scope), blob, condition: .absent, deadline: deadline)
             let signed = SharedRecord(upstream: place.upstream, scope: place.scope, requestCID: upload.requestCID,
                                       contentCID: upload.contentCID, size: upload.body.count, created: upload.created,
-                                      expires: upload.expires, tokens: upload.tokens, costUSD: upload.costUSD).signed(with: signingKey)
+                                      expires: upload.expires, tokens: upload.tokens, costUSD: upload.costUSD,
+                                      contentType: upload.contentType).signed(with: signingKey)
             let record = try place.sealingKey.map { key throws(CacheError) in
                 try SharedSealing.sealRecord(signed, key: key, scope: place.scope, requestCID: upload.requestCID)
             } ?? signed

@@ -51,9 +51,11 @@ public struct SharedUpload: Sendable {
     public var expires: Int
     public var tokens: Int?
     public var costUSD: Double?
+    /// The upstream's `Content-Type` for the answer, when known.
+    public var contentType: String?
 
     public init(place: SharedPlace, requestCID: CID, body: [UInt8], contentCID: CID, created: Int, expires: Int,
-                tokens: Int?, costUSD: Double?) {
+                tokens: Int?, costUSD: Double?, contentType: String? = nil) {
         self.place = place
         self.requestCID = requestCID
         self.body = body
@@ -62,6 +64,7 @@ public struct SharedUpload: Sendable {
         self.expires = expires
         self.tokens = tokens
         self.costUSD = costUSD
+        self.contentType = contentType
     }
 }
 

@@ -22,6 +22,8 @@ public struct EntryRecord: Sendable, Equatable {
     public var costUSD: Double
     /// How long the upstream took (what a hit saves).
     public var fetchMs: Int64
+    /// The `Content-Type` the upstream gave the answer; nil when not known.
+    public var contentType: String?
 }
 
 /// What the engine knows of a fresh answer before it is indexed.
@@ -38,9 +40,11 @@ public struct NewEntry: Sendable {
     public var tokens: Int64
     public var costUSD: Double
     public var fetchMs: Int64
+    public var contentType: String?
 
     public init(requestCID: String, upstream: String, namespace: String, op: String, contentCID: String,
-                size: Int64, fetched: Int64, expires: Int64, ttl: Int64, tokens: Int64, costUSD: Double, fetchMs: Int64) {
+                size: Int64, fetched: Int64, expires: Int64, ttl: Int64, tokens: Int64, costUSD: Double, fetchMs: Int64,
+                contentType: String? = nil) {
         self.requestCID = requestCID
         self.upstream = upstream
         self.namespace = namespace
@@ -53,6 +57,7 @@ public struct NewEntry: Sendable {
         self.tokens = tokens
         self.costUSD = costUSD
         self.fetchMs = fetchMs
+        self.contentType = contentType
     }
 }
 

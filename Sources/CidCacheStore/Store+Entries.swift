@@ -7,7 +7,7 @@ extension EntryRecord {
     init(row: Row) {
         self.init(id: row[0], requestCID: row[1], upstream: row[2], namespace: row[3], op: row[4], contentCID: row[5],
                   size: row[6], fetched: row[7], expires: row[8], ttl: row[9], hits: row[10], lastAccess: row[11],
-                  tokens: row[12], costUSD: row[13], fetchMs: row[14])
+                  tokens: row[12], costUSD: row[13], fetchMs: row[14], contentType: row[15])
     }
 }
 
@@ -45,16 +45,18 @@ extension Store {
             .execute(arguments: [entry.requestCID, entry.upstream])
         try db.cachedStatement(sql: """
             INSERT INTO entries (request_cid, upstream, namespace, op, content_cid, size, fetched, expires, ttl,
-                                 hits, last_access, tokens, cost_usd, fetch_ms)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)
+                                 hits, last_access, tokens, cost_usd, fetch_ms, content_type)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)
             """).execute(arguments: [
                 entry.requestCID, entry.upstream, entry.namespace, entry.op, entry.contentCID, entry.size,
                 entry.fetched, entry.expires, entry.ttl, entry.fetched, entry.tokens, entry.costUSD, entry.fetchMs,
+                entry.contentType,
             ])
         return EntryRecord(id: db.lastInsertedRowID, requestCID: entry.requestCID, upstream: entry.upstream,
                            namespace: entry.namespace, op: entry.op, contentCID: entry.contentCID, size: entry.size,
                            fetched: entry.fetched, expires: entry.expires, ttl: entry.ttl, hits: 0,
-                           lastAccess: entry.fetched, tokens: entry.tokens, costUSD: entry.costUSD, fetchMs: entry.fetchMs)
+                           lastAccess: entry.fetched, tokens: entry.tokens, costUSD: entry.costUSD, fetchMs: entry.fetchMs,
+                           contentType: entry.contentType)
     }
 
     /// The entry of a request under an upstream identity, live or not.

@@ -80,6 +80,10 @@ public final class Store: Sendable {
             // Counting and summing the sizes scans this instead of every row with its bytes.
             try db.execute(sql: "CREATE INDEX blobs_by_size ON blobs (size)")
         }
+        migrator.registerMigration("v4: the answer's content type") { db in
+            // NULL: not known (stored before this column, or fetched whole by the family itself).
+            try db.execute(sql: "ALTER TABLE entries ADD COLUMN content_type TEXT")
+        }
         return migrator
     }
 

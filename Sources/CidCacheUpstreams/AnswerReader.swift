@@ -3,18 +3,24 @@ import CidCacheCore
 /// Reads one answer as its chunks arrive, so that when the body ends its
 /// completeness and its usage are known without scanning it again: events
 /// and lines are framed once, each event's usage folded in as it comes.
+/// Completeness is judged by the framing whether or not the request asked for
+/// a stream: an upstream may stream unasked.
 public struct AnswerReader {
     private let framing: Framing
     private let usageReader: UsageReader?
+    private let failureSignal: StreamFailureSignal?
     private var events = ServerSentEventScanner()
     private var lines = NDJSONScanner()
     private var lastEvent: ServerSentEventScanner.Event?
     private var usage: TokenUsage?
 
-    /// A reader for an answer framed as `framing`, its usage read by `usage` (nil: none).
-    public init(framing: Framing, usage: UsageReader?) {
+    /// A reader for an answer framed as `framing`, its usage read by `usage`
+    /// (nil: none), its failures on the way told as `failure` says (nil: never).
+    public init(framing: Framing, usage: UsageReader?, failure: StreamFailureSignal? = nil) {
         self.framing = framing
         self.usageReader = usage
+        failureSignal = failure
+        lines.errorLine = failure?.errorLine
     }
 
     /// Reads the next chunk of the body.
@@ -34,8 +40,19 @@ public struct AnswerReader {
 
     /// What the whole answer came to, once its last chunk was read. `body` is
     /// the whole body, parsed at most once and only where framing cannot tell:
-    /// an answer not framed as a stream (no event), or a last line that is no object.
-    public mutating func finish(body: [UInt8], request: JSONObject) -> AnswerSummary {
+    /// an answer not framed as a stream (no event), or a last line that is no
+    /// object. `trailers` are those that followed the body.
+    public mutating func finish(body: [UInt8], request: JSONObject,
+                                trailers: [(name: String, value: String)] = []) -> AnswerSummary {
+        let summary = judge(body: body, request: request)
+        // After judging: the last line, when no newline ended it, is read there.
+        if let failure = failureSignal?.failure(in: trailers) ?? lines.failure {
+            return AnswerSummary(isComplete: false, usage: nil, failure: failure)
+        }
+        return summary
+    }
+
+    private mutating func judge(body: [UInt8], request: JSONObject) -> AnswerSummary {
         var complete = true
         switch framing {
         case .whole:
@@ -54,14 +71,15 @@ public struct AnswerReader {
             }
         case .ndjson(let terminal, _):
             let last = lines.lastObject()
+            // A last line that is no object may end a whole JSON answer written over several lines.
+            let lastOrWhole = last ?? WireFormat.json(body)?.objectValue
             switch terminal {
-            case .doneMember: complete = last?["done"]?.boolValue == true
-            case .newlineAfterValue: complete = !lines.sawValue || (lines.lastByte == 0x0A && last != nil)
+            case .doneMember: complete = lastOrWhole?["done"]?.boolValue == true
+            case .newlineAfterValue:
+                // A whole JSON answer (not streamed) need not end with a newline.
+                complete = !lines.sawValue || (lines.lastByte == 0x0A && last != nil) || WireFormat.json(body) != nil
             }
-            if let usageReader {
-                // A last line that is no object may end a whole JSON answer written over several lines.
-                usage = (last ?? WireFormat.json(body)?.objectValue).flatMap(usageReader.answer)
-            }
+            usage = usageReader.flatMap { reader in lastOrWhole.flatMap(reader.answer) }
         }
         return AnswerSummary(isComplete: complete, usage: usage.map { named($0, request) })
     }
@@ -86,6 +104,14 @@ public struct AnswerSummary: Sendable, Equatable {
     public var isComplete: Bool
     /// The tokens and model it reports, when it reports any.
     public var usage: TokenUsage?
+    /// What the upstream said went wrong on the way (an error trailer or line), if it did.
+    public var failure: String?
+
+    public init(isComplete: Bool, usage: TokenUsage?, failure: String? = nil) {
+        self.isComplete = isComplete
+        self.usage = usage
+        self.failure = failure
+    }
 }
 
 /// Where an operation's answers report their usage.

@@ -12,13 +12,16 @@ import CidCacheCore
 ///   `Size`) cannot tell; `"block": true` asks `block/stat` of `cid` instead.
 /// - `dht.findprovs`: `routing/findprovs?arg={cid}`, the successor of the
 ///   deprecated `dht/findprovs`; Kubo streams NDJSON routing events, stored
-///   as sent once the stream ended on a whole line.
+///   as sent once the stream ended on a whole line without failing (an
+///   `X-Stream-Error` trailer or an error line, as go-ipfs-cmds ends a
+///   command that failed part-way, make the answer EIO).
 /// - `pin.ls`: `pin/ls`, of every pin or of `cid`/`path`.
 ///
 /// Kubo's error answers carry `{"Message", "Code", "Type"}`, mostly with status
-/// 500; a message saying the thing is not there ("not pinned", "not found",
-/// "does not exist") means ENOENT, a client error (400, Code 1, or a message
-/// about an invalid path or CID) EINVAL.
+/// 500, some plain text (a 404, a 400 before the command ran: its first line is
+/// the message); a message saying the thing is not there ("not pinned", "not
+/// found", "does not exist") means ENOENT, a client error (400, Code 1, or a
+/// message about an invalid path or CID) EINVAL.
 public struct IPFSFamily: UpstreamFamily {
     public let name = "ipfs"
     public var isCredentialScoped: Bool { true }
@@ -63,7 +66,10 @@ public struct IPFSFamily: UpstreamFamily {
             let (command, arg) = try command(request)
             return RESTCall.Route(path: "/api/v0/" + command, leadingQuery: arg.map { [(name: "arg", value: $0)] } ?? [])
         }
-        if let streams { operation.framing = .ndjson(until: .newlineAfterValue, when: streams) }
+        if let streams {
+            operation.framing = .ndjson(until: .newlineAfterValue, when: streams)
+            operation.streamFailure = .goIPFSCmds
+        }
         operation.mapError = Self.error
         return operation
     }
@@ -77,7 +83,8 @@ public struct IPFSFamily: UpstreamFamily {
     }
 
     static func error(status: Int, headers: [(name: String, value: String)], body: [UInt8]) -> CacheError? {
-        guard let answer = WireFormat.json(body)?.objectValue, let message = answer["Message"]?.stringValue else { return nil }
+        let answer = WireFormat.json(body)?.objectValue
+        let message = answer?["Message"]?.stringValue ?? WireFormat.errorMessage(body)
         let text = "upstream answered \(status): \(message)"
         let lowered = message.lowercased()
         if ["not pinned", "not found", "does not exist", "no link named"].contains(where: { lowered.contains($0) }) {
@@ -86,7 +93,7 @@ public struct IPFSFamily: UpstreamFamily {
         if ["invalid path", "invalid cid", "is required"].contains(where: { lowered.contains($0) }) {
             return CacheError(.invalidRequest, text, status: status)
         }
-        switch answer["Code"]?.intValue {
+        switch answer?["Code"]?.intValue {
         case 1?: return CacheError(.invalidRequest, text, status: status)  // ErrClient
         case 3?: return CacheError(.busy, text, status: status)            // ErrRateLimited
         case 4?: return CacheError(.accessDenied, text, status: status)    // ErrForbidden

@@ -80,8 +80,13 @@ struct ServerSentEventScanner {
 }
 
 /// Newline-delimited JSON (Ollama's and Kubo's streams) as its bytes arrive:
-/// only the last non-blank line matters, so only it is kept.
+/// only the last non-blank line matters, so only it is kept, and the first
+/// line `errorLine` reads as a failure.
 struct NDJSONScanner {
+    /// The failure a line reports, when it is an error line; nil: lines report none.
+    var errorLine: (@Sendable (ArraySlice<UInt8>) -> String?)?
+    /// The failure the first error line reported.
+    private(set) var failure: String?
     private var line: [UInt8] = []
     private var lastLine: ArraySlice<UInt8>?
     /// Whether any byte other than white space arrived.
@@ -109,6 +114,7 @@ struct NDJSONScanner {
         if end > line.startIndex {
             lastLine = line[..<end]
             sawValue = true
+            if failure == nil, let errorLine { failure = errorLine(line[..<end]) }
         }
         line.removeAll()
     }
@@ -121,5 +127,32 @@ struct NDJSONScanner {
 
     private static func isSpace(_ byte: UInt8) -> Bool {
         byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
+}
+
+/// How an upstream says that an answer it began with a 2xx head failed on
+/// the way: the answer is then a failure (EIO), never stored.
+public struct StreamFailureSignal: Sendable {
+    /// A trailer whose non-empty value is the failure.
+    public var trailer: String?
+    /// The failure an NDJSON line reports, when it is an error line.
+    public var errorLine: (@Sendable (ArraySlice<UInt8>) -> String?)?
+
+    /// go-ipfs-cmds, Kubo's RPC API: a command that fails part-way sets the
+    /// trailer `X-Stream-Error`, and its stream may carry a line
+    /// `{"Message": ..., "Code": ..., "Type": "error"}`.
+    public static let goIPFSCmds = StreamFailureSignal(trailer: "X-Stream-Error") { line in
+        // Parsed only when it could be one: most lines are routing events or pins.
+        guard line.count < 64 * 1024, line.first == UInt8(ascii: "{"),
+              line.firstRange(of: Array(#""error""#.utf8)) != nil,
+              let object = WireFormat.json(Array(line))?.objectValue, object["Type"]?.stringValue == "error" else { return nil }
+        return object["Message"]?.stringValue ?? "(no message)"
+    }
+
+    /// The failure `trailers` report, if any.
+    func failure(in trailers: [(name: String, value: String)]) -> String? {
+        guard let trailer, let value = HTTPHeader.value(trailer, in: trailers),
+              value.contains(where: { !$0.isWhitespace }) else { return nil }
+        return value
     }
 }

@@ -38,6 +38,12 @@ public struct UpstreamResponse: Sendable {
         HTTPHeader.value(name, in: headers)
     }
 
+    /// The trailers that followed the body (a chunked answer's, Kubo's
+    /// `X-Stream-Error`), once the body has ended; empty before, or without any.
+    public var trailers: [(name: String, value: String)] {
+        body.trailers.map { $0.map { (name: $0.name, value: $0.value) } } ?? []
+    }
+
     /// Hands each piece of the body to `consume` as it arrives, from one task
     /// of its own, then calls `end` once: nil when the body is whole, else
     /// what cut it short. EIO when the connection breaks or the body passes

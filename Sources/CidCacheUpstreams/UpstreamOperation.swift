@@ -19,6 +19,8 @@ public struct UpstreamOperation: Sendable {
     public var ttl: TTLRule
     /// How the answer is framed, and when it streams.
     public var framing: Framing = .whole
+    /// How the upstream says an answer under way failed (Kubo's error trailer); nil: it cannot.
+    public var streamFailure: StreamFailureSignal?
     /// The tokens and model an answer reports, when it reports any.
     public var usage: UsageReader?
     /// How the answer is obtained.
@@ -54,7 +56,7 @@ public struct UpstreamOperation: Sendable {
     }
 
     /// A reader for one answer, fed as it arrives.
-    public func answerReader() -> AnswerReader { AnswerReader(framing: framing, usage: usage) }
+    public func answerReader() -> AnswerReader { AnswerReader(framing: framing, usage: usage, failure: streamFailure) }
 }
 
 /// What an operation's transport gets: the normalized request, the caller's

@@ -9,7 +9,7 @@ public enum WireFormat {
 
     /// The human message of an error answer: `error.message` (OpenAI,
     /// Anthropic, Gemini), `message` (GitHub, Docker), `Message` (Kubo),
-    /// `error` (the HF Hub, Ollama), else the start of the body.
+    /// `error` (the HF Hub, Ollama), else the first line of its text.
     public static func errorMessage(_ body: [UInt8]) -> String {
         if let object = json(body)?.objectValue {
             if let text = object["error"]?.objectValue?["message"]?.stringValue { return text }
@@ -18,8 +18,31 @@ public enum WireFormat {
                 if let text = object[key]?.objectValue?["message"]?.stringValue { return text }
             }
         }
-        let text = String(decoding: body.prefix(300), as: UTF8.self)
-        return text.isEmpty ? "(empty body)" : text
+        return firstLine(body) ?? "(empty body)"
+    }
+
+    /// The first line with something on it of a text error body (Kubo's plain
+    /// 400s and 404s, a proxy's page), trimmed, at most 300 characters; of an
+    /// HTML page, its title or else its first line of text outside the tags.
+    static func firstLine(_ body: [UInt8]) -> String? {
+        var text = String(decoding: body.prefix(UpstreamErrorAnswer.limit), as: UTF8.self)
+        if text.drop(while: \.isWhitespace).first == "<" {
+            if let title = text.firstMatch(of: /(?is)<title[^>]*>([^<]*)<\/title>/) { text = String(title.1) }
+            text = text.replacing(/<[^>]*>/, with: "\n")
+        }
+        for line in text.split(whereSeparator: \.isNewline) {
+            guard let start = line.firstIndex(where: { !$0.isWhitespace }),
+                  let end = line.lastIndex(where: { !$0.isWhitespace }) else { continue }
+            return String(line[start...end].prefix(300))
+        }
+        return nil
+    }
+
+    /// Whether a `Content-Type` is a stream's: server-sent events or
+    /// newline-delimited JSON (Ollama's `application/x-ndjson`), parameters allowed.
+    public static func isStreamContentType(_ contentType: String) -> Bool {
+        let mediaType = contentType.prefix { $0 != ";" }.filter { !$0.isWhitespace }.lowercased()
+        return ["text/event-stream", "application/x-ndjson", "application/ndjson", "application/jsonl"].contains(mediaType)
     }
 
     /// The `Content-Type` header every JSON call sends.

@@ -78,7 +78,10 @@ final class IPFSFamilyTests: XCTestCase {
         XCTAssertEqual(other?.status, 500)
         XCTAssertTrue(other?.message.contains("context deadline exceeded") ?? false)
         XCTAssertEqual(family[op: "stat"].mappedError(status: 429, headers: [], body: body("slow down", code: 3))?.kind, .busy)
-        XCTAssertNil(family[op: "stat"].mappedError(status: 502, headers: [], body: Array("Bad Gateway".utf8)))
+        // A plain-text body (a proxy's, Kubo's 404) is read as its first line, mapped by its status.
+        let text = family[op: "stat"].mappedError(status: 502, headers: [], body: Array("Bad Gateway\n<address>proxy</address>\n".utf8))
+        XCTAssertEqual(text?.kind, .io)
+        XCTAssertEqual(text?.message, "upstream answered 502: Bad Gateway")
     }
 
     func testNamespace() throws {

@@ -106,7 +106,8 @@ final class SharedRecordTests: XCTestCase {
         let bad: [(String, JSON?, String)] = [("v", 2, "not version 1"), ("scope", "team", "no valid scope"),
                                               ("request_cid", .string(CID.forContent([1]).string), "no valid request_cid"),
                                               ("content_cid", "bafy", "no valid content_cid"), ("size", -1, "no valid size"),
-                                              ("expires", nil, "no valid created or expires"), ("tokens", "12", "tokens of the wrong type")]
+                                              ("expires", nil, "no valid created or expires"), ("tokens", "12", "tokens of the wrong type"),
+                                              ("content_type", 1, "content_type of the wrong type")]
         for (key, value, reason) in bad {
             var object = try members(record.signed(with: signer))
             object["sig"] = nil
@@ -131,6 +132,20 @@ final class SharedRecordTests: XCTestCase {
         assertRefused(old.signed(with: signer), .expired)
         old.expires = now + 1
         XCTAssertEqual(try verify(old.signed(with: signer)), old)
+    }
+
+    func testTheContentTypeIsAnOptionalSignedMember() throws {
+        XCTAssertNil(try members(record.signed(with: signer))["content_type"], "none known, none written")
+        XCTAssertNil(try verify(record.signed(with: signer)).contentType)
+        var typed = record
+        typed.contentType = "application/json; charset=utf-8"
+        let signed = typed.signed(with: signer)
+        XCTAssertEqual(try members(signed)["content_type"], .string("application/json; charset=utf-8"))
+        XCTAssertEqual(try verify(signed), typed)
+        // Signed like every member: changed, the signature no longer holds.
+        var object = try members(signed)
+        object["content_type"] = .string("text/event-stream")
+        assertRefused(CanonicalJSON.serialize(.object(object)), .badSignature)
     }
 
     func testRefusalReasonsAreDistinct() {

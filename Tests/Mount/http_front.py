@@ -66,16 +66,21 @@ def point_at_fakes(env, llm):
         env[f"CIDCACHE_{namespace.upper()}_KEY"] = KEYS[namespace]
 
 
-@pytest.fixture
-def front(make_mount, llm):
-    """A mount with the HTTP front on a free loopback port (`mount --http`): .url, .mount."""
-    m = make_mount()
-    point_at_fakes(m.env, llm)
+def start_front(m):
+    """Starts a mount with the HTTP front on a free loopback port (`mount --http`), its address in `.url`."""
     port = free_port()
     m.start("--http", f"127.0.0.1:{port}")
     wait_for_port(port, m.daemon_output, m.process)
     m.url = f"http://127.0.0.1:{port}"
     return m
+
+
+@pytest.fixture
+def front(make_mount, llm):
+    """A mount with the HTTP front on a free loopback port (`mount --http`): .url, .mount."""
+    m = make_mount()
+    point_at_fakes(m.env, llm)
+    return start_front(m)
 
 
 class Server:
@@ -162,8 +167,4 @@ def infra_front(make_mount, infra):
     for name in ("HF_TOKEN", "HF_ENDPOINT", "GITHUB_TOKEN", "GH_TOKEN", "GITHUB_API_URL"):
         m.env.pop(name, None)
     m.env.update({"CIDCACHE_HF_URL": infra.url, "CIDCACHE_GITHUB_URL": infra.github_url})
-    port = free_port()
-    m.start("--http", f"127.0.0.1:{port}")
-    wait_for_port(port, m.daemon_output, m.process)
-    m.url = f"http://127.0.0.1:{port}"
-    return m
+    return start_front(m)

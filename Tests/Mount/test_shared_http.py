@@ -2,22 +2,22 @@
 credential scopes what it reads and writes in the bucket exactly as a
 configured one does. Machines A and B serve HTTP with no GitHub token of
 their own, sharing one bucket on moto; callers bring theirs."""
+import json
+
 import httpx
 
+from fake_failing_upstreams import failing  # noqa: F401 (fixture)
+from fake_failing_upstreams import KEYS, MESSAGE, point_at
 from fake_infra_http import TOKEN_A, TOKEN_B
-from http_front import free_port, wait_for_port
-from shared_support import scan, shared_stats, wait_uploads
+from http_front import start_front
+from shared_support import only_record, publish, scan, shared_stats, wait_uploads
 from shared_support import end_store_leftovers, moto, shared_mount, team_key  # noqa: F401 (fixtures, used by name)
 
 
 def serving_http(shared_mount, store, bucket, infra):
     m = shared_mount(store, bucket, start=False)
     m.env.update({"CIDCACHE_GITHUB_URL": infra.github_url})
-    port = free_port()
-    m.start("--http", f"127.0.0.1:{port}")
-    wait_for_port(port, m.daemon_output, m.process)
-    m.url = f"http://127.0.0.1:{port}"
-    return m
+    return start_front(m)
 
 
 def test_a_callers_own_token_scopes_the_shared_tier(moto, shared_mount, infra):
@@ -37,3 +37,22 @@ def test_a_callers_own_token_scopes_the_shared_tier(moto, shared_mount, infra):
     assert len(infra.calls_to("/gh/user/repos")) == 2
     # In the bucket, Alice's answer is sealed: no object holds it or a token.
     assert scan(moto.objects(bucket), [b"secret-alice", TOKEN_A.encode(), TOKEN_B.encode()]) == []
+
+
+def test_a_shared_answer_keeps_the_upstreams_content_type(moto, shared_mount, failing):
+    """A stream request the upstream answered with whole JSON: the record
+    carries its content type, and another machine serves it as JSON."""
+    bucket = moto.create_bucket()
+    a, b = (shared_mount(moto, bucket, start=False) for _ in range(2))
+    for m in (a, b):
+        point_at(m.env, failing)
+    a.start()
+    b = start_front(b)
+    request = {"model": "claude-3-5-haiku-latest", "max_tokens": 64, "stream": True,
+               "messages": [{"role": "user", "content": "hello"}]}
+    assert json.loads(publish(a, request, "anthropic", "messages")) == MESSAGE
+    _, record, _, _ = only_record(moto, bucket)
+    assert record["content_type"] == "application/json"
+    shared = httpx.post(f"{b.url}/anthropic/v1/messages", json=request, headers={"x-api-key": KEYS["anthropic"]})
+    assert (shared.headers["x-cidcache"], shared.headers["content-type"]) == ("shared", "application/json")
+    assert shared.json() == MESSAGE and len(failing.calls_to("/anthropic/")) == 1

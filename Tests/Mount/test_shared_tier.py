@@ -67,7 +67,8 @@ def test_a_miss_on_one_machine_is_a_shared_hit_on_another(moto, shared_mount, fa
     now = time.time()
     assert record["created"] <= now + 1 and abs(record["expires"] - record["created"] - 3600) <= 1  # temperature 0
     assert set(record) <= {"v", "upstream", "scope", "request_cid", "content_cid", "size", "created", "expires",
-                           "tokens", "cost_usd", "key_id", "sig"}
+                           "tokens", "cost_usd", "content_type", "key_id", "sig"}
+    assert record["content_type"].startswith("application/json"), "the upstream's own content type"
     # The prompt (the request body) never leaves the machine.
     assert not scan(moto.objects(bucket), [prompt.encode()])
 

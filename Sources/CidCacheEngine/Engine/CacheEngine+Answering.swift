@@ -13,10 +13,9 @@ extension CacheEngine {
         let ns = query.namespace
         if query.bypassesCache {
             guard !config.offline else { throw offlineError() }
-            let body = try await upstream.fetch(query) { _ in nil }
+            let fetched = try await upstream.fetch(query) { _ in nil }
             statistics.update(ns.name) { $0.bypassed += 1 }
-            return Answer(requestCID: query.requestCID, contentCID: nil, body: body, outcome: .bypassed, entry: nil,
-                          streamed: query.streams)
+            return Answer(query, contentCID: nil, body: fetched.body, outcome: .bypassed, entry: nil, contentType: fetched.contentType)
         }
         // Offline, the shared tier may still answer (in the flight); nothing else does.
         guard !config.offline || (shared != nil && query.servesFromCache) else { throw offlineError() }
@@ -36,8 +35,8 @@ extension CacheEngine {
                 self.statistics.update(ns.name) { $0.bytesServed += Int64(count) }
             }
         }
-        return Answer(requestCID: query.requestCID, contentCID: result.entry.flatMap { CID($0.contentCID) },
-                      body: result.body, outcome: outcome, entry: result.entry, streamed: query.streams)
+        return Answer(query, contentCID: result.entry.flatMap { CID($0.contentCID) }, body: result.body, outcome: outcome,
+                      entry: result.entry, contentType: result.contentType)
     }
 
     /// The answer of the request's live entry, counted as a hit; nil when there is none.
@@ -70,8 +69,8 @@ extension CacheEngine {
     /// A live entry's answer, counted as a hit.
     func hitAnswer(_ query: PreparedQuery, _ entry: EntryRecord, body: ResponseBody) -> Answer {
         recordHit(entry)
-        return Answer(requestCID: query.requestCID, contentCID: CID(entry.contentCID), body: body, outcome: .hit, entry: entry,
-                      streamed: query.streams)
+        return Answer(query, contentCID: CID(entry.contentCID), body: body, outcome: .hit, entry: entry,
+                      contentType: entry.contentType)
     }
 
     struct FlightResult: Sendable {
@@ -81,6 +80,10 @@ extension CacheEngine {
         /// The entry served, for a stale or stored answer.
         let entry: EntryRecord?
         let source: Source
+        /// The upstream's `Content-Type` for the answer, when known.
+        var contentType: String? { entry?.contentType ?? fetchedContentType }
+        /// A fresh answer's, before it is stored.
+        var fetchedContentType: String? = nil
     }
 
     /// One upstream call shared by every identical concurrent miss. It resolves
@@ -98,12 +101,13 @@ extension CacheEngine {
             }
             if query.servesFromCache, let found = await sharedAnswer(query) {
                 land()
-                return FlightResult(body: ResponseBody(stored: StoredBytes(memory: found.body)), entry: found.entry, source: .shared)
+                return FlightResult(body: ResponseBody(stored: StoredBytes(memory: found.body)), entry: found.entry, source: .shared,
+                                    fetchedContentType: found.contentType)
             }
             guard !config.offline else { throw offlineError() }
-            let body = try await upstream.fetch(query) { whole in self.complete(query, whole) }
-            body.whenComplete { _ in land() }
-            return FlightResult(body: body, entry: nil, source: .upstream)
+            let fetched = try await upstream.fetch(query) { whole in self.complete(query, whole) }
+            fetched.body.whenComplete { _ in land() }
+            return FlightResult(body: fetched.body, entry: nil, source: .upstream, fetchedContentType: fetched.contentType)
         } catch let error as CacheError where [.busy, .timedOut, .io].contains(error.kind) {
             land()
             if let stale = try? staleEntry(namespace: query.namespace, requestCID: query.requestCID.string),
@@ -145,7 +149,8 @@ extension CacheEngine {
             requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
             contentCID: contentCID.string, size: Int64(bytes.count),
             fetched: fetched, expires: fetched.addingReportingOverflow(Int64(ttl)).overflow ? .max : fetched + Int64(ttl), ttl: Int64(ttl),
-            tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs), body: bytes)
+            tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs,
+            contentType: whole.contentType), body: bytes)
         return (contentCID, entry)
     }
 

@@ -43,11 +43,11 @@ extension CacheEngine {
     /// here with the record's remaining TTL (never more than this machine's
     /// own); nil when the tier has none. Refusals and failures are logged in
     /// `errors` and the query goes on to the upstream.
-    func sharedAnswer(_ query: PreparedQuery) async -> (entry: EntryRecord?, body: [UInt8])? {
+    func sharedAnswer(_ query: PreparedQuery) async -> (entry: EntryRecord?, body: [UInt8], contentType: String?)? {
         guard let shared, query.operation.callsUpstream, let place = sharedPlace(query.namespace) else { return nil }
         switch await shared.lookup(place, requestCID: query.requestCID) {
         case .hit(let record, let body):
-            return (storeShared(query, record, body), body)
+            return (storeShared(query, record, body), body, record.contentType)
         case .refused(let refusal):
             logShared(query, CacheError(.io, "shared: \(refusal)"))
         case .failed(let why):
@@ -68,7 +68,8 @@ extension CacheEngine {
             return try storeEntry(query, NewEntry(
                 requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
                 contentCID: record.contentCID.string, size: Int64(body.count), fetched: now, expires: expires,
-                ttl: max(0, expires - now), tokens: Int64(record.tokens ?? 0), costUSD: record.costUSD ?? 0, fetchMs: 0), body: body)
+                ttl: max(0, expires - now), tokens: Int64(record.tokens ?? 0), costUSD: record.costUSD ?? 0, fetchMs: 0,
+                contentType: record.contentType), body: body)
         } catch {
             logShared(query, CacheError(wrapping: error))
             return nil
@@ -129,7 +130,8 @@ extension CacheEngine {
                               contentCID: CID) -> SharedUpload {
         SharedUpload(place: place, requestCID: requestCID, body: body, contentCID: contentCID,
                      created: Int(entry.fetched), expires: Int(entry.expires),
-                     tokens: entry.tokens > 0 ? Int(entry.tokens) : nil, costUSD: entry.costUSD > 0 ? entry.costUSD : nil)
+                     tokens: entry.tokens > 0 ? Int(entry.tokens) : nil, costUSD: entry.costUSD > 0 ? entry.costUSD : nil,
+                     contentType: entry.contentType)
     }
 
     private func logShared(_ query: PreparedQuery, _ error: CacheError) {

@@ -106,6 +106,22 @@ public struct Answer: Sendable {
     public let outcome: Outcome
     /// The stored entry, unless the answer was not stored.
     public let entry: EntryRecord?
-    /// Whether the body is a stream (server-sent events, NDJSON), sent by the upstream as it went.
+    /// The `Content-Type` the upstream gave the answer; nil when not known
+    /// (stored before content types were, or fetched whole by the family itself).
+    public let contentType: String?
+    /// Whether the body is a stream (server-sent events, NDJSON) to pass on as
+    /// it arrives: the request asked for one and the upstream's content type,
+    /// when known, is a stream's. A whole JSON answer to a stream request is none.
     public let streamed: Bool
+
+    init(_ query: PreparedQuery, contentCID: CID?, body: ResponseBody, outcome: Outcome, entry: EntryRecord?,
+         contentType: String?) {
+        requestCID = query.requestCID
+        self.contentCID = contentCID
+        self.body = body
+        self.outcome = outcome
+        self.entry = entry
+        self.contentType = contentType
+        streamed = query.streams && (contentType.map(WireFormat.isStreamContentType) ?? true)
+    }
 }

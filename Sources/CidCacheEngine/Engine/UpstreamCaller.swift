@@ -23,11 +23,12 @@ final class UpstreamCaller: Sendable {
     }
 
     /// Calls the upstream and returns once its answer starts; the body then
-    /// fills in the background, read once as it arrives. A whole answer (a
-    /// stream with its terminal event) is handed to `whole`, with its usage
-    /// and the time the call was sent, before the body ends, and the CID
-    /// `whole` returns finishes the body; error answers never are.
-    func fetch(_ query: PreparedQuery, whole: @escaping @Sendable (WholeAnswer) -> CID?) async throws -> ResponseBody {
+    /// fills in the background, read once as it arrives. A whole answer (one
+    /// whose framing completed, asked to stream or not, with no failure
+    /// reported on the way) is handed to `whole`, with its usage and the time
+    /// the call was sent, before the body ends, and the CID `whole` returns
+    /// finishes the body; error answers never are.
+    func fetch(_ query: PreparedQuery, whole: @escaping @Sendable (WholeAnswer) -> CID?) async throws -> FetchedAnswer {
         let ns = query.namespace
         if ns.family.requiresCredential && ns.endpoint.credential == nil {
             throw CacheError(.accessDenied, "no credential configured for namespace \(ns.name)")
@@ -40,7 +41,7 @@ final class UpstreamCaller: Sendable {
             var request = try build(call)
             request.streamed = query.operation.streams(query.request)
             let response = try await counting(ns) { try await self.send(request, query) }
-            return stream(response, request: request, query, sent: sent, whole: whole)
+            return stream(response, query, sent: sent, whole: whole)
         case .fetch(let fetch, let retriesFailures):
             bytes = try await fetched(query, retriesFailures: retriesFailures) { try await fetch(call, self.client) }
         case .paged(let first, let read):
@@ -52,8 +53,8 @@ final class UpstreamCaller: Sendable {
         let body = ResponseBody()
         body.append(bytes)
         let usage = AnswerReader.read(bytes, of: query.operation, request: query.request).usage
-        body.finish(contentCID: whole(WholeAnswer(bytes: bytes, usage: usage, sent: sent)))
-        return body
+        body.finish(contentCID: whole(WholeAnswer(bytes: bytes, usage: usage, sent: sent, contentType: nil)))
+        return FetchedAnswer(body: body, contentType: nil)
     }
 
     /// A whole answer the operation fetched itself, within the namespace's
@@ -72,10 +73,11 @@ final class UpstreamCaller: Sendable {
     }
 
     /// The body of a 2xx answer, filled in the background and read as it arrives.
-    private func stream(_ response: UpstreamResponse, request: UpstreamHTTPRequest, _ query: PreparedQuery, sent: Date,
-                        whole: @escaping @Sendable (WholeAnswer) -> CID?) -> ResponseBody {
+    private func stream(_ response: UpstreamResponse, _ query: PreparedQuery, sent: Date,
+                        whole: @escaping @Sendable (WholeAnswer) -> CID?) -> FetchedAnswer {
         let ns = query.namespace
         let body = ResponseBody()
+        let contentType = response.header("content-type")
         // Touched only by the response's one reading task, a chunk at a time, then at its end.
         let reader = Mutex(query.operation.answerReader())
         response.deliver({ chunk in
@@ -85,13 +87,17 @@ final class UpstreamCaller: Sendable {
             // Any failure ends the body, and with it the flight.
             if let cutShort { return body.fail(self.failure(cutShort, ns)) }
             let bytes = body.received
-            let answer = reader.withLock { $0.finish(body: bytes, request: query.request) }
-            if request.streamed, !answer.isComplete {
+            let answer = reader.withLock { $0.finish(body: bytes, request: query.request, trailers: response.trailers) }
+            if let reported = answer.failure {
+                return body.fail(self.failure(CacheError(.io, "the upstream's answer failed on the way: \(reported)"), ns))
+            }
+            // Asked to stream or not: an upstream may stream unasked.
+            guard answer.isComplete else {
                 return body.fail(self.failure(CacheError(.io, "the stream ended before its terminal event"), ns))
             }
-            body.finish(contentCID: whole(WholeAnswer(bytes: bytes, usage: answer.usage, sent: sent)))
+            body.finish(contentCID: whole(WholeAnswer(bytes: bytes, usage: answer.usage, sent: sent, contentType: contentType)))
         })
-        return body
+        return FetchedAnswer(body: body, contentType: contentType)
     }
 
     /// One call that returns a 2xx answer whose body is still to come, retried
@@ -205,6 +211,14 @@ extension UpstreamBounds {
     }
 }
 
+/// A fresh answer as it starts.
+struct FetchedAnswer: Sendable {
+    /// Its bytes, still arriving.
+    let body: ResponseBody
+    /// The `Content-Type` the upstream gave it; nil when the family fetched it whole itself.
+    let contentType: String?
+}
+
 /// A whole fresh answer, ready to store.
 struct WholeAnswer: Sendable {
     let bytes: [UInt8]
@@ -212,4 +226,6 @@ struct WholeAnswer: Sendable {
     let usage: TokenUsage?
     /// When the call was sent.
     let sent: Date
+    /// The `Content-Type` the upstream gave it, stored with it; nil: none known.
+    let contentType: String?
 }
