@@ -11,7 +11,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         // Its one trait makes a body's HTTP trailers readable (Kubo's `X-Stream-Error`); it brings no other package.
-        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0", traits: ["UnstableHTTPAPIsSupport"]),
+        // The trait's API may change in a minor release, so minor versions are taken by hand.
+        .package(url: "https://github.com/swift-server/async-http-client", .upToNextMinor(from: "1.37.0"),
+                 traits: ["UnstableHTTPAPIsSupport"]),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
