@@ -19,7 +19,9 @@ public struct HTTPFront: Service {
     private let application: Application<FrontResponder>
     private let address: ListenAddress
 
-    public init(engine: CacheEngine, address: ListenAddress, logger: Logger) {
+    /// EINVAL when a namespace's upstream is this front itself (`SelfCallCheck`).
+    public init(engine: CacheEngine, address: ListenAddress, logger: Logger) throws(CacheError) {
+        try SelfCallCheck.check(engine.namespaceNames.compactMap { engine.namespaces[$0] }, address: address)
         self.address = address
         application = Application(
             responder: FrontResponder(engine: engine),

@@ -43,7 +43,7 @@ struct MountCommand: AsyncParsableCommand {
             registry.record(mountpoint: mountpoint)
             recorded = true
             var fronts: [any Service] = [FuseMount(engine: engine, mountpoint: mountpoint, logger: logger)]
-            if let address { fronts.append(HTTPFront(engine: engine, address: address, logger: logger)) }
+            if let address { fronts.append(try HTTPFront(engine: engine, address: address, logger: logger)) }
             return fronts
         }
     }

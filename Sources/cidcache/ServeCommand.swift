@@ -23,7 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw fail(CacheError(.invalidRequest, "serve needs --http HOST:PORT or the config's http.listen"))
         }
         try await runDaemon(store: store, offline: offline) { engine, logger in
-            [HTTPFront(engine: engine, address: address, logger: logger)]
+            [try HTTPFront(engine: engine, address: address, logger: logger)]
         }
     }
 }
@@ -53,7 +53,13 @@ func runDaemon(store: StoreOptions, offline: Bool,
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     let logger = Logger(label: "cidcache")
     let (lock, engine) = try store.lockAndOpenEngine(truncateLogs: true, offline: offline)
-    let services = try makeFronts(engine, logger) + [EngineMaintenance(engine: engine)]
+    let services: [any Service]
+    do {
+        services = try makeFronts(engine, logger) + [EngineMaintenance(engine: engine)]
+    } catch let error as CacheError {
+        await engine.shutdown()
+        throw fail(error)
+    }
     var configuration = ServiceGroupConfiguration(
         services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
         gracefulShutdownSignals: [.sigterm, .sigint],
