@@ -636,11 +636,11 @@ def measure_shared_tier(results, fake_url, root, quick):
                    n=100 if quick else 1000, uploads_n=200 if quick else 2000)
 
 
-def measure_http(results, fake, root, quick):
+def measure_http(results, fake, root, quick, baseline_binary=None):
     from http_bench import measure_http_front
     floor = os.path.join(os.path.dirname(BINARY), "cidcache-http-floor")
     measure_http_front(results, BINARY, floor, fake, KEY, chat, free_port, percentiles, log, root,
-                       n=300 if quick else 5000)
+                       n=300 if quick else 5000, baseline_binary=baseline_binary)
 
 
 def measure_engine(results, sizes, n):
@@ -760,7 +760,7 @@ def targets(results, by):
             ratio = query["p50_us"] / query_floor_mt["p50_us"]
             check(f"query-file hit within 1.5x the same floor on libfuse's MT loop ({client})", ratio <= 1.5,
                   f"{ratio:.2f}x")
-        for name in ("entry hit", "cid/ file", "query-file hit"):
+        for name in ("entry hit", "cid/ file", "query-file hit", "HTTP front hit"):
             new, old = by.get((f"cidcache {name}", client)), by.get((f"baseline {name}", client))
             if new and old:
                 check(f"{name} no slower than the baseline binary ({client})", new["p50_us"] <= old["p50_us"] * 1.05,
@@ -937,7 +937,7 @@ def main():
             if args.shared_only:
                 measure_shared_tier(results, fast.url, root, quick)
             if args.http_only:
-                measure_http(results, fast, root, quick)
+                measure_http(results, fast, root, quick, args.baseline_bin)
         finally:
             fast.stop()
             shutil.rmtree(root, ignore_errors=True)
@@ -991,7 +991,7 @@ def main():
         if baseline:
             baseline.stop()
         measure_shared_tier(results, fast.url, root, quick)
-        measure_http(results, fast, root, quick)
+        measure_http(results, fast, root, quick, args.baseline_bin)
         measure_scale(results, fast, sizes, samples, root, args.max_generation_s)
         log("engine in-process")
         measure_engine(results, [size for size in sizes if size <= 100000] or sizes[:1], n)

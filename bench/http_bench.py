@@ -15,6 +15,7 @@ the floor.
 import http.client
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -67,24 +68,37 @@ class Client:
         return response, data
 
 
-def measure_http_front(results, binary, floor_binary, fake, key, chat, free_port, percentiles, log, root, n):
-    """Adds three latency rows and results["http_front"]."""
+def start_front(binary, name, fake, key, request, free_port, root, processes):
+    """`binary serve --http` on a store of its own, its answer to `request` cached: (client, payload)."""
+    data = os.path.join(root, name)
+    os.makedirs(data, exist_ok=True)
+    port = free_port()
+    env = dict(os.environ, CIDCACHE_OPENAI_URL=fake.url, CIDCACHE_OPENAI_KEY=key)
+    front = subprocess.Popen([binary, "serve", "--http", f"127.0.0.1:{port}", "--data-dir", data],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    processes.append(front)
+    wait_http(port, "/", 30, front)
+    client = Client(port, "/openai/chat/completions", request, {"Authorization": f"Bearer {key}"})
+    _, payload = client()
+    response, again = client()
+    assert again == payload and response.getheader("x-cidcache") == "hit", response.getheader("x-cidcache")
+    return client, payload
+
+
+def measure_http_front(results, binary, floor_binary, fake, key, chat, free_port, percentiles, log, root, n,
+                       baseline_binary=None):
+    """Adds three latency rows (four with `baseline_binary`: its front's hit, in the same rounds) and results["http_front"]."""
     litellm = os.path.join(os.path.dirname(sys.executable), "litellm")
     processes = []
     try:
         request = json.dumps(chat("What is a content identifier? Answer in one paragraph.")).encode()
-        data = os.path.join(root, "http-front")
-        os.makedirs(data, exist_ok=True)
-        port = free_port()
-        env = dict(os.environ, CIDCACHE_OPENAI_URL=fake.url, CIDCACHE_OPENAI_KEY=key)
-        front = subprocess.Popen([binary, "serve", "--http", f"127.0.0.1:{port}", "--data-dir", data],
-                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        processes.append(front)
-        wait_http(port, "/", 30, front)
-        ours = Client(port, "/openai/chat/completions", request, {"Authorization": f"Bearer {key}"})
-        _, payload = ours()
-        response, again = ours()
-        assert again == payload and response.getheader("x-cidcache") == "hit", response.getheader("x-cidcache")
+        ours, payload = start_front(binary, "http-front", fake, key, request, free_port, root, processes)
+        fronts = [("front", ours)]
+        if baseline_binary:
+            old, old_payload = start_front(baseline_binary, "http-front-baseline", fake, key, request, free_port, root,
+                                           processes)
+            assert old_payload == payload
+            fronts.append(("baseline", old))
 
         payload_file = os.path.join(root, "http-floor.json")
         with open(payload_file, "wb") as f:
@@ -116,9 +130,15 @@ def measure_http_front(results, binary, floor_binary, fake, key, chat, free_port
         assert len(fake.calls) == calls, "LiteLLM's second answer did not come from its cache"
 
         log(f"http front: {n} rounds")
-        samples = {"front": [], "floor": [], "litellm": []}
+        samples = {name: [] for name, _ in fronts + [("floor", bare), ("litellm", theirs)]}
+        calls_in_a_round = fronts + [("floor", bare), ("litellm", theirs)]
+        # Each round in another order, so no row keeps coming right after LiteLLM's (whose
+        # work after its answer still runs on these cores): in a fixed order the row after
+        # it was ~20 % slower, the same binary against itself.
+        order = random.Random(18)
         for i in range(n + 20):
-            for name, call in (("front", ours), ("floor", bare), ("litellm", theirs)):
+            order.shuffle(calls_in_a_round)
+            for name, call in calls_in_a_round:
                 t = time.perf_counter_ns()
                 call()
                 if i >= 20:
@@ -127,6 +147,8 @@ def measure_http_front(results, binary, floor_binary, fake, key, chat, free_port
         rows = [("cidcache HTTP front hit", "POST /openai/chat/completions, keep-alive", "front"),
                 ("hummingbird floor (bytes from memory)", "bench/HTTPFloor, keep-alive", "floor"),
                 ("LiteLLM proxy, in-memory cache hit", "litellm[proxy], keep-alive", "litellm")]
+        if baseline_binary:
+            rows.insert(1, ("baseline HTTP front hit", "the --baseline-bin binary's front, keep-alive", "baseline"))
         for method, what, name in rows:
             results["latency"].append({"method": method, "client": "python", "what": what, "samples": samples[name]})
         p50 = {name: percentiles(values)["p50_us"] for name, values in samples.items()}

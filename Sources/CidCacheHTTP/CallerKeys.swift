@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheEngine
 import Glibc
 import Synchronization
 
@@ -49,6 +50,25 @@ public final class CallerKeys: Sendable {
         }
     }
 
+    /// Who a request's credential (in a header its namespace's family takes
+    /// one in) makes the caller: one of the caller keys, whose header is then
+    /// removed from `headers` (the configured credential goes upstream
+    /// instead), or the caller's own credential, or none.
+    func identify(_ headers: inout [(name: String, value: String)], in namespace: Namespace) -> CallerIdentity {
+        guard let presented = namespace.callerCredential(in: headers) else { return CallerIdentity() }
+        guard let name = caller(presenting: presented) else { return CallerIdentity(ownCredential: presented) }
+        headers = namespace.removingCallerCredential(from: headers)
+        return CallerIdentity(name: name, presentedCredential: true)
+    }
+
+    /// The 401 of a request without a known caller key, when one is required (`http.require_key`); nil: it may go on.
+    func refusal(of caller: CallerIdentity) -> CacheError? {
+        guard required, caller.name == nil else { return nil }
+        return CacheError(.accessDenied, "this front answers callers with a key only (http.require_key): "
+                          + (caller.presentedCredential ? "the request's credential is not one" : "the request has none")
+                          + "; `cidcache key new NAME` makes one, which the SDK sends as its API key")
+    }
+
     private static func names(_ path: String) throws(CacheError) -> [String: String] {
         Dictionary(try CallerKeyFile.load(path).entries.map { ($0.digest, $0.name) }) { first, _ in first }
     }
@@ -56,5 +76,21 @@ public final class CallerKeys: Sendable {
     private static func modification(_ path: String) -> timespec? {
         var info = stat()
         return stat(path, &info) == 0 ? info.st_mtim : nil
+    }
+}
+
+/// Who sent a request, as its credential says.
+struct CallerIdentity: Sendable, Equatable {
+    /// The caller's name, when the credential was one of the caller keys.
+    var name: String?
+    /// The credential, when it was the caller's own (used upstream instead of the configured one).
+    var ownCredential: String?
+    /// Whether the request carried a credential at all.
+    var presentedCredential: Bool
+
+    init(name: String? = nil, ownCredential: String? = nil, presentedCredential: Bool = false) {
+        self.name = name
+        self.ownCredential = ownCredential
+        self.presentedCredential = presentedCredential || ownCredential != nil
     }
 }

@@ -1,5 +1,6 @@
 import CidCacheCore
 import CidCacheEngine
+import CidCacheUpstreams
 import HTTPTypes
 import Hummingbird
 import Synchronization
@@ -11,31 +12,77 @@ import Synchronization
 struct FrontResponder: HTTPResponder {
     typealias Context = BasicRequestContext
     let engine: CacheEngine
+    /// Who gets in (host, origin, content type, pass-through, loops).
+    let door: RequestGuard
     let keys: CallerKeys
+
+    init(engine: CacheEngine, keys: CallerKeys) {
+        self.engine = engine
+        self.keys = keys
+        door = RequestGuard(allowedHosts: engine.config.httpAllowedHosts, allowedOrigins: engine.config.httpAllowedOrigins)
+    }
 
     /// The process id `log` and `errors` lines get for HTTP requests: none is known.
     static let pid: Int32 = 0
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        let path = request.uri.path
-        let (name, rest) = Self.split(path)
-        guard let namespace = engine.namespaces[name] else {
-            let error = CacheError(.notFound, "no namespace \"\(name)\" (the path starts with one: /openai/..., /anthropic/...)")
-            return Self.failure(error, format: .message)
-        }
-        let routes = FamilyRoutes.family(namespace.family.name)
+        let (name, rest) = Self.split(request.uri.path)
+        let namespace = engine.namespaces[name]
+        let routes = namespace.flatMap { FamilyRoutes.family($0.family.name) }
         let format = routes?.errorFormat ?? .message
         var headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
-        // A caller key stands for the configured credential; any other credential is the caller's own.
-        let presented = namespace.callerCredential(in: headers)
-        let caller = presented.flatMap(keys.caller(presenting:))
-        if caller != nil { headers = namespace.removingCallerCredential(from: headers) }
-        if keys.required && caller == nil {
-            let error = CacheError(.accessDenied, "this front answers callers with a key only (http.require_key): "
-                                   + (presented == nil ? "the request has none" : "the request's credential is not one")
-                                   + "; `cidcache key new NAME` makes one, which the SDK sends as its API key")
+        let caller = namespace.map { keys.identify(&headers, in: $0) } ?? CallerIdentity()
+        // A body route with a query string (`?api-version=`) asks for more than its operation: passed through.
+        let match = routes?.match(method: request.method.rawValue, path: rest).flatMap {
+            !$0.takesBody || request.uri.query == nil ? $0 : nil
+        }
+        let cors: [(name: String, value: String)]
+        switch door.verdict(facts(request, headers, namespace, match)) {
+        case .admit(let fields): cors = fields
+        case .preflight(let fields): return Response(status: .noContent, headers: Self.fields(fields))
+        case .refuse(let status, let error):
             engine.recordRefusal(namespace: name, error)
-            return Self.failure(error, format: format)
+            return Self.failure(error, format: format, status: status)
+        }
+        if let refusal = keys.refusal(of: caller), namespace != nil {
+            engine.recordRefusal(namespace: name, refusal)
+            return Self.failure(refusal, format: format)
+        }
+        var response = await answer(request, name, namespace, rest: rest, headers: headers, caller: caller, match: match,
+                                    format: format)
+        if !cors.isEmpty {
+            // The front's own, never an upstream's (a pass-through's answer may carry one).
+            response.headers[.accessControlAllowOrigin] = nil
+            response.headers.append(contentsOf: Self.fields(cors))
+        }
+        return response
+    }
+
+    /// What the door looks at in a request.
+    private func facts(_ request: Request, _ headers: [(name: String, value: String)], _ namespace: Namespace?,
+                       _ match: FamilyRoutes.Match?) -> RequestGuard.Facts {
+        let method = request.method.rawValue
+        let passing = namespace.flatMap { namespace -> RequestGuard.PassThrough? in
+            guard match == nil else { return nil }
+            let configured = namespace.endpoint.credential != nil && namespace.family.credentialHeader != nil
+            return RequestGuard.PassThrough(
+                namespace: namespace.name, policy: engine.config.namespaces[namespace.name]?.passThrough ?? .configuredForReads,
+                usesConfiguredCredential: configured && namespace.callerCredential(in: headers) == nil)
+        }
+        return RequestGuard.Facts(
+            method: method, host: request.head.authority, origin: request.headers[.origin],
+            secFetchSite: request.headers[Self.secFetchSiteHeader], contentType: request.headers[.contentType],
+            requestedHeaders: request.headers[.accessControlRequestHeaders],
+            cameBack: HopMark.isOwn(request.headers[values: Self.hopHeader]), takesJSONBody: match?.takesBody ?? false, passThrough: passing)
+    }
+
+    /// A request the door let in: an operation through the engine, anything else passed through.
+    private func answer(_ request: Request, _ name: String, _ namespace: Namespace?, rest: String,
+                        headers: [(name: String, value: String)], caller: CallerIdentity, match: FamilyRoutes.Match?,
+                        format: ErrorFormat) async -> Response {
+        guard let namespace else {
+            let error = CacheError(.notFound, "no namespace \"\(name)\" (the path starts with one: /openai/..., /anthropic/...)")
+            return Self.failure(error, format: .message)
         }
         let body: [UInt8]
         do {
@@ -43,11 +90,9 @@ struct FrontResponder: HTTPResponder {
         } catch {
             return Self.failure(error, format: format)
         }
-        // A body route with a query string (`?api-version=`) asks for more than its operation: passed through.
-        if let routes, let match = routes.match(method: request.method.rawValue, path: rest),
-           !match.takesBody || request.uri.query == nil {
-            var options = HeaderRules.options(headers, credential: caller == nil ? presented : nil)
-            options.caller = caller
+        if let routes = FamilyRoutes.family(namespace.family.name), let match {
+            var options = HeaderRules.options(headers, credential: caller.ownCredential)
+            options.caller = caller.name
             do {
                 let queryRequest = try match.request(body: body, query: request.uri.query)
                 return await query(namespace: name, op: match.operation, body: queryRequest, options: options, routes: routes)
@@ -103,14 +148,12 @@ struct FrontResponder: HTTPResponder {
         }
     }
 
-    /// An answer as the upstream sent it, under the upstream's own content
-    /// type (the family's, for an answer stored before content types were): a
-    /// stream still arriving is passed on as it comes (its CID, known at its
-    /// end, in a trailer); anything else is sent with its length and CID, a
-    /// fresh answer once it is whole.
+    /// An answer as the upstream sent it: a stream still arriving is passed on
+    /// as it comes (its CID, known at its end, in a trailer); anything else is
+    /// sent with its length and CID, a fresh answer once it is whole.
     private func respond(_ answer: Answer, routes: FamilyRoutes) async -> Response {
         var fields = HTTPFields()
-        fields[.contentType] = answer.contentType ?? (answer.streamed ? routes.streamContentType : "application/json")
+        fields[.contentType] = answer.streamed ? routes.streamContentType : "application/json"
         fields[Self.outcomeHeader] = Self.outcomeName(answer.outcome)
         fields[Self.requestCIDHeader] = answer.requestCID.string
         let source = answer.body
@@ -179,9 +222,11 @@ struct FrontResponder: HTTPResponder {
 
     /// A failure: the upstream's own error answer when it sent one, else the
     /// status its errno stands for with an error body in the family's format.
-    static func failure(_ error: CacheError, format: ErrorFormat, requestCID: CID? = nil) -> Response {
-        let status = FailureStatus.of(error)
+    /// `status`, when given, is the front's own (a refusal at its door).
+    static func failure(_ error: CacheError, format: ErrorFormat, requestCID: CID? = nil, status: Int? = nil) -> Response {
+        let status = status ?? FailureStatus.of(error)
         var fields = HTTPFields()
+        fields[outcomeHeader] = "error"
         if let requestCID { fields[requestCIDHeader] = requestCID.string }
         let body: [UInt8]
         if let answer = error.upstreamAnswer {
@@ -206,6 +251,8 @@ struct FrontResponder: HTTPResponder {
     static let outcomeHeader = HTTPField.Name("x-cidcache")!
     static let requestCIDHeader = HTTPField.Name("x-cidcache-request-cid")!
     static let contentCIDHeader = HTTPField.Name("x-cidcache-cid")!
+    static let secFetchSiteHeader = HTTPField.Name("sec-fetch-site")!
+    static let hopHeader = HTTPField.Name(HopMark.header)!
 
     /// `x-cidcache`'s value for an outcome.
     static func outcomeName(_ outcome: Outcome) -> String {

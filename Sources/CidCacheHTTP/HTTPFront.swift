@@ -19,8 +19,10 @@ public struct HTTPFront: Service {
     private let application: Application<FrontResponder>
     private let address: ListenAddress
 
+    /// EINVAL when a namespace's upstream is this front itself (`SelfCallCheck`).
     /// - Parameter keys: the caller keys the front knows (README, "Caller keys").
-    public init(engine: CacheEngine, address: ListenAddress, keys: CallerKeys, logger: Logger) {
+    public init(engine: CacheEngine, address: ListenAddress, keys: CallerKeys, logger: Logger) throws(CacheError) {
+        try SelfCallCheck.check(engine.namespaceNames.compactMap { engine.namespaces[$0] }, address: address)
         self.address = address
         application = Application(
             responder: FrontResponder(engine: engine, keys: keys),

@@ -2,15 +2,20 @@ import CidCacheEngine
 
 /// What the front reads from a request's headers and which headers cross it.
 enum HeaderRules {
-    /// `Cache-Control: no-cache` asks for a refresh, `no-store` for a bypass
-    /// (as the control object's `refresh` and `no_store`, docs/REFERENCE.md §6).
+    /// `Cache-Control: no-cache` or `max-age=0` asks for a refresh, `no-store`
+    /// for a bypass (as the control object's `refresh` and `no_store`,
+    /// docs/REFERENCE.md §6); without `Cache-Control`, `Pragma: no-cache` asks
+    /// for a refresh too (RFC 9111 §5.2.1.1, §5.4).
     static func options(_ headers: [(name: String, value: String)], credential: String?) -> QueryOptions {
         let directives = headers.filter { $0.name.lowercased() == "cache-control" }
             .flatMap { $0.value.split(separator: ",") }
-            .map { $0.split(separator: "=").first.map { String($0).lowercased() } ?? "" }
-            .map { $0.filter { !$0.isWhitespace } }
-        return QueryOptions(refresh: directives.contains("no-cache"), noStore: directives.contains("no-store"),
-                            credential: credential)
+            .map { $0.filter { !$0.isWhitespace && $0 != "\"" }.lowercased() }
+        let pragma = directives.isEmpty && headers.contains { header in
+            header.name.lowercased() == "pragma"
+                && header.value.split(separator: ",").contains { $0.filter { !$0.isWhitespace }.lowercased() == "no-cache" }
+        }
+        let refresh = pragma || directives.contains { $0 == "no-cache" || $0.hasPrefix("no-cache=") || $0 == "max-age=0" }
+        return QueryOptions(refresh: refresh, noStore: directives.contains("no-store"), credential: credential)
     }
 
     /// Headers of one connection (RFC 9110 §7.6.1) or of its framing, which

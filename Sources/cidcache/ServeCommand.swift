@@ -49,7 +49,7 @@ extension StoreOptions {
     func httpFront(engine: CacheEngine, address: ListenAddress, logger: Logger) throws -> HTTPFront {
         do {
             let keys = try CallerKeys(path: try callerKeysPath(), required: engine.config.httpRequiresKey)
-            return HTTPFront(engine: engine, address: address, keys: keys, logger: logger)
+            return try HTTPFront(engine: engine, address: address, keys: keys, logger: logger)
         } catch let error as CacheError {
             throw fail(error)
         }
@@ -65,7 +65,13 @@ func runDaemon(store: StoreOptions, offline: Bool,
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     let logger = Logger(label: "cidcache")
     let (lock, engine) = try store.lockAndOpenEngine(truncateLogs: true, offline: offline)
-    let services = try makeFronts(engine, logger) + [EngineMaintenance(engine: engine)]
+    let services: [any Service]
+    do {
+        services = try makeFronts(engine, logger) + [EngineMaintenance(engine: engine)]
+    } catch let error as CacheError {
+        await engine.shutdown()
+        throw fail(error)
+    }
     var configuration = ServiceGroupConfiguration(
         services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
         gracefulShutdownSignals: [.sigterm, .sigint],

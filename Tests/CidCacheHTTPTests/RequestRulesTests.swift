@@ -43,6 +43,15 @@ final class RequestRulesTests: XCTestCase {
         XCTAssertEqual(plain.credential, "sk-test-not-a-real-key")
     }
 
+    func testMaxAgeZeroAndPragmaAskForARefresh() {
+        XCTAssertTrue(HeaderRules.options([("Cache-Control", "max-age=0")], credential: nil).refresh)
+        XCTAssertTrue(HeaderRules.options([("Cache-Control", "private, Max-Age = 0")], credential: nil).refresh)
+        XCTAssertFalse(HeaderRules.options([("Cache-Control", "max-age=60")], credential: nil).refresh)
+        XCTAssertTrue(HeaderRules.options([("Pragma", "no-cache")], credential: nil).refresh)
+        // Pragma stands only where Cache-Control is absent (RFC 9111 §5.4).
+        XCTAssertFalse(HeaderRules.options([("Pragma", "no-cache"), ("Cache-Control", "max-age=60")], credential: nil).refresh)
+    }
+
     func testHopByHopHeadersStayBehind() {
         let kept = HeaderRules.forwarded([("Host", "127.0.0.1:8421"), ("Connection", "keep-alive"), ("content-length", "3"),
                                           ("Accept-Encoding", "gzip"), ("Authorization", "Bearer sk-test-fake"),

@@ -98,6 +98,9 @@ def test_an_sdk_with_a_caller_key_is_served_with_the_configured_key(serve, fake,
     models = httpx.get(f"{server.url}/openai/models", headers={"Authorization": f"Bearer {key}"})
     assert models.status_code == 200
     assert headers_of(fake.calls_to("/models")[-1])["authorization"] == f"Bearer {TEST_KEY}"
+    # A write by pass-through spends the configured key too, so the door's GET/HEAD rule holds.
+    write = httpx.post(f"{server.url}/openai/files", headers={"Authorization": f"Bearer {key}"}, json={})
+    assert write.status_code == 403 and fake.calls_to("/files") == []
     # anthropic sends x-api-key.
     answer = anthropic.Anthropic(base_url=f"{server.url}/anthropic", api_key=key, max_retries=0).messages.create(**MESSAGE)
     assert answer.content

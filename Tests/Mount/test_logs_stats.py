@@ -58,8 +58,9 @@ def test_stats_survive_a_restart(make_mount):
     assert m.stats("openai.json")["hits"] == 1 and m.stats("openai.json")["misses"] == 1
 
 
-COUNTERS = ("hits", "misses", "coalesced", "stale_served", "bypassed", "upstream_errors", "evictions",
-            "api_calls_saved", "entries", "bytes_stored", "bytes_served", "latency_saved_ms", "tokens_saved")
+COUNTERS = ("hits", "misses", "coalesced", "stale_served", "bypassed", "http_refused", "upstream_errors",
+            "evictions", "api_calls_saved", "entries", "bytes_stored", "bytes_served", "latency_saved_ms",
+            "tokens_saved")
 
 
 def test_stats_start_at_zero_with_every_figure(mount):

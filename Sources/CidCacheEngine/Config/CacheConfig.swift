@@ -51,6 +51,10 @@ public struct CacheConfig: Sendable {
     public var httpKeysFile: String?
     /// Whether the HTTP front refuses (401) requests without a caller key (`http.require_key`).
     public var httpRequiresKey = false
+    /// Host names the HTTP front answers besides loopback ones (`http.allowed_hosts`), lower-cased.
+    public var httpAllowedHosts: Set<String> = []
+    /// Web origins whose pages may call the HTTP front besides loopback ones (`http.allowed_origins`), lower-cased.
+    public var httpAllowedOrigins: Set<String> = []
 
     public init() {}
 
@@ -63,6 +67,8 @@ public struct CacheConfig: Sendable {
         public var keyEnvironmentVariable: String?
         /// The family's further settings (`UpstreamFamily.settingVariables`), e.g. S3's `region`.
         public var settings: [String: String] = [:]
+        /// What the HTTP front passes through under the namespace (`pass_through`).
+        public var passThrough = PassThroughPolicy.configuredForReads
         public init(family: String, url: String? = nil, keyEnvironmentVariable: String? = nil) {
             self.family = family
             self.url = url
@@ -136,6 +142,12 @@ public struct CacheConfig: Sendable {
                     var settings = NamespaceSettings(family: family)
                     settings.url = object["url"]?.stringValue
                     settings.keyEnvironmentVariable = object["key_env"]?.stringValue
+                    if let policy = object["pass_through"] {
+                        guard let text = policy.stringValue, let parsed = PassThroughPolicy(rawValue: text) else {
+                            throw reader.fail("namespaces.\(name).pass_through", "\"all\" or \"none\"")
+                        }
+                        settings.passThrough = parsed
+                    }
                     if let extra = object["settings"] {
                         for (setting, text) in try reader.object(extra, "namespaces.\(name).settings").members {
                             guard let text = text.stringValue else {
@@ -170,6 +182,16 @@ public struct CacheConfig: Sendable {
                         guard let path = setting.stringValue, !path.isEmpty else { throw reader.fail("http.keys_file", "a file path") }
                         config.httpKeysFile = path
                     case "require_key": config.httpRequiresKey = try reader.bool(setting, "http.require_key")
+                    case "allowed_hosts":
+                        config.httpAllowedHosts = try reader.strings(setting, "http.allowed_hosts", "a list of host names") {
+                            !$0.isEmpty && !$0.contains("/") && !$0.contains(":")
+                        }
+                    case "allowed_origins":
+                        config.httpAllowedOrigins = try reader.strings(setting, "http.allowed_origins",
+                                                                       "a list of origins like \"http://localhost:3000\"") {
+                            let parts = $0.components(separatedBy: "://")
+                            return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty && !parts[1].contains("/")
+                        }
                     default:
                         throw CacheError(.invalidRequest, "\(source): unknown setting \"http.\(member)\"")
                     }
@@ -225,8 +247,27 @@ private struct ConfigReader {
         guard let i = value.intValue, i > 0 else { throw fail(key, "a positive integer") }
         return i
     }
+    /// A list of strings, each one lower-cased and `valid`; the error names the first that is not.
+    func strings(_ value: JSON, _ key: String, _ what: String, valid: (String) -> Bool) throws -> Set<String> {
+        guard case .array(let list) = value else { throw fail(key, what) }
+        return Set(try list.enumerated().map { index, item in
+            guard let text = item.stringValue?.lowercased(), valid(text) else { throw fail("\(key)[\(index)]", what) }
+            return text
+        })
+    }
     func nonNegativeInt(_ value: JSON, _ key: String) throws -> Int {
         guard let i = value.intValue, i >= 0 else { throw fail(key, "a non-negative integer") }
         return i
     }
+}
+
+/// What the HTTP front passes through under a namespace (`namespaces.NS.pass_through`).
+public enum PassThroughPolicy: String, Sendable {
+    /// The default: with the configured credential only for GET and HEAD; any
+    /// method with the caller's own credential header.
+    case configuredForReads = "default"
+    /// Every method, with the configured credential when the caller sends none.
+    case all
+    /// No pass-through: only the namespace's operations.
+    case none
 }

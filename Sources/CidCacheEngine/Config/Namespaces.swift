@@ -11,11 +11,15 @@ public final class Namespace: Sendable {
     /// The upstream identity without this machine's secret (its credential
     /// scope left out): the same on every machine, for the shared tier.
     public let sharedUpstream: String
+    /// Where the base URL came from, for messages: an environment variable's
+    /// name, `namespaces.NS.url` of the config file, or the built-in default.
+    public let urlSource: String
 
-    init(name: String, family: any UpstreamFamily, endpoint: Endpoint, secret: [UInt8]) {
+    init(name: String, family: any UpstreamFamily, endpoint: Endpoint, secret: [UInt8], urlSource: String) {
         self.name = name
         self.family = family
         self.endpoint = endpoint
+        self.urlSource = urlSource
         let parts = NamespaceResolver.identityParts(family: family, endpoint: endpoint)
         upstream = NamespaceResolver.digest(parts + NamespaceResolver.scopePart(family: family, endpoint: endpoint, secret: secret))
         sharedUpstream = NamespaceResolver.digest(parts)
@@ -46,7 +50,7 @@ public final class Namespace: Sendable {
     func calling(with credential: String, secret: [UInt8]) -> Namespace {
         var endpoint = self.endpoint
         endpoint.credential = credential
-        return Namespace(name: name, family: family, endpoint: endpoint, secret: secret)
+        return Namespace(name: name, family: family, endpoint: endpoint, secret: secret, urlSource: urlSource)
     }
 }
 
@@ -111,14 +115,15 @@ public enum NamespaceResolver {
 
     /// Every namespace of the mount, sorted by name.
     public static func resolve(config: CacheConfig, environment: [String: String], secret: [UInt8]) throws -> [Namespace] {
-        var specs: [String: (family: String, url: String, keyVariables: [String])] = [:]
+        var specs: [String: (family: String, url: (text: String, source: String), keyVariables: [String])] = [:]
         for (name, builtIn) in builtIns {
-            let url = builtIn.urlVariables.compactMap { environment[$0] }.first { !$0.isEmpty } ?? builtIn.defaultURL
+            let variable = builtIn.urlVariables.first { !(environment[$0] ?? "").isEmpty }
+            let url = variable.map { (text: environment[$0]!, source: $0) } ?? (text: builtIn.defaultURL, source: "the built-in default")
             specs[name] = (builtIn.family, url, builtIn.keyVariables)
         }
         for (name, settings) in config.namespaces {
             let existing = specs[name]
-            let url = settings.url ?? existing?.url
+            let url = settings.url.map { (text: $0, source: "namespaces.\(name).url of the config file") } ?? existing?.url
             guard let url else {
                 throw CacheError(.invalidRequest, "namespace \(name) needs a url")
             }
@@ -133,12 +138,12 @@ public enum NamespaceResolver {
             family = try family.configured(with: FamilyOptions(execCommands: config.execCommands,
                                                                responseLimitBytes: config.responseLimitBytes))
             let prefix = variablePrefix(name)
-            let url = environment[prefix + "_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? spec.url
+            let url = environment[prefix + "_URL"].flatMap { $0.isEmpty ? nil : (text: $0, source: prefix + "_URL") } ?? spec.url
             let key = environment[prefix + "_KEY"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? spec.keyVariables.compactMap { environment[$0] }.first { !$0.isEmpty }
-            let endpoint = Endpoint(baseURL: family.effectiveBaseURL(url), credential: key,
+            let endpoint = Endpoint(baseURL: family.effectiveBaseURL(url.text), credential: key,
                                     settings: try settings(family: family, namespace: name, config: config, environment: environment))
-            return Namespace(name: name, family: family, endpoint: endpoint, secret: secret)
+            return Namespace(name: name, family: family, endpoint: endpoint, secret: secret, urlSource: url.source)
         }
     }
 

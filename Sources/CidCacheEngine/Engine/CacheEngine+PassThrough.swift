@@ -29,6 +29,15 @@ public struct PassThroughAnswer: Sendable {
 }
 
 extension CacheEngine {
+    /// A request the HTTP front refused before anything else happened (its
+    /// host, origin, content type, pass-through policy, or a loop): an
+    /// `errors` line, and `http_refused` counted for its namespace when it named one.
+    public func recordRefusal(namespace name: String?, _ error: CacheError) {
+        let known = name.flatMap { namespaces[$0] == nil ? nil : $0 }
+        if let known { statistics.update(known) { $0.httpRefused += 1 } }
+        log.recordError(namespace: known, op: nil, requestCID: nil, error: error, pid: 0)
+    }
+
     /// Passes a call to a namespace's upstream uncached, counted as `bypassed`:
     /// the caller's method, path, headers and body, with the namespace's
     /// configured credential added when the caller sent none in a header the

@@ -18,6 +18,8 @@ public struct Counters: Codable, Sendable, Equatable {
     public var costSavedUSD: Double = 0
     /// Hits of operations that call no upstream (S3's presign): no call saved.
     public var localHits: Int64 = 0
+    /// Requests the HTTP front refused at its door (host, origin, content type, pass-through, loop).
+    public var httpRefused: Int64 = 0
 
     public init() {}
 
@@ -28,7 +30,7 @@ public struct Counters: Codable, Sendable, Equatable {
         hits = try count(.hits); misses = try count(.misses); coalesced = try count(.coalesced)
         staleServed = try count(.staleServed); bypassed = try count(.bypassed); upstreamErrors = try count(.upstreamErrors)
         evictions = try count(.evictions); bytesServed = try count(.bytesServed); latencySavedMs = try count(.latencySavedMs)
-        tokensSaved = try count(.tokensSaved); localHits = try count(.localHits)
+        tokensSaved = try count(.tokensSaved); localHits = try count(.localHits); httpRefused = try count(.httpRefused)
         costSavedUSD = try c.decodeIfPresent(Double.self, forKey: .costSavedUSD) ?? 0
     }
 
@@ -42,6 +44,7 @@ public struct Counters: Codable, Sendable, Equatable {
         sum.upstreamErrors += b.upstreamErrors; sum.evictions += b.evictions
         sum.bytesServed += b.bytesServed; sum.latencySavedMs += b.latencySavedMs
         sum.tokensSaved += b.tokensSaved; sum.costSavedUSD += b.costSavedUSD; sum.localHits += b.localHits
+        sum.httpRefused += b.httpRefused
         return sum
     }
 }
