@@ -93,6 +93,7 @@ struct FrontResponder: HTTPResponder {
         if let routes = FamilyRoutes.family(namespace.family.name), let match {
             var options = HeaderRules.options(headers, credential: caller.ownCredential)
             options.caller = caller.name
+            options.hops = HopMark.marks(in: request.headers[values: Self.hopHeader])
             do {
                 let queryRequest = try match.request(body: body, query: request.uri.query)
                 return await query(namespace: name, op: match.operation, body: queryRequest, options: options, routes: routes)

@@ -208,7 +208,7 @@ public final class UpstreamClient: Sendable {
         var http = HTTPClientRequest(url: request.url)
         http.method = HTTPMethod(rawValue: request.method)
         for header in request.headers { http.headers.add(name: header.name, value: header.value) }
-        http.headers.add(name: HopMark.header, value: HopMark.value)
+        http.headers.add(name: HopMark.header, value: HopMark.outgoing)
         if let body = request.body { http.body = .bytes(ByteBuffer(bytes: body)) }
         do {
             let response = try await client.execute(http, deadline: deadline)

@@ -37,4 +37,12 @@ final class SelfCallCheckTests: XCTestCase {
         XCTAssertFalse(HopMark.isOwn(["0123456789abcdef"]))
         XCTAssertFalse(HopMark.isOwn([]))
     }
+
+    func testTheMarksARequestCameWithAreCarriedBeforeOurOwn() {
+        XCTAssertEqual(HopMark.marks(in: ["aa, bb", " cc ", ""]), ["aa", "bb", "cc"])
+        XCTAssertEqual(HopMark.outgoing, HopMark.value)
+        HopMark.$carried.withValue(["aa", "bb"]) {
+            XCTAssertEqual(HopMark.outgoing, "aa, bb, \(HopMark.value)")
+        }
+    }
 }

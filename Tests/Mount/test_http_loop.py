@@ -125,6 +125,10 @@ def test_a_request_that_comes_back_to_its_daemon_gets_508(llm, fake):
         looped = httpx.get(f"http://127.0.0.1:{first}/openai/models", timeout=15)
         assert looped.status_code == 508
         assert "loop detected" in looped.json()["error"]["message"]
+        # A cached operation too: the second daemon's upstream call carries the first one's mark on.
+        asked = time.monotonic()
+        looped = httpx.post(f"http://127.0.0.1:{first}/openai/chat/completions", json=chat("round and round"), timeout=15)
+        assert looped.status_code == 508 and time.monotonic() - asked < 5
         with open(os.path.join(started[0][2], "errors.jsonl")) as f:
             assert any("loop detected" in json.loads(line)["message"] for line in f)
     finally:

@@ -146,6 +146,8 @@ public final class CacheEngine: Sendable {
         let pid: Int32
         /// Whose answer it is (`QueryOptions.caller`).
         let caller: String?
+        /// The daemons it passed through (`QueryOptions.hops`).
+        let hops: [String]
         /// `answersStored` when its live entry was looked for.
         let lookedUpAt: UInt64
     }
@@ -167,7 +169,7 @@ public final class CacheEngine: Sendable {
                 return .answered(answer)
             }
             return .needsUpstream(PendingQuery(query: query, started: started, pid: pid, caller: options.caller,
-                                               lookedUpAt: lookedUpAt))
+                                               hops: options.hops, lookedUpAt: lookedUpAt))
         } catch {
             let failure = CacheError(wrapping: error)
             log.fail(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: failure, started: started, pid: pid)
@@ -196,7 +198,9 @@ public final class CacheEngine: Sendable {
     public func finish(_ pending: PendingQuery) async throws(CacheError) -> Answer {
         let query = pending.query
         do {
-            let answer = try await answerFromUpstream(query, lookedUpAt: pending.lookedUpAt)
+            let answer = try await HopMark.$carried.withValue(pending.hops) {
+                try await answerFromUpstream(query, lookedUpAt: pending.lookedUpAt)
+            }
             log.logWhenComplete(answer, query, started: pending.started, pid: pending.pid)
             count(answer, for: pending.caller)
             return answer

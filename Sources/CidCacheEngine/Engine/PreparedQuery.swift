@@ -42,6 +42,9 @@ public struct QueryOptions: Sendable, Equatable {
     /// The caller's name, when it presented one of the HTTP front's caller
     /// keys: its answers are counted under that name too (`stats/all.json` `callers`).
     public var caller: String?
+    /// The marks of the daemons the request passed through (`x-cidcache-hop`),
+    /// carried on by the upstream call (`HopMark.carried`).
+    public var hops: [String] = []
 
     public init(refresh: Bool = false, noStore: Bool = false, credential: String? = nil, caller: String? = nil) {
         self.refresh = refresh
