@@ -6,14 +6,15 @@
 /// `failureThreshold` it opens for `openInterval`. Open, it permits nothing
 /// until the interval has passed; then it is half-open and permits one probe.
 /// The probe's success closes it; its failure opens it again for twice the
-/// interval, at most `maximumOpenInterval`.
+/// interval, at most `maximumOpenInterval`. A probe that never reports (an
+/// upload dropped before it ran) is replaced by another after the interval.
 public struct CircuitBreaker: Sendable, Equatable {
     /// Where the breaker stands; times are monotonic nanoseconds.
     public enum State: Sendable, Equatable {
         case closed(failures: Int)
         case open(until: UInt64, interval: UInt64)
-        /// A probe is out; `interval` is what the next failure doubles.
-        case halfOpen(interval: UInt64)
+        /// A probe went out at `since`; `interval` is what the next failure doubles.
+        case halfOpen(interval: UInt64, since: UInt64)
     }
 
     public private(set) var state: State = .closed(failures: 0)
@@ -33,10 +34,13 @@ public struct CircuitBreaker: Sendable, Equatable {
     public mutating func permit(now: UInt64) -> Bool {
         switch state {
         case .closed: return true
-        case .halfOpen: return false
+        case .halfOpen(let interval, let since):
+            guard now >= since + interval else { return false }
+            state = .halfOpen(interval: interval, since: now)
+            return true
         case .open(let until, let interval):
             guard now >= until else { return false }
-            state = .halfOpen(interval: interval)
+            state = .halfOpen(interval: interval, since: now)
             return true
         }
     }
@@ -52,18 +56,12 @@ public struct CircuitBreaker: Sendable, Equatable {
         case .closed(let failures):
             state = failures + 1 >= failureThreshold ? .open(until: now + openInterval, interval: openInterval)
                                                      : .closed(failures: failures + 1)
-        case .halfOpen(let interval):
+        case .halfOpen(let interval, _):
             let next = min(interval * 2, maximumOpenInterval)
             state = .open(until: now + next, interval: next)
         case .open:
             break  // a call permitted before it opened: already counted
         }
-    }
-
-    /// Whether calls go out freely (uploads wait for this; a probe is a lookup's).
-    public var isClosed: Bool {
-        if case .closed = state { return true }
-        return false
     }
 
     /// `closed`, `open` or `half_open`, as the statistics report it.

@@ -40,17 +40,29 @@ public struct BucketError: Error, Sendable, CustomStringConvertible {
     public var tooLarge = false
 }
 
+/// Which way a bucket call goes. Each way has its own HTTP client and
+/// connections, so a lookup never waits behind an upload for a connection.
+public enum BucketDirection: Sendable {
+    /// Lookups, bounded by `timeout_ms`.
+    case read
+    /// Uploads (and the reads an upload makes), bounded by `upload_timeout_ms`.
+    case write
+}
+
 /// GET and conditional PUT of objects in an S3-compatible bucket, signed with
-/// SigV4 and bounded in time: nothing here waits past the deadline it is given.
+/// SigV4 and bounded in time: nothing here waits past the deadline it is given,
+/// for a connection, the answer's head or its body alike.
 public final class SharedBucket: Sendable {
     private let location: BucketLocation
     private let origin: String
     private let host: String
-    private let http = Mutex<HTTPClient?>(nil)
-    private let connectTimeout: TimeAmount
+    private let reads: LazyHTTPClient
+    private let writes: LazyHTTPClient
 
-    /// - Parameter connectTimeoutMilliseconds: how long a new connection may take.
-    public init(location: BucketLocation, connectTimeoutMilliseconds: Int) throws(CacheError) {
+    /// - Parameters:
+    ///   - readTimeoutMilliseconds: the most a lookup's connection may take to open or stay silent.
+    ///   - writeTimeoutMilliseconds: the same for an upload's.
+    public init(location: BucketLocation, readTimeoutMilliseconds: Int, writeTimeoutMilliseconds: Int) throws(CacheError) {
         var url = location.url
         while url.hasSuffix("/") { url.removeLast() }
         guard let schemeEnd = url.range(of: "://"), ["http", "https"].contains(url[..<schemeEnd.lowerBound].lowercased()),
@@ -60,25 +72,15 @@ public final class SharedBucket: Sendable {
         self.location = location
         origin = url
         host = String(url[schemeEnd.upperBound...])
-        connectTimeout = .milliseconds(Int64(connectTimeoutMilliseconds))
-    }
-
-    private var client: HTTPClient {
-        http.withLock { client in
-            if let client { return client }
-            var configuration = HTTPClient.Configuration()
-            configuration.redirectConfiguration = .disallow
-            configuration.timeout.connect = connectTimeout
-            configuration.connectionPool.retryConnectionEstablishment = false
-            let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            client = made
-            return made
-        }
+        reads = LazyHTTPClient(silence: .milliseconds(Int64(readTimeoutMilliseconds)), connections: 16)
+        writes = LazyHTTPClient(silence: .milliseconds(Int64(writeTimeoutMilliseconds)), connections: 8)
     }
 
     /// The object at `key`, or nil when there is none; at most `limit` bytes.
-    public func get(_ key: String, limit: Int, deadline: NIODeadline) async throws(BucketError) -> (bytes: [UInt8], etag: String?)? {
-        let (status, headers, body) = try await call("GET", key, body: [], extraHeaders: [], limit: limit, deadline: deadline)
+    public func get(_ key: String, limit: Int, direction: BucketDirection = .read,
+                    deadline: NIODeadline) async throws(BucketError) -> (bytes: [UInt8], etag: String?)? {
+        let (status, headers, body) = try await call("GET", key, body: [], extraHeaders: [], limit: limit, direction: direction,
+                                                     deadline: deadline)
         switch status {
         case 200: return (body, headers.first(name: "etag"))
         case 404 where S3Family.errorDocument(body).code != "NoSuchBucket": return nil
@@ -97,7 +99,7 @@ public final class SharedBucket: Sendable {
         case .matching(let etag): headers.append((name: "If-Match", value: etag))
         }
         let (status, _, body) = try await call("PUT", key, body: bytes, extraHeaders: headers, payloadHash: Hex.encode(digest),
-                                               limit: 64 * 1024, deadline: deadline)
+                                               limit: 64 * 1024, direction: .write, deadline: deadline)
         switch status {
         case 200, 201, 204: return true
         // 409: a concurrent conditional write won (AWS asks for a retry; ours is already there).
@@ -106,14 +108,14 @@ public final class SharedBucket: Sendable {
         }
     }
 
-    /// Stops the HTTP client; call once at shutdown.
+    /// Stops the HTTP clients; call once at shutdown.
     public func shutdown() async {
-        let client = http.withLock { client in defer { client = nil }; return client }
-        try? await client?.shutdown()
+        await reads.shutdown()
+        await writes.shutdown()
     }
 
     private func call(_ method: String, _ key: String, body: [UInt8], extraHeaders: [(name: String, value: String)],
-                      payloadHash: String = SigV4.emptyPayloadHash, limit: Int,
+                      payloadHash: String = SigV4.emptyPayloadHash, limit: Int, direction: BucketDirection,
                       deadline: NIODeadline) async throws(BucketError) -> (Int, HTTPHeaders, [UInt8]) {
         let path = "/" + location.bucket + "/" + key
         var headers = extraHeaders + [(name: "host", value: host)]
@@ -126,26 +128,59 @@ public final class SharedBucket: Sendable {
         request.method = HTTPMethod(rawValue: method)
         for header in headers where header.name != "host" { request.headers.add(name: header.name, value: header.value) }
         if method == "PUT" { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let client = self.client
-        let work = Task { () throws -> (Int, HTTPHeaders, [UInt8]) in
+        let client = (direction == .read ? reads : writes).client
+        let outcome = await Deadline.race(deadline, on: client.eventLoopGroup.next()) { [request] () throws -> (Int, HTTPHeaders, [UInt8]) in
             let response = try await client.execute(request, deadline: deadline)
             let collected = try await response.body.collect(upTo: limit)
             return (Int(response.status.code), response.headers, Array(buffer: collected))
         }
-        let timer = client.eventLoopGroup.next().scheduleTask(deadline: deadline) { work.cancel() }
-        defer { timer.cancel() }
-        do {
-            return try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
-        } catch is NIOTooManyBytesError {
+        switch outcome {
+        case .success(let answer):
+            return answer
+        case .failure(let error) where error is NIOTooManyBytesError:
             throw BucketError(description: "\(method) \(key): larger than \(limit) bytes", status: 200, tooLarge: true)
-        } catch {
-            if NIODeadline.now() >= deadline { throw BucketError(description: "\(method) \(key): no answer in time", status: nil) }
+        case .failure(let error) where NIODeadline.now() < deadline:
             throw BucketError(description: "\(method) \(key): \(error)", status: nil)
+        case .failure, nil:
+            throw BucketError(description: "\(method) \(key): no answer in time", status: nil)
         }
     }
 
     private static func failure(_ method: String, _ status: Int, _ body: [UInt8]) -> BucketError {
         BucketError(description: "\(method) answered \(status)" + (S3Family.errorDocument(body).code.map { " \($0)" } ?? ""),
                     status: status)
+    }
+}
+
+/// An HTTP client made on first use, whose connections open within `silence`
+/// and are closed when they stay silent that long mid-answer.
+private final class LazyHTTPClient: Sendable {
+    private let http = Mutex<HTTPClient?>(nil)
+    private let silence: TimeAmount
+    private let connections: Int
+
+    init(silence: TimeAmount, connections: Int) {
+        self.silence = silence
+        self.connections = connections
+    }
+
+    var client: HTTPClient {
+        http.withLock { client in
+            if let client { return client }
+            var configuration = HTTPClient.Configuration()
+            configuration.redirectConfiguration = .disallow
+            configuration.timeout.connect = silence
+            configuration.timeout.read = silence
+            configuration.connectionPool.retryConnectionEstablishment = false
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connections
+            let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            client = made
+            return made
+        }
+    }
+
+    func shutdown() async {
+        let client = http.withLock { client in defer { client = nil }; return client }
+        try? await client?.shutdown()
     }
 }

@@ -6,11 +6,13 @@ import Synchronization
 extension SharedTier {
     /// Queues an answer for upload; false when this machine is read-only, the
     /// answer expires too soon to be worth sharing, or the queue is full or the
-    /// breaker open (dropped, counted). Never waits.
+    /// uploads' breaker open (dropped, counted). Never waits. The upload must
+    /// be done within `upload_timeout_ms` of now, its wait in the queue included.
     @discardableResult
     public func publish(_ upload: SharedUpload) -> Bool {
         guard writes, upload.expires - Int(Date().timeIntervalSince1970) >= Self.shortestSharedLifetime else { return false }
-        guard breaker.withLock({ $0.isClosed }), uploads.offer({ await self.upload(upload) }) else {
+        let deadline = uploadDeadline()
+        guard writeBreaker.permit(), uploads.offer({ await self.upload(upload, deadline: deadline) }) else {
             counters.uploadDropped.add(1, ordering: .relaxed)
             return false
         }
@@ -23,18 +25,31 @@ extension SharedTier {
     /// Seconds an answer must still have to live to be uploaded.
     static let shortestSharedLifetime = 5
 
+    /// Times a record's commit reads the record in its place and tries again
+    /// after another machine's write came in between.
+    static let commitAttempts = 3
+
     /// Uploads now, waiting for the result (for `cidcache push`); true when the record is in the bucket.
     public func uploadNow(_ upload: SharedUpload) async -> Bool {
         guard writes else { return false }
-        return await self.upload(upload)
+        return await self.upload(upload, deadline: uploadDeadline())
     }
 
-    /// The body, then the record: the record is the commit point. A record
-    /// already there is kept when it serves (another machine won), else replaced.
+    private func uploadDeadline() -> NIODeadline {
+        .now() + .milliseconds(Int64(config.uploadTimeoutMilliseconds))
+    }
+
+    /// The body, then the record: the record is the commit point. An upload
+    /// whose deadline passed while it waited is dropped; one cut short by a
+    /// stop is left for the stop to count.
     @discardableResult
-    func upload(_ upload: SharedUpload) async -> Bool {
+    func upload(_ upload: SharedUpload, deadline: NIODeadline) async -> Bool {
         guard let signingKey else { return false }
-        let deadline = NIODeadline.now() + .milliseconds(Int64(config.uploadTimeoutMilliseconds))
+        guard !Task.isCancelled else { return false }
+        guard NIODeadline.now() < deadline else {
+            counters.uploadDropped.add(1, ordering: .relaxed)
+            return false
+        }
         let place = upload.place
         do {
             let blob = try place.sealingKey.map { key throws(CacheError) in try SharedSealing.seal(upload.body, key: key) } ?? upload.body
@@ -46,21 +61,43 @@ extension SharedTier {
             let record = try place.sealingKey.map { key throws(CacheError) in
                 try SharedSealing.sealRecord(signed, key: key, scope: place.scope, requestCID: upload.requestCID)
             } ?? signed
-            let key = layout.recordKey(scope: place.scope, request: upload.requestCID)
-            if try await !bucket.put(key, record, condition: .absent, deadline: deadline),
-               let existing = try await bucket.get(key, limit: 64 * 1024, deadline: deadline), let etag = existing.etag,
-               (try? verify(existing.bytes, place: place, requestCID: upload.requestCID)) == nil {
-                // Expired, disowned or not trusted here: ours takes its place, unless another write came first.
-                _ = try await bucket.put(key, record, condition: .matching(etag), deadline: deadline)
-            }
+            try await commit(record, of: upload, deadline: deadline)
             counters.uploads.add(1, ordering: .relaxed)
-            breakerResult(failed: false)
+            writeBreaker.record(failed: false)
             return true
         } catch {
+            guard !Task.isCancelled else { return false }
             counters.uploadErrors.add(1, ordering: .relaxed)
-            if let failure = error as? BucketError, failure.status.map({ $0 >= 500 }) ?? true { breakerResult(failed: true) }
+            if let failure = error as? BucketError, failure.status.map({ $0 >= 500 }) ?? true { writeBreaker.record(failed: true) }
             return false
         }
+    }
+
+    /// Puts the record in its place unless the record there serves and is at
+    /// least as new: the newer `created` wins (a refresh replaces a live
+    /// record), an older one never replaces a newer one. The replacement is
+    /// conditional on the ETag read; a write in between means reading again.
+    private func commit(_ record: [UInt8], of upload: SharedUpload, deadline: NIODeadline) async throws(BucketError) {
+        let key = layout.recordKey(scope: upload.place.scope, request: upload.requestCID)
+        var condition = WriteCondition.absent
+        for _ in 0..<Self.commitAttempts {
+            if try await bucket.put(key, record, condition: condition, deadline: deadline) { return }
+            guard let standing = try await bucket.get(key, limit: 64 * 1024, direction: .write, deadline: deadline) else {
+                condition = .absent  // deleted in between
+                continue
+            }
+            let serving = try? verify(standing.bytes, place: upload.place, requestCID: upload.requestCID)
+            guard Self.replaces(created: upload.created, standing: serving?.created), let etag = standing.etag else { return }
+            condition = .matching(etag)
+        }
+    }
+
+    /// Whether a record created at `created` takes the place of the one
+    /// standing there, created at `standing` (nil: it does not serve here:
+    /// expired, before `not_before`, signed by a key not trusted here).
+    static func replaces(created: Int, standing: Int?) -> Bool {
+        guard let standing else { return true }
+        return created > standing
     }
 }
 
@@ -70,12 +107,21 @@ final class UploadQueue: Sendable {
     typealias Job = @Sendable () async -> Void
     private let continuation: AsyncStream<Job>.Continuation
     private let worker: Task<Void, Never>
+    /// Jobs offered and not yet finished (a job cancelled by a stop never finishes).
+    private let unfinished: Tally
     /// Uploads in flight at once.
     static var concurrency: Int { SharedTier.uploadConcurrency }
 
+    /// A count shared with the worker's tasks.
+    private final class Tally: Sendable {
+        let count = Atomic<Int>(0)
+    }
+
     init(limit: Int) {
         let (stream, continuation) = AsyncStream<Job>.makeStream(bufferingPolicy: .bufferingOldest(limit))
+        let unfinished = Tally()
         self.continuation = continuation
+        self.unfinished = unfinished
         worker = Task {
             await withTaskGroup(of: Void.self) { group in
                 var running = 0
@@ -84,7 +130,10 @@ final class UploadQueue: Sendable {
                         await group.next()
                         running -= 1
                     }
-                    group.addTask { await job() }
+                    group.addTask {
+                        await job()
+                        if !Task.isCancelled { unfinished.count.subtract(1, ordering: .relaxed) }
+                    }
                     running += 1
                 }
             }
@@ -93,14 +142,23 @@ final class UploadQueue: Sendable {
 
     /// Queues `job`; false when the queue is full or closed.
     func offer(_ job: @escaping Job) -> Bool {
+        unfinished.count.add(1, ordering: .relaxed)
         if case .enqueued = continuation.yield(job) { return true }
+        unfinished.count.subtract(1, ordering: .relaxed)
         return false
     }
 
-    /// Takes no more jobs and waits for those running (each is bounded in time); queued ones are dropped.
-    func close() async {
+    /// Takes no more jobs and lets those queued and running go on for at most
+    /// `drain`; then cancels the rest. How many jobs did not finish.
+    func close(drainingFor drain: Duration) async -> Int {
         continuation.finish()
-        worker.cancel()
+        let worker = self.worker
+        let stopper = Task {
+            try? await Task.sleep(for: drain)
+            worker.cancel()
+        }
         await worker.value
+        stopper.cancel()
+        return unfinished.count.load(ordering: .relaxed)
     }
 }

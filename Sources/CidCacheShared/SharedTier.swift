@@ -37,7 +37,7 @@ public enum SharedLookup: Sendable {
     case refused(SharedRefusal)
     /// The bucket failed or was too slow.
     case failed(String)
-    /// The breaker is open: the bucket was not asked.
+    /// The lookups' breaker is open: the bucket was not asked.
     case skipped
 }
 
@@ -71,14 +71,16 @@ public struct SharedUpload: Sendable {
 /// The second tier, shared by every machine of a bucket: looked up after the
 /// local store and before the upstream, written after an upstream answer. It
 /// trusts only records signed by `trusted_keys`, bodies whose CID matches, and
-/// never waits past its bounds; a failing bucket is skipped by a breaker.
+/// never waits past its bounds; a failing bucket is skipped by a breaker, one
+/// for lookups and one for uploads, so failing writes never stop reads.
 public final class SharedTier: Sendable {
     let config: SharedTierConfig
     let layout: SharedLayout
     let bucket: SharedBucket
     let signingKey: Ed25519PrivateKey?
     let maximumBodyBytes: Int
-    let breaker: Mutex<CircuitBreaker>
+    let readBreaker: Breaker
+    let writeBreaker: Breaker
     let counters = SharedTierCounters()
     let uploads: UploadQueue
 
@@ -91,38 +93,42 @@ public final class SharedTier: Sendable {
         layout = SharedLayout(prefix: config.prefix)
         bucket = try SharedBucket(location: BucketLocation(url: config.url, bucket: config.bucket, region: config.region,
                                                            credentials: credentials),
-                                  connectTimeoutMilliseconds: config.timeoutMilliseconds)
+                                  readTimeoutMilliseconds: config.timeoutMilliseconds,
+                                  writeTimeoutMilliseconds: config.uploadTimeoutMilliseconds)
         self.signingKey = config.upload ? signingKey : nil
         self.maximumBodyBytes = maximumBodyBytes
         let open = UInt64(config.breakerOpenMilliseconds) * 1_000_000
-        breaker = Mutex(CircuitBreaker(failureThreshold: config.breakerFailures, openInterval: open, maximumOpenInterval: open * 10))
+        let breaker = CircuitBreaker(failureThreshold: config.breakerFailures, openInterval: open,
+                                     maximumOpenInterval: open * SharedTierConfig.breakerBackoffFactor)
+        readBreaker = Breaker(breaker)
+        writeBreaker = Breaker(breaker)
         uploads = UploadQueue(limit: config.uploadQueueLimit)
     }
 
     /// Whether this machine writes to the bucket.
     public var writes: Bool { signingKey != nil }
 
-    /// The counters and the breaker's state.
+    /// The counters and the breakers' states.
     public var statistics: SharedTierStatistics {
-        counters.snapshot(breaker: breaker.withLock { $0.stateName })
+        counters.snapshot(readBreaker: readBreaker.stateName, writeBreaker: writeBreaker.stateName)
     }
 
     /// The record and body for `requestCID` in `place`, within `timeout_ms`.
     public func lookup(_ place: SharedPlace, requestCID: CID) async -> SharedLookup {
-        guard permit() else { return .skipped }
+        guard readBreaker.permit() else { return .skipped }
         let deadline = NIODeadline.now() + .milliseconds(Int64(config.timeoutMilliseconds))
         let result: SharedLookup
         do {
             result = try await find(place, requestCID: requestCID, deadline: deadline)
-            breakerResult(failed: false)
+            readBreaker.record(failed: false)
         } catch {
             switch error {
             case .bucket(let failure):
-                breakerResult(failed: true)
+                readBreaker.record(failed: true)
                 counters.errors.add(1, ordering: .relaxed)
                 return .failed(failure.description)
             case .refused(let refusal):
-                breakerResult(failed: false)
+                readBreaker.record(failed: false)
                 counters.rejected.add(1, ordering: .relaxed)
                 return .refused(refusal)
             }
@@ -179,21 +185,18 @@ public final class SharedTier: Sendable {
         }
     }
 
-    // MARK: Breaker
-
-    func permit() -> Bool {
-        breaker.withLock { $0.permit(now: DispatchTime.now().uptimeNanoseconds) }
-    }
-
-    func breakerResult(failed: Bool) {
-        breaker.withLock { failed ? $0.failed(now: DispatchTime.now().uptimeNanoseconds) : $0.succeeded() }
-    }
-
-    /// Stops the uploads (those queued are dropped) and the HTTP client.
-    public func shutdown() async {
-        await uploads.close()
+    /// Stops the HTTP clients once the queued uploads are made or
+    /// `drainMilliseconds` have passed; how many uploads were not made (they
+    /// are counted in `shared_upload_dropped`).
+    public func shutdown() async -> Int {
+        let left = await uploads.close(drainingFor: .milliseconds(Self.drainMilliseconds))
+        counters.uploadDropped.add(left, ordering: .relaxed)
         await bucket.shutdown()
+        return left
     }
+
+    /// The most a stop waits for the queued uploads.
+    public static let drainMilliseconds = 2_000
 }
 
 /// The shared tier's counters.
@@ -201,17 +204,17 @@ final class SharedTierCounters: Sendable {
     let hits = Atomic<Int>(0), misses = Atomic<Int>(0), rejected = Atomic<Int>(0), errors = Atomic<Int>(0)
     let uploads = Atomic<Int>(0), uploadErrors = Atomic<Int>(0), uploadDropped = Atomic<Int>(0)
 
-    func snapshot(breaker: String) -> SharedTierStatistics {
+    func snapshot(readBreaker: String, writeBreaker: String) -> SharedTierStatistics {
         SharedTierStatistics(hits: hits.load(ordering: .relaxed), misses: misses.load(ordering: .relaxed),
                              uploads: uploads.load(ordering: .relaxed), uploadErrors: uploadErrors.load(ordering: .relaxed),
                              uploadDropped: uploadDropped.load(ordering: .relaxed), rejected: rejected.load(ordering: .relaxed),
-                             errors: errors.load(ordering: .relaxed), breaker: breaker)
+                             errors: errors.load(ordering: .relaxed), readBreaker: readBreaker, writeBreaker: writeBreaker)
     }
 }
 
 /// The shared tier's figures, as `stats/all.json` reports them (`shared_*`).
 public struct SharedTierStatistics: Sendable, Equatable {
     public var hits, misses, uploads, uploadErrors, uploadDropped, rejected, errors: Int
-    /// `closed`, `open` or `half_open`.
-    public var breaker: String
+    /// The lookups' and the uploads' breakers: `closed`, `open` or `half_open`.
+    public var readBreaker, writeBreaker: String
 }

@@ -24,8 +24,11 @@ public struct SharedTierConfig: Sendable, Equatable {
     public var uploadQueueLimit = 256
     /// Consecutive failures that open the breaker.
     public var breakerFailures = 3
-    /// How long the breaker first stays open; doubles while probes fail, up to ten times this.
-    public var breakerOpenMilliseconds = 30_000
+    /// How long a breaker first stays open; doubles while probes fail, up to
+    /// `breakerBackoffFactor` times this (short: a healed bucket is used again within seconds).
+    public var breakerOpenMilliseconds = 1_000
+    /// How far failed probes stretch a breaker's open time.
+    public static let breakerBackoffFactor: UInt64 = 4
 
     static let knownKeys = ["url", "bucket", "prefix", "region", "signing_key", "trusted_keys", "not_before", "timeout_ms",
                             "upload", "upload_timeout_ms", "upload_queue", "breaker_failures", "breaker_open_ms"]

@@ -15,12 +15,10 @@ final class CircuitBreakerTests: XCTestCase {
         b.failed(now: 2)
         b.failed(now: 3)
         XCTAssertEqual(b.state, .closed(failures: 2), "a success in between starts the count again")
-        XCTAssertTrue(b.isClosed)
         XCTAssertTrue(b.permit(now: 4))
         b.failed(now: 4)
         XCTAssertEqual(b.state, .open(until: 104, interval: 100))
         XCTAssertEqual(b.stateName, "open")
-        XCTAssertFalse(b.isClosed)
         XCTAssertFalse(b.permit(now: 103))
     }
 
@@ -44,6 +42,17 @@ final class CircuitBreakerTests: XCTestCase {
         XCTAssertTrue(b.permit(now: 302))
         b.failed(now: 302)
         XCTAssertEqual(b.state, .open(until: 652, interval: 350), "capped")
+    }
+
+    func testAProbeThatNeverReportsIsReplacedAfterTheInterval() {
+        var b = breaker()
+        for t in 0..<3 { b.failed(now: UInt64(t)) }
+        XCTAssertTrue(b.permit(now: 102), "the probe, then lost")
+        XCTAssertFalse(b.permit(now: 201))
+        XCTAssertTrue(b.permit(now: 202), "another probe once the interval has passed")
+        XCTAssertEqual(b.state, .halfOpen(interval: 100, since: 202))
+        b.failed(now: 210)
+        XCTAssertEqual(b.state, .open(until: 410, interval: 200))
     }
 
     func testLateFailuresOfCallsPermittedBeforeItOpenedChangeNothing() {

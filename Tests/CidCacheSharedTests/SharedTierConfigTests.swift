@@ -16,6 +16,7 @@ final class SharedTierConfigTests: XCTestCase {
         XCTAssertEqual(minimal.region, "us-east-1")
         XCTAssertNil(minimal.signingKeyPath)
         XCTAssertEqual(minimal.timeoutMilliseconds, 500)
+        XCTAssertEqual(minimal.breakerOpenMilliseconds, 1_000, "a healed bucket is used again within seconds")
         XCTAssertTrue(minimal.upload)
         let key = try Ed25519PrivateKey(seed: [UInt8](repeating: 0x11, count: 32)).publicKey
         let full = try parse("""
@@ -64,10 +65,11 @@ final class SharedTierConfigTests: XCTestCase {
     func testBucketURLMustBeAnOrigin() {
         for url in ["ftp://h", "http://", "http://h/path", "h:9000"] {
             XCTAssertThrowsError(try SharedBucket(location: BucketLocation(url: url, bucket: "b", region: "r", credentials: nil),
-                                                  connectTimeoutMilliseconds: 10), url)
+                                                  readTimeoutMilliseconds: 10, writeTimeoutMilliseconds: 10), url)
         }
         XCTAssertNoThrow(try SharedBucket(location: BucketLocation(url: "http://127.0.0.1:9000/", bucket: "b", region: "r",
-                                                                  credentials: nil), connectTimeoutMilliseconds: 10))
+                                                                  credentials: nil),
+                                          readTimeoutMilliseconds: 10, writeTimeoutMilliseconds: 10))
     }
 
     /// The queue refuses offers past its limit while its workers are busy, and takes them again once they are not.
@@ -91,7 +93,8 @@ final class SharedTierConfigTests: XCTestCase {
         XCTAssertTrue((2...3).contains(accepted), "accepted \(accepted) of 10 past four running, limit 2")
         XCTAssertFalse(queue.offer { }, "full")
         released.raised.store(true, ordering: .releasing)
-        await queue.close()
+        let left = await queue.close(drainingFor: .seconds(600))
+        XCTAssertEqual(left, 0, "every job ran")
         XCTAssertFalse(queue.offer { }, "closed")
     }
 }

@@ -18,7 +18,8 @@ The request's `model` picks the behaviour: `fail-400`, `fail-401`,
 `slow-<seconds>` waits before answering; `stream-cut` drops the connection
 part-way through the body (or the event stream); `stream-nodone` ends an event
 stream cleanly but without `data: [DONE]`; `flaky-<n>` fails the first n calls
-of one body with 500 (`flaky429-<n>`: 429 with retry-after: 1). `delay`
+of one body with 500 (`flaky429-<n>`: 429 with retry-after: 1); `changes`
+answers each call of one body anew (its n-th call's own digest). `delay`
 (seconds) delays every answer. `GET /v1/models` lists two models (an
 uncached route: the HTTP front passes it through). Every call is recorded (path, headers, raw
 body, monotonic time); `peak` is the most calls in progress at once (a call
@@ -223,6 +224,9 @@ class FakeOpenAI:
                                                 "You can find your API key at https://platform.openai.com/account/api-keys.")
             return self.error(handler, status, None, model)
         digest = digest_of(body)
+        if model == "changes":
+            with self.lock:
+                digest = digest_of(body + b"#%d" % self.seen[body])
         streamed = request.get("stream") is True
         if model == "stream-cut" and not streamed:
             self.release(handler)

@@ -165,12 +165,16 @@ class SeaweedCluster(ObjectStore):
     def cont_gateway(self, index):
         self._signal(f"s3-{index}", signal.SIGCONT)
 
-    def kill_volume(self, index):
-        """SIGKILL volume server `index` (restart it with start_volume(index))."""
-        process = self.processes.pop(f"v{index}")
+    def kill(self, name):
+        """SIGKILL one process by its name in NAMES (restart it with its start_ method)."""
+        process = self.processes.pop(name)
         process.kill()
         process.wait(timeout=10)
         forget_process(process)
+
+    def kill_volume(self, index):
+        """SIGKILL volume server `index` (restart it with start_volume(index))."""
+        self.kill(f"v{index}")
 
     def heal(self):
         """After a fault: every stopped process continued; if any has died, the whole cluster

@@ -120,6 +120,20 @@ def with_infra(m, infra, token):
     return m.start()
 
 
+def push(m, store, bucket, team_key, config_path):
+    """`cidcache push` of m's store into the bucket as the store's writer, signed with the team key
+    (m has no shared section of its own); the finished process, which must have succeeded."""
+    config_path.write_text(json.dumps({"shared": {"url": store.endpoint(), "bucket": bucket,
+                                                  "signing_key": team_key.path, "trusted_keys": [team_key.public]}}))
+    env = {k: v for k, v in m.env.items() if not k.startswith("AWS_") and not k.startswith("CIDCACHE_SHARED_")}
+    env.update({"CIDCACHE_SHARED_ACCESS_KEY_ID": store.credentials[0],
+                "CIDCACHE_SHARED_SECRET_ACCESS_KEY": store.credentials[1]})
+    result = subprocess.run([BINARY, "push", "--data-dir", m.data, "--config", str(config_path)], env=env,
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    return result
+
+
 # Looking at a daemon
 
 def outcomes(m):

@@ -8,8 +8,8 @@ credentials from CIDCACHE_SHARED_* first, else AWS_*; concurrent publishers
 through the two gateways make one record and one blob each; faults (a
 gateway SIGSTOPped, a volume server killed, the whole cluster gone; and on
 moto the bucket missing, as SeaweedFS creates a missing bucket on the first
-PUT): every query answers from the upstream within 3 s, the breaker opens,
-then closes once the fault is gone, and local entries are intact; the daemon
+PUT): every query answers from the upstream within 3 s, a breaker opens
+(lookups', uploads' or both), then both close once the fault is gone, and local entries are intact; the daemon
 starts and answers without its bucket; a full upload queue drops, counted.
 Fixtures: shared_support.py.
 """
@@ -158,6 +158,12 @@ def test_concurrent_publishers_through_two_gateways_make_one_object(seaweed, sha
 # SeaweedFS: faults
 
 FAULT_CONFIG = {"timeout_ms": 300, "breaker_failures": 2, "breaker_open_ms": 1000, "upload_timeout_ms": 1000}
+DIRECTIONS = ("read", "write")
+
+
+def a_breaker_open(stats):
+    """The lookups' breaker, the uploads' or both (a volume server down fails only uploads)."""
+    return "open" in (stats["shared_read_breaker"], stats["shared_write_breaker"])
 
 
 class Fault:
@@ -219,15 +225,17 @@ def test_a_fault_never_delays_answers_and_the_breaker_opens_then_closes(request,
     try:
         for i in range(8):
             ask(f"during {i}")
-            if shared_stats(a)["shared_breaker"] == "open":
+            if a_breaker_open(shared_stats(a)):
                 break
-        wait_stats(a, "the breaker to open", lambda stats: stats["shared_breaker"] == "open", seconds=15)
+        wait_stats(a, "a breaker to open", a_breaker_open, seconds=15)
         stats = shared_stats(a)
         assert stats["shared_errors"] + stats["shared_upload_errors"] >= 2, stats
         assert stats["shared_hits"] == 0
-        states = {state: metric(a, f'cidcache_shared_breaker{{state="{state}"}}')
-                  for state in ("closed", "open", "half_open")}
-        assert sorted(states.values()) == [0, 0, 1] and states["closed"] == 0, states
+        states = {(direction, state): metric(a, f'cidcache_shared_breaker{{direction="{direction}",state="{state}"}}')
+                  for direction in DIRECTIONS for state in ("closed", "open", "half_open")}
+        for direction in DIRECTIONS:
+            assert sorted(v for (d, _), v in states.items() if d == direction) == [0, 0, 1], states
+        assert not all(states[(direction, "closed")] for direction in DIRECTIONS), states
         # While open, answers come straight from the upstream.
         ask("while open")
         calls = len(fake.calls_to("/chat/completions"))
@@ -240,10 +248,12 @@ def test_a_fault_never_delays_answers_and_the_breaker_opens_then_closes(request,
     def closed():
         count[0] += 1
         ask(f"after {count[0]}")
-        return shared_stats(a)["shared_breaker"] == "closed"
+        stats = shared_stats(a)
+        return stats["shared_read_breaker"] == stats["shared_write_breaker"] == "closed"
 
-    wait_until("the breaker to close", closed, seconds=40, interval=0.3)
-    assert metric(a, 'cidcache_shared_breaker{state="closed"}') == 1
+    wait_until("the breakers to close", closed, seconds=40, interval=0.3)
+    for direction in DIRECTIONS:
+        assert metric(a, f'cidcache_shared_breaker{{direction="{direction}",state="closed"}}') == 1
     # It publishes again.
     publish(a, chat(f"after the fault {tag}"))
     # Nothing was lost locally: every answer is a local hit, byte for byte.

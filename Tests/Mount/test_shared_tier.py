@@ -11,14 +11,13 @@ tier; `cidcache push` seeds a bucket. Fixtures: shared_support.py.
 import json
 import os
 import re
-import subprocess
 import time
 import uuid
 
 import pytest
 
 from cidlib import cid, request_cid
-from conftest import BINARY, chat
+from conftest import chat
 from fake_infra_http import TOKEN_A, TOKEN_B
 from shared_support import (
     PREFIX,
@@ -29,6 +28,7 @@ from shared_support import (
     only_record,
     outcomes,
     publish,
+    push,
     scan,
     scope_of,
     shared_errors,
@@ -45,7 +45,8 @@ def test_a_miss_on_one_machine_is_a_shared_hit_on_another(moto, shared_mount, fa
     for m in (a, b):
         assert shared_stats(m) == {"shared_hits": 0, "shared_misses": 0, "shared_uploads": 0,
                                    "shared_upload_errors": 0, "shared_upload_dropped": 0, "shared_rejected": 0,
-                                   "shared_errors": 0, "shared_breaker": "closed"}
+                                   "shared_errors": 0, "shared_read_breaker": "closed",
+                                   "shared_write_breaker": "closed"}
     prompt = f"prompt-marker-{uuid.uuid4().hex}"
     request = chat(prompt)
     body = publish(a, request)
@@ -86,10 +87,11 @@ def test_a_miss_on_one_machine_is_a_shared_hit_on_another(moto, shared_mount, fa
     assert int(os.getxattr(b.entry("openai", "chat.completions", request), "user.cidcache.expires")) <= record["expires"]
     stats = shared_stats(b)
     assert stats["shared_hits"] == 1 and stats["shared_rejected"] == 0 and stats["shared_errors"] == 0
-    assert stats["shared_breaker"] == "closed"
+    assert stats["shared_read_breaker"] == stats["shared_write_breaker"] == "closed"
     assert metric(b, "cidcache_shared_hits_total") == 1
-    assert metric(b, 'cidcache_shared_breaker{state="closed"}') == 1
-    assert metric(b, 'cidcache_shared_breaker{state="open"}') == 0
+    for direction in ("read", "write"):
+        assert metric(b, f'cidcache_shared_breaker{{direction="{direction}",state="closed"}}') == 1
+        assert metric(b, f'cidcache_shared_breaker{{direction="{direction}",state="open"}}') == 0
     assert metric(a, "cidcache_shared_uploads_total") == 1
     assert metric(a, "cidcache_shared_misses_total") == 1
     # B fetched, it did not publish again.
@@ -250,15 +252,7 @@ def test_push_seeds_the_bucket_from_a_local_store(moto, shared_mount, make_mount
     assert "shared_uploads" not in a.stats(), "no shared keys without a shared section"
     if daemon == "stopped":
         assert a.stop() == 0
-    config = tmp_path / "push.json"
-    config.write_text(json.dumps({"shared": {"url": moto.url, "bucket": bucket, "signing_key": team_key.path,
-                                             "trusted_keys": [team_key.public]}}))
-    env = {k: v for k, v in a.env.items() if not k.startswith("AWS_") and not k.startswith("CIDCACHE_SHARED_")}
-    env.update({"CIDCACHE_SHARED_ACCESS_KEY_ID": moto.credentials[0],
-                "CIDCACHE_SHARED_SECRET_ACCESS_KEY": moto.credentials[1]})
-    result = subprocess.run([BINARY, "push", "--data-dir", a.data, "--config", str(config)], env=env,
-                            capture_output=True, timeout=60)
-    assert result.returncode == 0, result.stderr.decode()
+    result = push(a, moto, bucket, team_key, tmp_path / "push.json")
     assert re.search(rb"\b9\b", result.stdout), result.stdout
     records, blobs = layout(moto, bucket)
     assert len(records) == 9 and sorted(blobs.values()) == sorted(bodies)

@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheShared
 import CidCacheUpstreams
 import CidCacheStore
 import Foundation
@@ -54,10 +55,16 @@ extension CacheEngine {
         flush()
     }
 
-    /// Flushes and stops the HTTP client.
+    /// Flushes, makes the queued shared uploads (within
+    /// `SharedTier.drainMilliseconds`; those left get an `errors` line) and
+    /// stops the HTTP clients.
     public func shutdown() async {
         flush()
-        await shared?.shutdown()
+        if let left = await shared?.shutdown(), left > 0 {
+            log.recordError(namespace: nil, op: nil, requestCID: nil, error: CacheError(.timedOut,
+                "shared: \(left) upload(s) not made within \(SharedTier.drainMilliseconds) ms of the stop; `cidcache push` publishes them"),
+                pid: getpid())
+        }
         await upstream.client.shutdown()
     }
 

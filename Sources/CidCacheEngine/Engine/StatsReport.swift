@@ -38,7 +38,8 @@ extension CacheEngine {
         ]
         if namespace == nil, let tier = shared?.statistics {
             fields += Self.sharedCounters(tier).map { (key: "shared_" + $0.name, value: integer(Int64($0.value))) }
-            fields.append((key: "shared_breaker", value: .string(tier.breaker)))
+            fields.append((key: "shared_read_breaker", value: .string(tier.readBreaker)))
+            fields.append((key: "shared_write_breaker", value: .string(tier.writeBreaker)))
         }
         let callers = callerStatistics.all()
         if namespace == nil, !callers.isEmpty {
@@ -90,8 +91,10 @@ extension CacheEngine {
                 text += "# TYPE cidcache_shared_\(name)_total counter\ncidcache_shared_\(name)_total \(value)\n"
             }
             text += "# TYPE cidcache_shared_breaker gauge\n"
-            for state in ["closed", "open", "half_open"] {
-                text += "cidcache_shared_breaker{state=\"\(state)\"} \(tier.breaker == state ? 1 : 0)\n"
+            for (direction, current) in [("read", tier.readBreaker), ("write", tier.writeBreaker)] {
+                for state in ["closed", "open", "half_open"] {
+                    text += "cidcache_shared_breaker{direction=\"\(direction)\",state=\"\(state)\"} \(current == state ? 1 : 0)\n"
+                }
             }
         }
         return Array(text.utf8)
