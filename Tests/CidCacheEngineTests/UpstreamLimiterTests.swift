@@ -1,3 +1,4 @@
+import CidCacheCore
 @testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import Foundation
@@ -36,5 +37,18 @@ final class UpstreamLimiterTests: XCTestCase {
         let started = Date()
         for _ in 0..<4 { _ = try await limiter.run { 0 } }
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 0.45)
+    }
+
+    /// A start the budget would allow only past the call's deadline is EBUSY at once, not a wait past it.
+    func testAStartPastTheDeadlineIsBusyAtOnce() async throws {
+        let limiter = UpstreamLimiter(concurrent: 8, perMinute: 1, window: 60)
+        _ = try await limiter.run { 0 }
+        do {
+            _ = try await limiter.run(before: Date().addingTimeInterval(5)) { 0 }
+            XCTFail("the second call started")
+        } catch let error as CacheError {
+            XCTAssertEqual(error.kind, .busy)
+            XCTAssertTrue(error.message.contains("per_minute"), error.message)
+        }
     }
 }

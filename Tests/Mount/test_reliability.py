@@ -60,6 +60,18 @@ def test_a_burst_of_misses_is_queued_within_the_limit(make_mount, fake):
     assert fake.peak == 2
 
 
+def test_a_spent_per_minute_budget_is_ebusy_within_the_timeout(make_mount, fake):
+    """A call the minute's budget could start only past upstream_timeout_s is
+    EBUSY at once, with an errors line, never a wait of up to a minute."""
+    m = make_mount(upstream_timeout_s=2, limits={"openai": {"per_minute": 1}}).start()
+    m.query("openai", "chat.completions", chat("the minute's one call"))
+    asked = time.monotonic()
+    assert m.query_errno("openai", "chat.completions", chat("one too many")) == "EBUSY"
+    assert time.monotonic() - asked < 2
+    assert "per_minute" in m.json_lines("errors")[-1]["message"]
+    assert len(fake.calls_to("/chat/completions")) == 1
+
+
 def test_disk_budget_evicts_least_recently_used(make_mount):
     m = make_mount(disk_budget_bytes=6000).start()
     for i in range(30):

@@ -135,7 +135,7 @@ final class UpstreamCaller: Sendable {
         var retries = 0
         while true {
             let failure: CacheError, retryAfter: Double?
-            switch try await limiter.run({ try await attempt() }) {
+            switch try await limiter.run(before: deadline, { try await attempt() }) {
             case .done(let value): return value
             case .retry(let error, let after): (failure, retryAfter) = (error, after)
             }
@@ -185,7 +185,8 @@ final class UpstreamCaller: Sendable {
     /// its status; a failure without an answer is counted and scrubbed.
     func passThrough(_ request: UpstreamHTTPRequest, _ ns: Namespace) async throws -> UpstreamResponse {
         let limiter = limiters[ns.name]!
-        return try await counting(ns) { try await limiter.run { try await self.client.send(request) } }
+        let deadline = Date().addingTimeInterval(config.upstreamTimeoutSeconds)
+        return try await counting(ns) { try await limiter.run(before: deadline) { try await self.client.send(request) } }
     }
 
     /// Removes credentials and credential-looking fragments an upstream echoed.

@@ -1,3 +1,4 @@
+import CidCacheCore
 import Foundation
 import Synchronization
 
@@ -24,11 +25,13 @@ final class UpstreamLimiter: Sendable {
         self.window = window
     }
 
-    /// Runs `call` once a slot is free and the minute's budget allows.
-    func run<T: Sendable>(_ call: () async throws -> T) async throws -> T {
+    /// Runs `call` once a slot is free and the minute's budget allows; EBUSY,
+    /// without waiting, when the budget allows no start before `deadline`
+    /// (`upstream_timeout_s` bounds a whole call, its wait for the budget too).
+    func run<T: Sendable>(before deadline: Date = .distantFuture, _ call: () async throws -> T) async throws -> T {
         await acquireSlot()
         defer { releaseSlot() }
-        await waitForBudget()
+        try await waitForBudget(before: deadline)
         return try await call()
     }
 
@@ -64,8 +67,9 @@ final class UpstreamLimiter: Sendable {
         next?.resume()
     }
 
-    /// Sleeps until a call may start within the per-minute budget, then counts it.
-    private func waitForBudget() async {
+    /// Sleeps until a call may start within the per-minute budget, then counts
+    /// it; EBUSY when that start would come at or past `deadline`.
+    private func waitForBudget(before deadline: Date) async throws(CacheError) {
         guard let perMinute else { return }
         while true {
             let wait = state.withLock { state -> TimeInterval in
@@ -78,6 +82,10 @@ final class UpstreamLimiter: Sendable {
                 return window - now.timeIntervalSince(state.starts[0])
             }
             if wait <= 0 { return }
+            guard Date().addingTimeInterval(wait) < deadline else {
+                throw CacheError(.busy, "the per_minute limit (\(perMinute)) is spent: the next call could start in "
+                                 + "\(Int(wait.rounded(.up))) s, past upstream_timeout_s")
+            }
             try? await Task.sleep(nanoseconds: UInt64(wait * 1_000_000_000))
         }
     }
