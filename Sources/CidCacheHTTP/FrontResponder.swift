@@ -193,8 +193,12 @@ struct FrontResponder: HTTPResponder {
         var fields = Self.fields(HeaderRules.forwarded(answer.headers))
         fields[Self.outcomeHeader] = "bypass"
         let length = answer.headers.first { $0.name.lowercased() == "content-length" }.flatMap { Int($0.value) }
+        // A chunked answer's trailers go on after it (a Kubo stream's failure is in X-Stream-Error).
+        let trailers = answer.trailers
         return Response(status: HTTPResponse.Status(code: answer.status), headers: fields,
-                        body: Self.streaming(answer.body, length: length))
+                        body: Self.streaming(answer.body, length: length) {
+                            length == nil ? Self.fields(HeaderRules.forwarded(trailers())).nilIfEmpty : nil
+                        })
     }
 
     /// A stored answer of at most 1 MiB whole, when its bytes are there at once
@@ -259,4 +263,9 @@ struct FrontResponder: HTTPResponder {
     static func outcomeName(_ outcome: Outcome) -> String {
         outcome == .bypassed ? "bypass" : outcome.rawValue
     }
+}
+
+extension HTTPFields {
+    /// Nil for no fields, so a body ends without a trailer section.
+    var nilIfEmpty: HTTPFields? { isEmpty ? nil : self }
 }

@@ -5,6 +5,7 @@ the upstream again); an anthropic `stream: true` request the upstream answered
 with whole JSON is served as `application/json` on the miss and on the hit.
 Every key here is a made-up test value."""
 import json
+import socket
 
 import anthropic
 import httpx
@@ -13,7 +14,7 @@ import openai
 import pytest
 
 from fake_failing_upstreams import failing  # noqa: F401  (fixture)
-from fake_failing_upstreams import KEYS, MESSAGE, point_at
+from fake_failing_upstreams import KEYS, KUBO_TOKEN, MESSAGE, STREAM_ERROR, point_at
 from http_front import start_front
 
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -69,3 +70,38 @@ def test_stream_request_answered_with_json_is_served_as_json(failing_front, fail
                        headers={"x-api-key": KEYS["anthropic"], "anthropic-version": "2023-06-01"})
     assert (again.headers["content-type"], again.headers["x-cidcache"], again.json()) == ("application/json", "hit", MESSAGE)
     assert failing_front.query("anthropic", "messages", {**ASK, "stream": True}) == again.content
+
+
+def chunked_body_and_trailers(url, path, headers):
+    """A POST's chunked answer read off the socket: its body and its trailer fields (httpx drops trailers)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 0\r\n{lines}\r\n".encode())
+        reader = conn.makefile("rb")
+        status = reader.readline()
+        head = {}
+        for line in iter(reader.readline, b"\r\n"):
+            name, _, value = line.decode().partition(":")
+            head[name.strip().lower()] = value.strip()
+        assert status.split()[1] == b"200" and head.get("transfer-encoding") == "chunked", (status, head)
+        body = b""
+        while (size := int(reader.readline().split(b";")[0], 16)) > 0:
+            body += reader.read(size)
+            reader.readline()
+        trailers = {}
+        for line in iter(reader.readline, b"\r\n"):
+            name, _, value = line.decode().partition(":")
+            trailers[name.strip().lower()] = value.strip()
+        return body, trailers
+
+
+def test_a_kubo_streams_failure_reaches_the_client_through_pass_through(failing_front, failing):
+    """ipfs is pass-through on the front: the X-Stream-Error trailer that says
+    the stream failed part-way goes on to the client, which reads it as the
+    failure (go-ipfs-cmds' clients do); a stream that ended well has none."""
+    auth = {"Authorization": f"Bearer {KUBO_TOKEN}"}
+    body, trailers = chunked_body_and_trailers(failing_front.url, "/ipfs/api/v0/routing/findprovs?arg=trailer-9", auth)
+    assert body and trailers.get("x-stream-error") == STREAM_ERROR
+    body, trailers = chunked_body_and_trailers(failing_front.url, "/ipfs/api/v0/routing/findprovs?arg=fine-9", auth)
+    assert body and "x-stream-error" not in trailers

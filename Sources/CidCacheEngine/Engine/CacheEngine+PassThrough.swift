@@ -26,6 +26,8 @@ public struct PassThroughAnswer: Sendable {
     public let headers: [(name: String, value: String)]
     /// The bytes as they arrive; cut short (failed) when the upstream stops mid-way.
     public let body: ResponseBody
+    /// The trailers that followed the body (Kubo's `X-Stream-Error`), once it has ended; empty before.
+    public let trailers: @Sendable () -> [(name: String, value: String)]
 }
 
 extension CacheEngine {
@@ -66,7 +68,8 @@ extension CacheEngine {
             response.deliver({ body.append($0.readableBytesView) }, end: { cutShort in
                 if let cutShort { body.fail(cutShort) } else { body.finish() }
             })
-            return PassThroughAnswer(status: response.status, headers: response.headers, body: body)
+            return PassThroughAnswer(status: response.status, headers: response.headers, body: body,
+                                     trailers: { response.trailers })
         } catch {
             let failure = CacheError(wrapping: error)
             log.recordError(namespace: namespaces[name] == nil ? nil : name, op: nil, requestCID: nil,
