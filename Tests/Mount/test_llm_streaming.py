@@ -18,7 +18,8 @@ import time
 import pytest
 
 from cidlib import request_cid
-from fake_llm import USAGE, bounded, deadline, llm, llm_mount  # noqa: F401  (fixtures; deadline is autouse)
+from fake_llm import bounded, deadline, llm, llm_mount  # noqa: F401  (fixtures; deadline is autouse)
+from fake_llm_families import USAGE
 
 MESSAGES = [{"role": "user", "content": "Tell me a story"}]
 
