@@ -35,6 +35,14 @@ final class ConfigTests: XCTestCase {
         XCTAssertFalse(config.isPrivate(namespace: "openai", op: "embeddings"))
     }
 
+    func testABuiltInNamespaceKeepsItsFamilyUnlessTheEntryNamesOne() throws {
+        XCTAssertEqual(try parse(#"{"namespaces": {"openai": {"ttl": {"embeddings": 5}}}}"#).namespaces["openai"]?.family, "openai")
+        XCTAssertEqual(try parse(#"{"namespaces": {"openai": {"family": "ollama"}}}"#).namespaces["openai"]?.family, "ollama")
+        XCTAssertThrowsError(try parse(#"{"namespaces": {"mine": {"url": "http://127.0.0.1:9/v1"}}}"#)) { error in
+            XCTAssertTrue((error as? CacheError)?.message.contains("namespaces.mine.family is required") == true)
+        }
+    }
+
     func testTheHTTPFrontsCallerKeySettings() throws {
         let config = try parse(#"{"http": {"listen": "127.0.0.1:1", "keys_file": "/k.json", "require_key": true}}"#)
         XCTAssertEqual(config.httpKeysFile, "/k.json")

@@ -136,8 +136,9 @@ public struct CacheConfig: Sendable {
             case "namespaces":
                 for (name, spec) in try reader.object(value, key).members {
                     let object = try reader.object(spec, "namespaces.\(name)")
-                    guard let family = object["family"]?.stringValue else {
-                        throw CacheError(.invalidRequest, "\(source): namespaces.\(name).family is required")
+                    // A built-in namespace keeps its family unless the entry names another.
+                    guard let family = object["family"]?.stringValue ?? NamespaceResolver.builtIns[name]?.family else {
+                        throw CacheError(.invalidRequest, "\(source): namespaces.\(name).family is required (\(name) is no built-in namespace)")
                     }
                     var settings = NamespaceSettings(family: family)
                     settings.url = object["url"]?.stringValue
