@@ -51,4 +51,29 @@ final class UpstreamLimiterTests: XCTestCase {
             XCTAssertTrue(error.message.contains("per_minute"), error.message)
         }
     }
+
+    /// A call that finds every slot busy past its deadline is EBUSY then; the calls behind it still run in order.
+    func testASlotWaitEndsAtItsDeadline() async throws {
+        let limiter = UpstreamLimiter(concurrent: 1, perMinute: nil)
+        let release = Mutex<CheckedContinuation<Void, Never>?>(nil)
+        let holder = Task {
+            try await limiter.run {
+                await withCheckedContinuation { continuation in release.withLock { $0 = continuation } }
+                return 0
+            }
+        }
+        while release.withLock({ $0 == nil }) { await Task.yield() }
+        do {
+            _ = try await limiter.run(before: Date().addingTimeInterval(0.2)) { 1 }
+            XCTFail("the call got a slot that was never freed")
+        } catch let error as CacheError {
+            XCTAssertEqual(error.kind, .busy)
+            XCTAssertTrue(error.message.contains("concurrent"), error.message)
+        }
+        let waiting = Task { try await limiter.run(before: Date().addingTimeInterval(60)) { 2 } }
+        release.withLock { $0 }?.resume()
+        _ = try await holder.value
+        let next = try await waiting.value
+        XCTAssertEqual(next, 2)
+    }
 }

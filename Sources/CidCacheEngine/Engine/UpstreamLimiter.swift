@@ -15,7 +15,12 @@ final class UpstreamLimiter: Sendable {
     private struct State {
         var active = 0
         var starts: [Date] = []
-        var queue: [CheckedContinuation<Void, Never>] = []
+        /// Calls waiting for a slot, in order; each is resumed with whether it got one.
+        var queue: [(id: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
+        var nextID: UInt64 = 0
+        /// Waits begun and not yet decided, and those of them whose deadline passed before they queued.
+        var undecided: Set<UInt64> = []
+        var expired: Set<UInt64> = []
     }
     private let state = Mutex(State())
 
@@ -25,46 +30,81 @@ final class UpstreamLimiter: Sendable {
         self.window = window
     }
 
-    /// Runs `call` once a slot is free and the minute's budget allows; EBUSY,
-    /// without waiting, when the budget allows no start before `deadline`
-    /// (`upstream_timeout_s` bounds a whole call, its wait for the budget too).
+    /// Runs `call` once a slot is free and the minute's budget allows; EBUSY
+    /// when no slot came free by `deadline`, or (without waiting) when the
+    /// budget allows no start before it: `upstream_timeout_s` bounds a whole
+    /// call, its waits for a slot and for the budget too.
     func run<T: Sendable>(before deadline: Date = .distantFuture, _ call: () async throws -> T) async throws -> T {
-        await acquireSlot()
+        try await acquireSlot(before: deadline)
         defer { releaseSlot() }
         try await waitForBudget(before: deadline)
         return try await call()
     }
 
-    private func acquireSlot() async {
-        let admitted = state.withLock { state -> Bool in
-            guard state.active < concurrent, state.queue.isEmpty else { return false }
+    private func acquireSlot(before deadline: Date) async throws(CacheError) {
+        let id = state.withLock { state -> UInt64? in
+            guard state.active < concurrent, state.queue.isEmpty else {
+                state.nextID += 1
+                state.undecided.insert(state.nextID)
+                return state.nextID
+            }
             state.active += 1
-            return true
+            return nil
         }
-        if admitted { return }
-        await withCheckedContinuation { continuation in
-            let admittedNow = state.withLock { state -> Bool in
+        guard let id else { return }
+        // Wakes the wait at its deadline, unless a slot came first (then it is cancelled).
+        let wait = deadline.timeIntervalSinceNow
+        let timer = wait > 86_400 * 365 ? nil : Task {
+            try await Task.sleep(nanoseconds: UInt64(max(0, wait) * 1_000_000_000))
+            expire(id)
+        }
+        defer { timer?.cancel() }
+        let admitted = await withCheckedContinuation { continuation in
+            let answer = state.withLock { state -> Bool? in
+                if state.expired.remove(id) != nil {
+                    state.undecided.remove(id)
+                    return false
+                }
                 if state.active < concurrent && state.queue.isEmpty {
                     state.active += 1
+                    state.undecided.remove(id)
                     return true
                 }
-                state.queue.append(continuation)
-                return false
+                state.queue.append((id, continuation))
+                return nil
             }
-            if admittedNow { continuation.resume() }
+            if let answer { continuation.resume(returning: answer) }
         }
+        guard admitted else {
+            throw CacheError(.busy, "all \(concurrent) concurrent upstream calls stayed busy past upstream_timeout_s")
+        }
+    }
+
+    /// Ends a slot wait whose deadline passed: resumed without a slot, or marked for when it queues.
+    private func expire(_ id: UInt64) {
+        let waiting = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard let index = state.queue.firstIndex(where: { $0.id == id }) else {
+                if state.undecided.contains(id) { state.expired.insert(id) }
+                return nil
+            }
+            state.undecided.remove(id)
+            return state.queue.remove(at: index).continuation
+        }
+        waiting?.resume(returning: false)
     }
 
     /// Hands the slot to the next waiter, or frees it.
     private func releaseSlot() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let next = state.withLock { state -> CheckedContinuation<Bool, Never>? in
             guard !state.queue.isEmpty else {
                 state.active -= 1
                 return nil
             }
-            return state.queue.removeFirst()  // the slot passes on: active stays the same
+            let next = state.queue.removeFirst()  // the slot passes on: active stays the same
+            state.undecided.remove(next.id)
+            return next.continuation
         }
-        next?.resume()
+        next?.resume(returning: true)
     }
 
     /// Sleeps until a call may start within the per-minute budget, then counts
