@@ -41,7 +41,7 @@ public struct CallerKeyFile: Sendable, Equatable {
 
     /// The file at `path`; empty when there is none.
     public static func load(_ path: String) throws(CacheError) -> CallerKeyFile {
-        try SecretFile.read(path).map { bytes throws(CacheError) in try CallerKeyFile(parsing: bytes, path: path) } ?? CallerKeyFile()
+        try readWholeFile(path).map { bytes throws(CacheError) in try CallerKeyFile(parsing: bytes, path: path) } ?? CallerKeyFile()
     }
 
     /// The file's bytes (JCS, one line).

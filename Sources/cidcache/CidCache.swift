@@ -68,23 +68,6 @@ func absolute(_ path: String) -> String {
     path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
 }
 
-/// Reads a whole file with plain read calls: the mount's dynamic files are
-/// direct_io, which Foundation's readers (they may map the file) cannot use.
-func readWholeFile(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = read(fd, &buffer, buffer.count)
-        if n < 0 && errno == EINTR { continue }
-        guard n >= 0 else { return nil }
-        if n == 0 { return bytes }
-        bytes += buffer[0..<n]
-    }
-}
-
 /// Reads all of standard input.
 func readStandardInput() -> [UInt8] {
     [UInt8](FileHandle.standardInput.readDataToEndOfFile())

@@ -55,7 +55,7 @@ struct QueryCommand: AsyncParsableCommand {
 
     /// The mount's `log` names what this process's transaction did.
     private func printMeta(fromLogAt path: String) {
-        guard meta, let bytes = readWholeFile(path) else { return }
+        guard meta, let bytes = try? readWholeFile(path) else { return }
         let text = String(decoding: bytes, as: UTF8.self)
         let pid = Double(getpid())
         let line = text.split(separator: "\n").reversed().lazy

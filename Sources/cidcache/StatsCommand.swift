@@ -16,7 +16,7 @@ struct StatsCommand: AsyncParsableCommand {
         func document(_ namespace: String?) -> JSONObject? {
             if let mountpoint {
                 let path = "\(mountpoint)/stats/\(namespace.map { $0 + ".json" } ?? "all.json")"
-                return readWholeFile(path).flatMap { try? CanonicalJSON.parse($0) }?.objectValue
+                return (try? readWholeFile(path)).flatMap { try? CanonicalJSON.parse($0) }?.objectValue
             }
             return engine.statsDocument(namespace: namespace).objectValue
         }

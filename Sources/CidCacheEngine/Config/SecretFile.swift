@@ -45,22 +45,24 @@ public enum SecretFile {
         close(fd)
         return failure == 0 ? nil : failure
     }
+}
 
-    /// A whole file; nil when there is none (ENOENT), an EIO naming it for any other failure.
-    public static func read(_ path: String) throws(CacheError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            if errno == ENOENT { return nil }
-            throw CacheError(.io, "cannot read \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        var bytes: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 1 << 14)
-        while true {
-            let n = Glibc.read(fd, &buffer, buffer.count)
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw CacheError(.io, "cannot read \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { return bytes }
-            bytes += buffer[0..<n]
-        }
+/// A whole file, read with plain read calls (the mount's dynamic files are
+/// direct_io, which Foundation's readers, which may map a file, cannot use);
+/// nil when there is none (ENOENT), an EIO naming it for any other failure.
+public func readWholeFile(_ path: String) throws(CacheError) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+        if errno == ENOENT { return nil }
+        throw CacheError(.io, "cannot read \(path): \(String(cString: strerror(errno)))")
+    }
+    defer { close(fd) }
+    var bytes: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = Glibc.read(fd, &buffer, buffer.count)
+        if n < 0 && errno == EINTR { continue }
+        guard n >= 0 else { throw CacheError(.io, "cannot read \(path): \(String(cString: strerror(errno)))") }
+        if n == 0 { return bytes }
+        bytes += buffer[0..<n]
     }
 }
