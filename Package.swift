@@ -21,6 +21,8 @@ let package = Package(
         // The HTTP front's server; its optional traits (swift-configuration, full Foundation) are not used.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // Already under AsyncHTTPClient and hummingbird; named because the families and fronts use its buffers and loops.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries, each through a shim header.
@@ -42,38 +44,45 @@ let package = Package(
             "CidCacheCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "XMLCoder", package: "XMLCoder"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // The tier shared across machines on an S3-compatible bucket: layout, scopes, signed records,
         // sealing, the bucket's I/O (SigV4 from the families' toolkit) and the tier's lookup and uploads.
         .target(name: "CidCacheShared", dependencies: [
             "CidCacheCore", "CidCacheUpstreams",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // The engine: config, TTL policy, single-flight, stats, over the store and the families.
         .target(name: "CidCacheEngine", dependencies: [
             "CidCacheCore", "CidCacheStore", "CidCacheUpstreams", "CidCacheShared", "CLinux",
-            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         // The FUSE front: file operations translated into engine calls.
         .target(name: "CidCacheFUSE", dependencies: [
-            "CidCacheEngine", "CFuse",
+            "CidCacheEngine", "CidCacheCore", "CidCacheUpstreams", "CFuse",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The HTTP front: requests under /<namespace> translated into engine calls.
         .target(name: "CidCacheHTTP", dependencies: [
-            "CidCacheEngine",
+            "CidCacheEngine", "CidCacheCore", "CidCacheUpstreams",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The command-line front.
         .executableTarget(name: "cidcache", dependencies: [
-            "CidCacheEngine", "CidCacheFUSE", "CidCacheHTTP", "CidCacheShared",
+            "CidCacheEngine", "CidCacheFUSE", "CidCacheHTTP", "CidCacheShared", "CidCacheCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // The engine in-process (bench/README.md); run by hand.
         .executableTarget(name: "cidcache-bench", dependencies: ["CidCacheEngine", "CidCacheCore"],
@@ -83,11 +92,29 @@ let package = Package(
                           path: "bench/HTTPFloor"),
 
         .testTarget(name: "CidCacheCoreTests", dependencies: ["CidCacheCore"]),
-        .testTarget(name: "CidCacheStoreTests", dependencies: ["CidCacheStore"]),
-        .testTarget(name: "CidCacheSharedTests", dependencies: ["CidCacheShared", "CidCacheCore"]),
-        .testTarget(name: "CidCacheEngineTests", dependencies: ["CidCacheEngine", "CidCacheStore", "CidCacheUpstreams"]),
-        .testTarget(name: "CidCacheFUSETests", dependencies: ["CidCacheFUSE", "CidCacheEngine", "CidCacheUpstreams"]),
-        .testTarget(name: "CidCacheHTTPTests", dependencies: ["CidCacheHTTP", "CidCacheEngine"]),
+        .testTarget(name: "CidCacheStoreTests", dependencies: [
+            "CidCacheStore", "CidCacheCore", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .testTarget(name: "CidCacheSharedTests", dependencies: [
+            "CidCacheShared", "CidCacheCore", "CidCacheUpstreams",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        .testTarget(name: "CidCacheEngineTests", dependencies: [
+            "CidCacheEngine", "CidCacheStore", "CidCacheUpstreams", "CidCacheCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .testTarget(name: "CidCacheFUSETests", dependencies: ["CidCacheFUSE", "CidCacheEngine", "CidCacheUpstreams", "CidCacheCore"]),
+        .testTarget(name: "CidCacheHTTPTests", dependencies: ["CidCacheHTTP", "CidCacheEngine", "CidCacheUpstreams", "CidCacheCore"]),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The compiler keeps the layers: an import is internal unless a public signature needs it
+// (`public import`), and a module's members are visible only where it is imported.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .enableUpcomingFeature("InternalImportsByDefault"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+    ]
+}

@@ -1,6 +1,7 @@
 import CFuse
 import CidCacheCore
 import CidCacheEngine
+import CidCacheUpstreams
 import Foundation
 import Glibc
 

@@ -1,10 +1,10 @@
 import CFuse
 import CidCacheCore
-import CidCacheEngine
+public import CidCacheEngine
 import Foundation
 import Glibc
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 import Synchronization
 
 /// The mount as a service: `run()` mounts the engine at a mountpoint, serves

@@ -1,4 +1,5 @@
 import CidCacheEngine
+import CidCacheUpstreams
 
 /// The `README` at the top of the mount: how to use it, what it serves.
 enum MountReadme {

@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 import CidCacheEngine
 
 /// The HTTP front's caller keys on disk (`http.keys_file`, mode 0600): each

@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 import CidCacheEngine
 import Glibc
 import Synchronization

@@ -1,10 +1,10 @@
-import CidCacheCore
-import CidCacheEngine
+public import CidCacheCore
+public import CidCacheEngine
 import Glibc
 import Hummingbird
-import Logging
+public import Logging
 import NIOCore
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// The HTTP front as a service: serves the engine over HTTP/1.1 at a loopback
 /// address until graceful shutdown (SIGTERM, SIGINT), when it stops taking

@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 
 /// Where the HTTP front listens: `HOST:PORT` on a loopback address only
 /// (`127.0.0.0/8`, `::1` written `[::1]:PORT`, `localhost`), since the front

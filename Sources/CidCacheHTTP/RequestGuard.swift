@@ -1,5 +1,6 @@
 import CidCacheCore
 import CidCacheEngine
+import Foundation
 
 /// The HTTP front's door: what a request must be to get in, decided from its
 /// facts alone before anything is routed to the engine. A web page the user

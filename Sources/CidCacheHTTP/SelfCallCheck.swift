@@ -1,5 +1,7 @@
 import CidCacheCore
 import CidCacheEngine
+import CidCacheUpstreams
+import Foundation
 
 /// The loop a shell's own exports make: `OPENAI_BASE_URL` pointed at the
 /// front for the clients is also the openai namespace's upstream, so a daemon

@@ -1,8 +1,8 @@
 import AsyncHTTPClient
-import CidCacheCore
-import CidCacheUpstreams
+public import CidCacheCore
+public import CidCacheUpstreams
 import Foundation
-import NIOCore
+public import NIOCore
 import NIOHTTP1
 import Synchronization
 

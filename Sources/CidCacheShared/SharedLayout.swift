@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 
 /// Where the shared tier keeps its objects in the bucket, under a configurable prefix:
 /// bodies at `<prefix>/v1/blob/<content CID>` (immutable; a credential-scoped,

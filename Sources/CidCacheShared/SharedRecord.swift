@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 
 /// The record of one shared entry: which answer (by content CID) a request
 /// (by request CID) has, until when, signed by a team key.

@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 
 /// The part of the bucket an entry is shared in: `pub-<upstream>` for entries
 /// that depend on no credential (one per upstream identity, readable by every

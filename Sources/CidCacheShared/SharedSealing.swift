@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 
 /// Scoped entries in the bucket are sealed (AES-256-GCM under
 /// `SharedSealingKey`), record and body alike, so a reader of the bucket

@@ -1,5 +1,5 @@
-import CidCacheCore
-import CidCacheUpstreams
+public import CidCacheCore
+public import CidCacheUpstreams
 import Foundation
 import NIOCore
 import Synchronization

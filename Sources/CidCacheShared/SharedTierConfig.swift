@@ -1,5 +1,5 @@
-import CidCacheCore
-import CidCacheUpstreams
+public import CidCacheCore
+public import CidCacheUpstreams
 
 /// The config's `shared` section: where the bucket is, which keys sign and
 /// are trusted, and the tier's bounds. Secrets are not in it: the signing key

@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 
 /// The private key file `cidcache keygen` writes and `signing_key` will name:
 /// one line, `ed25519-private:<standard base64 of the 32-byte seed>`, mode 0600.

@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 import Foundation
 import GRDB
 import Glibc

@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 import GRDB
 
 extension EntryRecord {

@@ -1,22 +1,7 @@
-import CidCacheCore
+public import CidCacheCore
 import Foundation
 import GRDB
 import Glibc
-
-/// What `verify` found and did.
-public struct VerifyReport: Sendable, Equatable {
-    public var blobsChecked = 0
-    /// Stored bytes missing, of the wrong size, or not matching their CID: dropped.
-    public var badBlobs: [String] = []
-    /// Files under blobs/ the index did not know (a crash between rename and insert): removed.
-    public var strayFiles = 0
-    /// Entries whose body or key document was gone: dropped.
-    public var droppedEntries: [EntryRecord] = []
-    public var temporaryFilesRemoved = 0
-    public var indexIntact = true
-
-    public init() {}
-}
 
 extension Store {
     /// Checks every stored byte against its CID and every entry against its

@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 
 /// Reads one answer as its chunks arrive, so that when the body ends its
 /// completeness and its usage are known without scanning it again: events

@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 import Foundation
 
 /// The Docker Engine API (read-only inspection) over `DOCKER_HOST` — a unix

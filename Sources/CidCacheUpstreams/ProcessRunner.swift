@@ -18,7 +18,7 @@ public enum ProcessRunner {
     }
 
     /// The executable a command name runs: as given when it holds a `/`, else found on `PATH`.
-    public static func resolve(_ name: String, path: String? = ProcessInfo.processInfo.environment["PATH"]) -> String? {
+    static func resolve(_ name: String, path: String? = ProcessInfo.processInfo.environment["PATH"]) -> String? {
         if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
         for dir in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") where !dir.isEmpty {
             let candidate = dir + "/" + name

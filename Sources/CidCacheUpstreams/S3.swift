@@ -1,4 +1,5 @@
-import CidCacheCore
+public import CidCacheCore
+import Foundation
 import Glibc
 
 /// Amazon S3 (and S3-compatible stores) metadata: `list_objects`

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A URL split into what the families need: scheme, authority, path.
 struct URLParts {
     var scheme: String

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
-import CidCacheCore
+public import CidCacheCore
 import Foundation
-import NIOCore
+public import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Synchronization

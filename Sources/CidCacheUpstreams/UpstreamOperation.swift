@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 
 /// One operation of a family (`chat.completions`, `list_objects`, ...): how a
 /// request to it is normalized, checked and kept, how its answer is fetched,

@@ -34,7 +34,7 @@ struct StoreOptions: ParsableArguments {
     /// Creates the data dir (0700) when missing, takes the store's lock and opens
     /// the engine, for a command that writes the store (one per store at a
     /// time); a failure ends the command with its message.
-    func lockAndOpenEngine(truncateLogs: Bool = false, offline: Bool) throws -> (StoreLock, CacheEngine) {
+    func lockAndOpenEngine(truncateLogs: Bool = false, offline: Bool) throws -> (DataDirectory.Lock, CacheEngine) {
         let directory = resolvedDataDirectory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])

@@ -1,3 +1,4 @@
+import CidCacheCore
 @testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import Foundation

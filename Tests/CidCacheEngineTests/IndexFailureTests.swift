@@ -1,8 +1,9 @@
 import CidCacheCore
 @testable import CidCacheEngine
-@testable import CidCacheUpstreams
 @testable import CidCacheStore
+@testable import CidCacheUpstreams
 import Foundation
+import GRDB
 import XCTest
 
 /// An index that fails is EIO with an `errors` line, never "not cached", and

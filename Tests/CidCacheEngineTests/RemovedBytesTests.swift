@@ -1,7 +1,8 @@
 import CidCacheCore
 @testable import CidCacheEngine
-@testable import CidCacheUpstreams
 @testable import CidCacheStore
+@testable import CidCacheUpstreams
+import GRDB
 import XCTest
 
 /// A hit never answers EIO, nor other bytes, for bytes an eviction or a

@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheEngine
 @testable import CidCacheHTTP
 import XCTest
 

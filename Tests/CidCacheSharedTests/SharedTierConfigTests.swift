@@ -1,7 +1,8 @@
-import XCTest
 import CidCacheCore
-import Synchronization
 @testable import CidCacheShared
+import CidCacheUpstreams
+import Synchronization
+import XCTest
 
 /// The config's `shared` section, the bucket's credentials, and the upload queue's bound.
 final class SharedTierConfigTests: XCTestCase {

@@ -1,6 +1,7 @@
 import CidCacheCore
 @testable import CidCacheStore
 import Foundation
+import GRDB
 import Synchronization
 import XCTest
 

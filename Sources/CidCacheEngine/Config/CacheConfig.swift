@@ -1,6 +1,6 @@
 import CidCacheCore
-import CidCacheShared
-import CidCacheUpstreams
+public import CidCacheShared
+public import CidCacheUpstreams
 import Foundation
 
 /// Everything a mount can be configured with, read from the JSON config file.

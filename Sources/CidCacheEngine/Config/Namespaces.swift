@@ -1,5 +1,6 @@
 import CidCacheCore
-import CidCacheUpstreams
+public import CidCacheUpstreams
+import Foundation
 
 /// A namespace ready to serve: its family, endpoint and upstream identity.
 public final class Namespace: Sendable {

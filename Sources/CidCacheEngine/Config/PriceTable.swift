@@ -1,4 +1,4 @@
-import CidCacheUpstreams
+public import CidCacheUpstreams
 /// What a model costs, in USD per million tokens.
 public struct ModelPrice: Sendable, Equatable {
     public var inputPerMillion: Double

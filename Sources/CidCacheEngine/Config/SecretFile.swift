@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 import Glibc
 
 /// Files that hold secrets or their digests (signing keys, caller keys):

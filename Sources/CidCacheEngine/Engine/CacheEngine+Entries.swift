@@ -1,8 +1,9 @@
-import CidCacheCore
-import CidCacheUpstreams
+public import CidCacheCore
 import CidCacheStore
+import CidCacheUpstreams
 import Foundation
 import Glibc
+import Synchronization
 
 /// Entries: looked up (remembered in memory), counted, listed and removed.
 extension CacheEngine {

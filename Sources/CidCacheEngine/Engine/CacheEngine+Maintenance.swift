@@ -1,8 +1,9 @@
-import CidCacheCore
+public import CidCacheCore
 import CidCacheShared
-import CidCacheUpstreams
 import CidCacheStore
+import CidCacheUpstreams
 import Foundation
+import Synchronization
 
 /// Flushes, eviction, shutdown, and the `errors` and `log` files.
 extension CacheEngine {

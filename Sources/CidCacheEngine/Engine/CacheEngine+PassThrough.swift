@@ -1,6 +1,7 @@
-import CidCacheCore
+public import CidCacheCore
 import CidCacheUpstreams
 import Foundation
+import NIOCore
 
 /// A call that no operation stands for, passed to a namespace's upstream as
 /// it is (the HTTP front's unmapped routes).

@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 import CidCacheStore
 import Foundation
 

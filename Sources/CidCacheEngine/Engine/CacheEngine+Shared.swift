@@ -1,6 +1,7 @@
-import CidCacheCore
+public import CidCacheCore
 import CidCacheShared
 import CidCacheStore
+import CidCacheUpstreams
 import Foundation
 
 /// The shared tier as one step between the store and the upstream: asked on a

@@ -1,7 +1,7 @@
-import CidCacheCore
+public import CidCacheCore
 import CidCacheShared
-import CidCacheUpstreams
 import CidCacheStore
+import CidCacheUpstreams
 import Foundation
 import Synchronization
 

@@ -1,20 +1,23 @@
+public import CidCacheCore
 import CidCacheStore
-
-// The store's records that the engine's API hands out (`Answer.entry`, entry
-// and content listings, the removal observer, the lock and `verify`'s report)
-// are re-exported, and only those, so a front imports the engine alone and
-// never reaches into the store.
-@_exported import struct CidCacheStore.BlobRecord
-@_exported import struct CidCacheStore.EntryRecord
-@_exported import class CidCacheStore.StoreLock
-@_exported import struct CidCacheStore.VerifyReport
 
 /// A data directory as a front handles it without an engine: its lock and its repair.
 public enum DataDirectory {
     /// Takes the directory's exclusive lock without waiting (one process runs
     /// the engine on a store at a time); `.busy` when another process holds it.
-    public static func lock(_ directory: String) throws -> StoreLock {
-        try Store.lockDirectory(directory)
+    public static func lock(_ directory: String) throws -> Lock {
+        Lock(held: try Store.lockDirectory(directory))
+    }
+
+    /// An exclusive hold on a data directory, given up by `release()`, at
+    /// deinit or at process exit.
+    public final class Lock: Sendable {
+        private let held: StoreLock
+
+        init(held: StoreLock) { self.held = held }
+
+        /// Gives the hold up; later calls do nothing.
+        public func release() { held.release() }
     }
 
     /// Checks every stored byte against its CID and every entry against its

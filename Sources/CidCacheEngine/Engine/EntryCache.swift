@@ -1,3 +1,4 @@
+import CidCacheCore
 import CidCacheStore
 import Synchronization
 

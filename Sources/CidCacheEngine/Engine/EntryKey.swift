@@ -1,3 +1,4 @@
+import CidCacheCore
 import CidCacheStore
 
 /// Where an entry lives in the index: its upstream identity and request CID.

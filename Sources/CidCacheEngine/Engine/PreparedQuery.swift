@@ -1,6 +1,6 @@
-import CidCacheCore
-import CidCacheUpstreams
+public import CidCacheCore
 import CidCacheStore
+public import CidCacheUpstreams
 
 /// A request after parsing, normalization and keying: everything the engine
 /// needs to answer it, computed before any lookup.

@@ -1,5 +1,6 @@
-import CidCacheCore
+public import CidCacheCore
 import CidCacheShared
+import CidCacheStore
 import CidCacheUpstreams
 
 extension CacheEngine {

@@ -1,4 +1,4 @@
-import CidCacheCore
+public import CidCacheCore
 import Glibc
 import Synchronization
 

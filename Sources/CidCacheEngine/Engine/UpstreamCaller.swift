@@ -1,6 +1,7 @@
 import CidCacheCore
 import CidCacheUpstreams
 import Foundation
+import NIOCore
 import Synchronization
 
 /// Calls upstreams for the engine: every call within its namespace's limits

@@ -1,3 +1,7 @@
+// The index's records as every layer reads them: the store keeps and
+// returns them, the engine hands them to the fronts (`Answer.entry`, the
+// listings, `verify`'s report), so a front names them without seeing the store.
+
 /// One cached answer in the index: a request (under one upstream identity)
 /// and the content CID of its body.
 public struct EntryRecord: Sendable, Equatable {
@@ -24,27 +28,11 @@ public struct EntryRecord: Sendable, Equatable {
     public var fetchMs: Int64
     /// The `Content-Type` the upstream gave the answer; nil when not known.
     public var contentType: String?
-}
 
-/// What the engine knows of a fresh answer before it is indexed.
-public struct NewEntry: Sendable {
-    public var requestCID: String
-    public var upstream: String
-    public var namespace: String
-    public var op: String
-    public var contentCID: String
-    public var size: Int64
-    public var fetched: Int64
-    public var expires: Int64
-    public var ttl: Int64
-    public var tokens: Int64
-    public var costUSD: Double
-    public var fetchMs: Int64
-    public var contentType: String?
-
-    public init(requestCID: String, upstream: String, namespace: String, op: String, contentCID: String,
-                size: Int64, fetched: Int64, expires: Int64, ttl: Int64, tokens: Int64, costUSD: Double, fetchMs: Int64,
-                contentType: String? = nil) {
+    public init(id: Int64, requestCID: String, upstream: String, namespace: String, op: String, contentCID: String,
+                size: Int64, fetched: Int64, expires: Int64, ttl: Int64, hits: Int64, lastAccess: Int64,
+                tokens: Int64, costUSD: Double, fetchMs: Int64, contentType: String?) {
+        self.id = id
         self.requestCID = requestCID
         self.upstream = upstream
         self.namespace = namespace
@@ -54,6 +42,8 @@ public struct NewEntry: Sendable {
         self.fetched = fetched
         self.expires = expires
         self.ttl = ttl
+        self.hits = hits
+        self.lastAccess = lastAccess
         self.tokens = tokens
         self.costUSD = costUSD
         self.fetchMs = fetchMs
@@ -66,4 +56,25 @@ public struct BlobRecord: Sendable, Equatable {
     public var id: Int64
     public var cid: String
     public var size: Int64
+
+    public init(id: Int64, cid: String, size: Int64) {
+        self.id = id
+        self.cid = cid
+        self.size = size
+    }
+}
+
+/// What `verify` found and did.
+public struct VerifyReport: Sendable, Equatable {
+    public var blobsChecked = 0
+    /// Stored bytes missing, of the wrong size, or not matching their CID: dropped.
+    public var badBlobs: [String] = []
+    /// Files under blobs/ the index did not know (a crash between rename and insert): removed.
+    public var strayFiles = 0
+    /// Entries whose body or key document was gone: dropped.
+    public var droppedEntries: [EntryRecord] = []
+    public var temporaryFilesRemoved = 0
+    public var indexIntact = true
+
+    public init() {}
 }
