@@ -84,10 +84,9 @@ let package = Package(
 
         .testTarget(name: "CidCacheCoreTests", dependencies: ["CidCacheCore"]),
         .testTarget(name: "CidCacheStoreTests", dependencies: ["CidCacheStore"]),
-        // The families tested directly, endpoints and operations built by hand. Depends on the engine only until
-        // the moved tests stop resolving namespaces through it.
+        // The families tested directly, endpoints and operations built by hand, no engine.
         .testTarget(name: "CidCacheUpstreamsTests", dependencies: [
-            "CidCacheUpstreams", "CidCacheCore", "CidCacheEngine",
+            "CidCacheUpstreams", "CidCacheCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "CidCacheSharedTests", dependencies: ["CidCacheShared", "CidCacheCore"]),
