@@ -92,7 +92,15 @@ let package = Package(
         .testTarget(name: "CidCacheSharedTests", dependencies: ["CidCacheShared", "CidCacheCore"]),
         .testTarget(name: "CidCacheEngineTests", dependencies: ["CidCacheEngine", "CidCacheStore", "CidCacheUpstreams"]),
         .testTarget(name: "CidCacheFUSETests", dependencies: ["CidCacheFUSE", "CidCacheEngine", "CidCacheUpstreams"]),
-        .testTarget(name: "CidCacheHTTPTests", dependencies: ["CidCacheHTTP", "CidCacheEngine"]),
+        // The front in-process (HummingbirdTesting), its upstream a hummingbird app in the same process.
+        .testTarget(name: "CidCacheHTTPTests", dependencies: [
+            "CidCacheHTTP", "CidCacheEngine", "CidCacheCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
