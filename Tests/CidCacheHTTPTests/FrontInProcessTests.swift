@@ -23,14 +23,14 @@ private func ask(_ client: any TestClientProtocol, _ body: String, uri: String =
 /// through sockets are Tests/Mount/test_http_*.py.
 final class FrontInProcessTests: XCTestCase {
     func testAnOperationIsAMissThenAHitWithTheSameBytes() async throws {
-        let upstream = FakeOpenAI()
+        let upstream = FakeUpstream()
         try await withFront(.router, upstream: upstream) { client in
             let miss = try await ask(client, chat)
             XCTAssertEqual(miss.status, .ok)
             XCTAssertEqual(miss.headers[FrontResponder.outcomeHeader], "miss")
             XCTAssertEqual(miss.headers[.contentType], "application/json")
-            XCTAssertEqual(String(buffer: miss.body), FakeOpenAI.answer)
-            XCTAssertEqual(miss.headers[FrontResponder.contentCIDHeader], CID.forContent(Array(FakeOpenAI.answer.utf8)).string)
+            XCTAssertEqual(String(buffer: miss.body), FakeUpstream.answer)
+            XCTAssertEqual(miss.headers[FrontResponder.contentCIDHeader], CID.forContent(Array(FakeUpstream.answer.utf8)).string)
             XCTAssertNotNil(miss.headers[FrontResponder.requestCIDHeader])
 
             let hit = try await ask(client, chat)
@@ -43,8 +43,26 @@ final class FrontInProcessTests: XCTestCase {
         }
     }
 
+    /// A GET route's path and query string are the request: the Hub's model_info, cached like a query file.
+    func testAPathAndItsQueryAreTheRequestOfAGetRoute() async throws {
+        let upstream = FakeUpstream()
+        try await withFront(.router, upstream: upstream) { client in
+            let miss: TestResponse = try await client.execute(uri: "/hf/api/models/org/tiny?expand=sha", method: .get)
+            XCTAssertEqual(miss.status, .ok)
+            XCTAssertEqual(miss.headers[FrontResponder.outcomeHeader], "miss")
+            XCTAssertEqual(String(buffer: miss.body), FakeUpstream.modelInfo)
+            let hit: TestResponse = try await client.execute(uri: "/hf/api/models/org/tiny?expand=sha", method: .get)
+            XCTAssertEqual(hit.headers[FrontResponder.outcomeHeader], "hit")
+            XCTAssertEqual(hit.headers[FrontResponder.requestCIDHeader], miss.headers[FrontResponder.requestCIDHeader])
+            let plain: TestResponse = try await client.execute(uri: "/hf/api/models/org/tiny", method: .get)
+            XCTAssertEqual(plain.headers[FrontResponder.outcomeHeader], "miss", "the query string is part of the request")
+            XCTAssertNotEqual(plain.headers[FrontResponder.requestCIDHeader], miss.headers[FrontResponder.requestCIDHeader])
+            XCTAssertEqual(upstream.calls, ["GET /api/models/org/tiny?expand=sha", "GET /api/models/org/tiny"])
+        }
+    }
+
     func testRoutesThatAreNoNamespaceOrNoRequestFailInTheFamilysFormat() async throws {
-        let upstream = FakeOpenAI()
+        let upstream = FakeUpstream()
         try await withFront(.router, upstream: upstream) { client in
             let nowhere = try await ask(client, chat, uri: "/nowhere/chat/completions")
             XCTAssertEqual(nowhere.status, .notFound)
@@ -61,9 +79,9 @@ final class FrontInProcessTests: XCTestCase {
     }
 
     func testAStreamEndsWithItsContentCIDInATrailerThenIsAHit() async throws {
-        let upstream = FakeOpenAI()
+        let upstream = FakeUpstream()
         try await withFront(.router, upstream: upstream) { client in
-            let stream = FakeOpenAI.events.joined()
+            let stream = FakeUpstream.events.joined()
             let miss = try await ask(client, streamedChat)
             XCTAssertEqual(miss.status, .ok)
             XCTAssertEqual(miss.headers[FrontResponder.outcomeHeader], "miss")
@@ -82,7 +100,7 @@ final class FrontInProcessTests: XCTestCase {
 
     /// The first event reaches the caller while the upstream still holds the rest.
     func testAStreamIsPassedOnAsItArrives() async throws {
-        let upstream = FakeOpenAI()
+        let upstream = FakeUpstream()
         try await withFront(.live, upstream: upstream) { client in
             let port = try XCTUnwrap(client.port)
             var request = HTTPClientRequest(url: "http://localhost:\(port)/openai/chat/completions")
@@ -97,18 +115,18 @@ final class FrontInProcessTests: XCTestCase {
             while !received.hasSuffix("\n\n"), let piece = try await pieces.next() {
                 received += String(buffer: piece)
             }
-            XCTAssertEqual(received, FakeOpenAI.events[0])
+            XCTAssertEqual(received, FakeUpstream.events[0])
             XCTAssertFalse(upstream.held.isOpen)
             upstream.held.open()
             while let piece = try await pieces.next() { received += String(buffer: piece) }
-            XCTAssertEqual(received, FakeOpenAI.events.joined())
+            XCTAssertEqual(received, FakeUpstream.events.joined())
         }
     }
 
     /// A caller that goes away gets no answer, but the upstream call goes on and
     /// its answer is stored (as when a query file is closed mid-call).
     func testACallerThatGoesAwayLeavesTheUpstreamCallToFinish() async throws {
-        let upstream = FakeOpenAI()
+        let upstream = FakeUpstream()
         // Lets the upstream go should the front wait for it after all, so the test fails instead of hanging.
         let release = Task {
             try await Task.sleep(for: .seconds(60))
@@ -127,21 +145,21 @@ final class FrontInProcessTests: XCTestCase {
 
             let again = try await ask(client, heldChat)
             XCTAssertEqual(again.status, .ok)
-            XCTAssertEqual(String(buffer: again.body), FakeOpenAI.answer)
+            XCTAssertEqual(String(buffer: again.body), FakeUpstream.answer)
             XCTAssertTrue(["hit", "coalesced"].contains(again.headers[FrontResponder.outcomeHeader]), "\(again.headers)")
             XCTAssertEqual(upstream.calls.count, 1)
         }
     }
 
     func testOtherRoutesPassThroughUncachedWithTheUpstreamsHeaders() async throws {
-        let upstream = FakeOpenAI()
+        let upstream = FakeUpstream()
         try await withFront(.router, upstream: upstream) { client in
             for _ in 1...2 {
                 let listed: TestResponse = try await client.execute(uri: "/openai/models", method: .get)
                 XCTAssertEqual(listed.status, .ok)
                 XCTAssertEqual(listed.headers[FrontResponder.outcomeHeader], "bypass")
-                XCTAssertEqual(listed.headers[FakeOpenAI.noteHeader], "fake")
-                XCTAssertEqual(String(buffer: listed.body), FakeOpenAI.models)
+                XCTAssertEqual(listed.headers[FakeUpstream.noteHeader], "fake")
+                XCTAssertEqual(String(buffer: listed.body), FakeUpstream.models)
             }
             XCTAssertEqual(upstream.calls, ["GET /v1/models", "GET /v1/models"])
             XCTAssertEqual(upstream.authorizations, ["Bearer " + upstreamKey, "Bearer " + upstreamKey])
@@ -149,12 +167,12 @@ final class FrontInProcessTests: XCTestCase {
     }
 
     func testAPassedThroughChunkedAnswerKeepsItsTrailers() async throws {
-        let upstream = FakeOpenAI()
+        let upstream = FakeUpstream()
         try await withFront(.router, upstream: upstream) { client in
             let content: TestResponse = try await client.execute(uri: "/openai/files/f1/content", method: .get)
             XCTAssertEqual(content.status, .ok)
             XCTAssertEqual(String(buffer: content.body), "part one,part two")
-            XCTAssertEqual(content.trailerHeaders?[FakeOpenAI.streamErrorHeader], "cut short upstream")
+            XCTAssertEqual(content.trailerHeaders?[FakeUpstream.streamErrorHeader], "cut short upstream")
         }
     }
 }

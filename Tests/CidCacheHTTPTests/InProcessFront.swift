@@ -40,10 +40,11 @@ final class Gate: Sendable {
     }
 }
 
-/// An OpenAI-shaped upstream served by hummingbird in this process. It
-/// records each call; a request for the model `held` opens `arrived`, then
-/// waits for `held` (a stream after its first event) before it answers.
-final class FakeOpenAI: Sendable {
+/// An upstream served by hummingbird in this process, OpenAI's API under
+/// `/v1` and one repo of the Hugging Face Hub's under `/api`. It records each
+/// call; a request for the model `held` opens `arrived`, then waits for
+/// `held` (a stream after its first event) before it answers.
+final class FakeUpstream: Sendable {
     static let answer = #"{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#
     static let events = [
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
@@ -51,6 +52,7 @@ final class FakeOpenAI: Sendable {
         "data: [DONE]\n\n",
     ]
     static let models = #"{"object":"list","data":[{"id":"gpt-test","object":"model"}]}"#
+    static let modelInfo = #"{"id":"org/tiny","sha":"0123abcd","siblings":[]}"#
     static let noteHeader = HTTPField.Name("x-upstream-note")!
     static let streamErrorHeader = HTTPField.Name("x-stream-error")!
 
@@ -64,7 +66,8 @@ final class FakeOpenAI: Sendable {
     var authorizations: [String?] { log.withLock { $0.map { $0.authorization } } }
 
     private func record(_ request: Request) {
-        log.withLock { $0.append((call: "\(request.method.rawValue) \(request.uri.path)", authorization: request.headers[.authorization])) }
+        let target = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
+        log.withLock { $0.append((call: "\(request.method.rawValue) \(target)", authorization: request.headers[.authorization])) }
     }
 
     var application: Application<RouterResponder<BasicRequestContext>> {
@@ -89,6 +92,11 @@ final class FakeOpenAI: Sendable {
             self.record(request)
             return Response(status: .ok, headers: [.contentType: "application/json", Self.noteHeader: "fake"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: Self.models)))
+        }
+        router.get("/api/models/org/tiny") { request, _ -> Response in
+            self.record(request)
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: Self.modelInfo)))
         }
         // A chunked answer that reports its failure in a trailer (as Kubo does).
         router.get("/v1/files/f1/content") { request, _ -> Response in
@@ -115,10 +123,10 @@ let upstreamKey = "sk-test-not-a-real-key-front-0001"
 let jsonContent: HTTPFields = [.contentType: "application/json"]
 
 /// Runs `test` against an HTTP front (as `cidcache serve` builds it) over an
-/// engine whose `openai` namespace is `upstream`, both in this process:
+/// engine whose `openai` and `hf` namespaces are `upstream`, all in this process:
 /// `.router` hands requests straight to the front's responder, `.live` serves
 /// it on a loopback port.
-func withFront(_ setup: TestingSetup, upstream: FakeOpenAI, config: CacheConfig = CacheConfig(),
+func withFront(_ setup: TestingSetup, upstream: FakeUpstream, config: CacheConfig = CacheConfig(),
                _ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
     try await upstream.application.test(.live) { upstreamClient in
         let port = try XCTUnwrap(upstreamClient.port)
@@ -126,6 +134,7 @@ func withFront(_ setup: TestingSetup, upstream: FakeOpenAI, config: CacheConfig 
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let engine = try CacheEngine(dataDirectory: directory, config: config, environment: [
             "CIDCACHE_OPENAI_URL": "http://localhost:\(port)/v1", "CIDCACHE_OPENAI_KEY": upstreamKey,
+            "CIDCACHE_HF_URL": "http://localhost:\(port)",
         ], truncateLogs: true)
         do {
             let front = try HTTPFront(engine: engine, address: try ListenAddress(parsing: "127.0.0.1:9"),
