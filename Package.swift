@@ -95,6 +95,11 @@ let package = Package(
         .testTarget(name: "CidCacheStoreTests", dependencies: [
             "CidCacheStore", "CidCacheCore", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        // The families tested directly, endpoints and operations built by hand, no engine.
+        .testTarget(name: "CidCacheUpstreamsTests", dependencies: [
+            "CidCacheUpstreams", "CidCacheCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "CidCacheSharedTests", dependencies: [
             "CidCacheShared", "CidCacheCore", "CidCacheUpstreams",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
@@ -105,7 +110,16 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "CidCacheFUSETests", dependencies: ["CidCacheFUSE", "CidCacheEngine", "CidCacheUpstreams", "CidCacheCore"]),
-        .testTarget(name: "CidCacheHTTPTests", dependencies: ["CidCacheHTTP", "CidCacheEngine", "CidCacheUpstreams", "CidCacheCore"]),
+        // The front in-process (HummingbirdTesting), its upstream a hummingbird app in the same process.
+        .testTarget(name: "CidCacheHTTPTests", dependencies: [
+            "CidCacheHTTP", "CidCacheEngine", "CidCacheUpstreams", "CidCacheCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

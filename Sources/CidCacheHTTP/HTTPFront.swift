@@ -16,7 +16,8 @@ public import ServiceLifecycle
 /// are operations go through the engine as a query file does, everything else
 /// is passed through uncached (README, "The HTTP front").
 public struct HTTPFront: Service {
-    private let application: Application<FrontResponder>
+    /// The server; internal so the unit tests can drive it in-process (HummingbirdTesting).
+    let application: Application<FrontResponder>
     private let address: ListenAddress
 
     /// EINVAL when a namespace's upstream is this front itself (`SelfCallCheck`).

@@ -6,17 +6,7 @@ import XCTest
 
 /// The entry's content type: a column added by a migration, so a store made
 /// before it opens with its entries intact and their content type unknown.
-final class ContentTypeMigrationTests: XCTestCase {
-    private var directory: String!
-
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "cidcache-migration-\(UUID().uuidString)"
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
+final class ContentTypeMigrationTests: StoreTestCase {
     private func entry(_ request: String, contentType: String?) -> NewEntry {
         let now = Int64(Date().timeIntervalSince1970)
         return NewEntry(requestCID: request, upstream: "u1", namespace: "anthropic", op: "messages", contentCID: "c1", size: 2,

@@ -6,17 +6,12 @@ import XCTest
 /// Stored bytes and the entries that use them, under removals that interleave
 /// with a store of the same bytes: rows are trusted over files, files go only
 /// after their rows, and cached records are forgotten before the bytes go.
-final class RemovalOrderTests: XCTestCase {
-    private var directory: String!
+final class RemovalOrderTests: StoreTestCase {
     private var store: Store!
 
     override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "cidcache-removal-\(UUID().uuidString)"
+        try super.setUpWithError()
         store = try Store(directory: directory, inlineLimit: 0)  // every body in a file
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: directory)
     }
 
     private let body = Array("the same answer for two requests".utf8)

@@ -5,17 +5,7 @@ import GRDB
 import Synchronization
 import XCTest
 
-final class StoreTests: XCTestCase {
-    private var directory: String!
-
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "cidcache-store-\(UUID().uuidString)"
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
+final class StoreTests: StoreTestCase {
     private func entry(_ request: String, op: String = "chat.completions", content: String = "c1",
                        expires: Int64 = Int64(Date().timeIntervalSince1970) + 600) -> NewEntry {
         NewEntry(requestCID: request, upstream: "u1", namespace: "openai", op: op, contentCID: content, size: 3,
@@ -128,12 +118,19 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.subpathsOfDirectory(atPath: directory + "/blobs"), [])
     }
 
-    func testPagedListingIsASnapshotOfLiveEntries() throws {
+    /// A store of five live chat.completions entries (`prefix0` to `prefix4`),
+    /// then `expired` (expired at `now`) and `other-op` (embeddings).
+    private func storeWithFiveLiveEntries(_ prefix: String, now: Int64) throws -> Store {
         let store = try Store(directory: directory, inlineLimit: 0)
-        let now = Int64(Date().timeIntervalSince1970)
-        for i in 0..<5 { _ = try store.upsertEntry(entry("r\(i)")) }
+        for i in 0..<5 { _ = try store.upsertEntry(entry("\(prefix)\(i)")) }
         _ = try store.upsertEntry(entry("expired", expires: now - 1))
         _ = try store.upsertEntry(entry("other-op", op: "embeddings"))
+        return store
+    }
+
+    func testPagedListingIsASnapshotOfLiveEntries() throws {
+        let now = Int64(Date().timeIntervalSince1970)
+        let store = try storeWithFiveLiveEntries("r", now: now)
         let snapshot = try store.maxEntryID()
         _ = try store.upsertEntry(entry("after-snapshot"))
         let firstPage = try store.entries(namespace: "openai", op: "chat.completions", upstream: "u1", liveAt: now,
@@ -259,11 +256,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testInvalidationScansAllAndByPage() throws {
-        let store = try Store(directory: directory, inlineLimit: 0)
-        let now = Int64(Date().timeIntervalSince1970)
-        for i in 0..<5 { _ = try store.upsertEntry(entry("c\(i)")) }
-        _ = try store.upsertEntry(entry("old", expires: now - 10))
-        _ = try store.upsertEntry(entry("e", op: "embeddings"))
+        let store = try storeWithFiveLiveEntries("c", now: Int64(Date().timeIntervalSince1970))
         XCTAssertEqual(try store.entries(namespace: "openai", op: "chat.completions", upstream: "u1").count, 6)
         XCTAssertEqual(try store.entries(namespace: "openai", op: nil, upstream: "u1").count, 7)
         XCTAssertTrue(try store.entries(namespace: "openai", op: nil, upstream: "u2").isEmpty)
@@ -275,8 +268,8 @@ final class StoreTests: XCTestCase {
             seen += page.map(\.requestCID)
             after = last.id
         }
-        XCTAssertEqual(seen, ["c0", "c1", "c2", "c3", "c4", "old", "e"])
-        XCTAssertEqual(try store.entries(namespace: "openai", op: "embeddings", upstream: "u1", afterID: 0, limit: 10).map(\.requestCID), ["e"])
+        XCTAssertEqual(seen, ["c0", "c1", "c2", "c3", "c4", "expired", "other-op"])
+        XCTAssertEqual(try store.entries(namespace: "openai", op: "embeddings", upstream: "u1", afterID: 0, limit: 10).map(\.requestCID), ["other-op"])
     }
 
     func testRemovingAKeyDocumentRemovesItsEntries() throws {
@@ -312,17 +305,7 @@ final class StoreTests: XCTestCase {
     }
 }
 
-final class StoreMaintenanceTests: XCTestCase {
-    private var directory: String!
-
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "cidcache-maintenance-\(UUID().uuidString)"
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
+final class StoreMaintenanceTests: StoreTestCase {
     /// Stores a body and its key document and indexes an entry for them.
     private func cache(_ store: Store, _ text: String, lastAccess: Int64 = 0) throws -> EntryRecord {
         let body = Array(text.utf8), key = Array("{\"k\":\"\(text)\"}".utf8)

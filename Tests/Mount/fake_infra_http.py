@@ -25,7 +25,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
-from loopback import LoopbackHTTPServer
+from loopback import send_answer, serve_on_loopback, stop as stop_server
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 TOKEN_A = "ghp_test-not-a-real-token-alice"
@@ -119,16 +119,11 @@ class FakeInfra:
             def do_POST(self):
                 self.handle_call("POST")
 
-        self.server = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server, self.url = serve_on_loopback(Handler)
         self.github_url = self.url + "/gh"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        stop_server(self.server)
 
     def calls_to(self, prefix):
         with self.lock:
@@ -138,13 +133,7 @@ class FakeInfra:
 
     def send(self, handler, status, payload, headers=(), content_type="application/json; charset=utf-8"):
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(data)))
-        for name, value in headers:
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+        send_answer(handler, status, data, content_type, headers)
 
     @staticmethod
     def bearer(handler):

@@ -46,7 +46,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 
 from fake_llm_families import FamilyHandlers
-from loopback import LoopbackHTTPServer
+from loopback import LoopbackHTTPServer, send_answer
 
 FAMILIES = ("openai", "anthropic", "gemini", "ollama", "tgi", "tei", "ovms", "opea")
 
@@ -219,14 +219,7 @@ class Out:
         # Recorded first: a test may read the record as soon as the answer is out.
         self.record["status"] = status
         self.record["sent"] = data
-        h = self.handler
-        h.send_response(status)
-        h.send_header("Content-Type", content_type)
-        h.send_header("Content-Length", str(len(data)))
-        for name, value in headers:
-            h.send_header(name, value)
-        h.end_headers()
-        h.wfile.write(data)
+        send_answer(self.handler, status, data, content_type, headers)
 
     def json(self, status, payload, headers=(), content_type="application/json"):
         self.send(status, json.dumps(payload).encode(), content_type, headers)

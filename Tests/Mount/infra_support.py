@@ -52,3 +52,10 @@ def data_files(m):
         for name in names:
             with open(os.path.join(folder, name), "rb") as f:
                 yield os.path.join(folder, name), f.read()
+
+
+def assert_no_token_stored(m, *tokens):
+    """None of `tokens` is in any file of the data dir."""
+    for path, data in data_files(m):
+        for token in tokens:
+            assert token.encode() not in data, path

@@ -17,6 +17,17 @@ class QuietHandler(BaseHTTPRequestHandler):
         pass
 
 
+def send_answer(handler, status, data, content_type, headers=()):
+    """Answers with `data` (bytes), its type and length, then `headers`."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(data)))
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def serve_on_loopback(handler):
     """A LoopbackHTTPServer of `handler` on a free 127.0.0.1 port, serving from
     a thread of its own: (server, its base URL). End it with `stop(server)`."""

@@ -11,12 +11,7 @@ READER = r"""
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDWR)
 os.write(fd, sys.argv[2].encode())
-out = b""
-while True:
-    data = os.read(fd, 65536)
-    if not data:
-        break
-    out += data
+out = b"".join(iter(lambda: os.read(fd, 65536), b""))  # read until EOF
 os.close(fd)
 sys.stdout.buffer.write(out)
 """

@@ -55,6 +55,16 @@ def test_error_statuses_map_to_errno(llm_mount, llm, ns):
     assert len(llm.calls_of(ns)) == len(statuses) + 1
 
 
+def assert_refused_without_key(llm_mount, llm, ns, op, request):
+    """With no key at all, a request is refused (EACCES) before any call."""
+    m = llm_mount(start=False)
+    m.env.pop(f"CIDCACHE_{ns.upper()}_KEY")
+    m.start()
+    before = len(llm.calls_of(ns))
+    assert m.query_errno(ns, op, request) == "EACCES"
+    assert len(llm.calls_of(ns)) == before
+
+
 def test_anthropic_wrong_or_missing_key(llm_mount, llm):
     request = {"model": "claude-3-5-haiku-20241022", "max_tokens": 8, "messages": [{"role": "user", "content": "k"}]}
     m = llm_mount(start=False)
@@ -66,13 +76,7 @@ def test_anthropic_wrong_or_missing_key(llm_mount, llm):
     line = m.json_lines("errors")[-1]
     assert line["status"] == 401 and "wrong-key" not in line["message"]
     m.stop()
-    # No key at all: refused before any call.
-    m = llm_mount(start=False)
-    m.env.pop("CIDCACHE_ANTHROPIC_KEY")
-    m.start()
-    before = len(llm.calls_of("anthropic"))
-    assert m.query_errno("anthropic", "messages", request) == "EACCES"
-    assert len(llm.calls_of("anthropic")) == before
+    assert_refused_without_key(llm_mount, llm, "anthropic", "messages", request)
 
 
 def test_gemini_wrong_or_missing_key(llm_mount, llm):
@@ -92,13 +96,7 @@ def test_gemini_wrong_or_missing_key(llm_mount, llm):
     m = llm_mount()
     assert m.query_errno("gemini", "generateContent", {**request, "bogusField": 1}) == "EINVAL"
     m.stop()
-    # No key at all: refused before any call.
-    m = llm_mount(start=False)
-    m.env.pop("CIDCACHE_GEMINI_KEY")
-    m.start()
-    before = len(llm.calls_of("gemini"))
-    assert m.query_errno("gemini", "generateContent", request) == "EACCES"
-    assert len(llm.calls_of("gemini")) == before
+    assert_refused_without_key(llm_mount, llm, "gemini", "generateContent", request)
 
 
 def test_required_fields_refused_before_any_call(llm_mount, llm):

@@ -9,7 +9,7 @@ import time
 
 from cidlib import request_cid
 from fake_infra_http import HF_TOKEN_A, HF_TOKEN_B, TOKEN_A, TOKEN_B, tree_entries
-from infra_support import data_files, entry, infra_mount, last_error, outcomes, ttl  # noqa: F401  (fixture)
+from infra_support import assert_no_token_stored, entry, infra_mount, last_error, outcomes, ttl  # noqa: F401  (fixture)
 
 
 # The Hugging Face Hub
@@ -108,9 +108,7 @@ def test_hf_private_repo_is_scoped_by_token(infra_mount, infra):
     m.start()
     assert m.query("hf", "model_info", request) == body
     assert len(infra.calls_to("/api/models/org/private")) == 2
-    for path, data in data_files(m):
-        for token in (HF_TOKEN_A, HF_TOKEN_B):
-            assert token.encode() not in data, path
+    assert_no_token_stored(m, HF_TOKEN_A, HF_TOKEN_B)
 
 
 # GitHub
@@ -206,9 +204,7 @@ def test_two_tokens_get_separate_entries(infra_mount, infra):
     assert m.query("github", "list_repos", request) == alice
     assert len(infra.calls_to("/gh/user/repos")) == 2
     # No token in any file of the data dir, nor in the daemon's output.
-    for path, data in data_files(m):
-        for token in (TOKEN_A, TOKEN_B):
-            assert token.encode() not in data, path
+    assert_no_token_stored(m, TOKEN_A, TOKEN_B)
     assert TOKEN_A not in m.daemon_output() and TOKEN_B not in m.daemon_output()
 
 

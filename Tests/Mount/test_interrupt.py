@@ -28,11 +28,17 @@ print("then %d bytes" % len(data), flush=True)
 """
 
 
-def test_interrupted_read_returns_and_the_transaction_stays_open(mount, fake):
-    request = chat("interrupt me", model="slow-2")
+def start_waiting_reader(mount, request):
+    """A process that has written `request` and waits in its first read."""
     reader = subprocess.Popen([sys.executable, "-c", READER, mount.p("api", "openai", "chat.completions", "query"),
                                json.dumps(request)], stdout=subprocess.PIPE, text=True)
     assert reader.stdout.readline().strip() == "waiting"
+    return reader
+
+
+def test_interrupted_read_returns_and_the_transaction_stays_open(mount, fake):
+    request = chat("interrupt me", model="slow-2")
+    reader = start_waiting_reader(mount, request)
     time.sleep(0.5)
     sent = time.monotonic()
     reader.send_signal(signal.SIGUSR1)
@@ -50,9 +56,7 @@ def test_interrupted_read_returns_and_the_transaction_stays_open(mount, fake):
 
 def test_a_killed_reader_leaves_no_stuck_process(mount, fake):
     request = chat("kill me", model="slow-2")
-    reader = subprocess.Popen([sys.executable, "-c", READER, mount.p("api", "openai", "chat.completions", "query"),
-                               json.dumps(request)], stdout=subprocess.PIPE, text=True)
-    assert reader.stdout.readline().strip() == "waiting"
+    reader = start_waiting_reader(mount, request)
     time.sleep(0.3)
     reader.kill()
     reader.wait(timeout=5)

@@ -144,11 +144,9 @@ def test_streamed_miss_reaches_the_reader_progressively(llm_mount, llm, kind):
     assert m.read("api", s["ns"], s["op"], rcid) == call["sent"]
 
 
-@pytest.mark.parametrize("kind", list(STREAMS))
-def test_concurrent_identical_readers_share_one_stream(llm_mount, llm, kind):
-    s = STREAMS[kind]
-    m = llm_mount()
-    request = s["build"]("stream-slow", f"shared {kind}")
+def read_twice_at_once(m, s, request):
+    """Two readers of one request, the second starting once the first has
+    bytes: each one's (reads, failure) by name, and when the second started."""
     results = {}
     first_bytes = threading.Event()
 
@@ -164,6 +162,15 @@ def test_concurrent_identical_readers_share_one_stream(llm_mount, llm, kind):
     a.join(30)
     b.join(30)
     assert not a.is_alive() and not b.is_alive(), "a reader hung"
+    return results, b_started
+
+
+@pytest.mark.parametrize("kind", list(STREAMS))
+def test_concurrent_identical_readers_share_one_stream(llm_mount, llm, kind):
+    s = STREAMS[kind]
+    m = llm_mount()
+    request = s["build"]("stream-slow", f"shared {kind}")
+    results, b_started = read_twice_at_once(m, s, request)
     calls = llm.calls_of(s["family"])
     assert len(calls) == 1
     call = calls[0]
@@ -220,21 +227,7 @@ def test_stream_cut_before_its_terminal_event(llm_mount, llm, kind, cut):
 def test_coalesced_readers_of_a_cut_stream_both_fail(llm_mount, llm, kind):
     s = STREAMS[kind]
     m = llm_mount()
-    request = s["build"]("stream-cut", f"shared cut {kind}")
-    results = {}
-    first_bytes = threading.Event()
-
-    def reader(name, signal=None):
-        results[name] = read_stream(m, s["ns"], s["op"], request, first=signal)
-
-    a = threading.Thread(target=reader, args=("a", first_bytes), daemon=True)
-    a.start()
-    assert first_bytes.wait(10)
-    b = threading.Thread(target=reader, args=("b",), daemon=True)
-    b.start()
-    a.join(30)
-    b.join(30)
-    assert not a.is_alive() and not b.is_alive(), "a reader hung"
+    results, _ = read_twice_at_once(m, s, s["build"]("stream-cut", f"shared cut {kind}"))
     assert len(llm.calls_of(s["family"])) == 1
     sent = llm.calls_of(s["family"])[0]["sent"]
     for name in ("a", "b"):

@@ -19,20 +19,8 @@ import pytest
 
 from cidlib import request_cid
 from conftest import chat
-from shared_support import (
-    PREFIX,
-    SLACK_S,
-    answer_text,
-    layout,
-    metric,
-    outcomes,
-    publish,
-    scope_of,
-    shared_stats,
-    timed_query,
-    wait_stats,
-    wait_until,
-)
+from shared_support import (PREFIX, SLACK_S, answer_text, layout, metric, outcomes, publish, scope_of, shared_stats,
+                            timed_query, wait_stats, wait_until)
 from shared_support import end_store_leftovers, seaweed, seaweed_cluster, shared_mount, team_key  # noqa: F401 (fixtures, used by name)
 
 TIMEOUT_MS = 500

@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import CidCacheCore
-@testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import Glibc
 import NIOCore

@@ -1,18 +1,6 @@
 import CidCacheCore
-@testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import XCTest
-
-private func object(_ text: String) throws -> JSONObject {
-    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
-}
-
-
-private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
-    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
-                                             secret: [UInt8](repeating: 3, count: 32))
-    return try XCTUnwrap(list.first { $0.name == name })
-}
 
 final class OllamaFamilyTests: XCTestCase {
     private let family = OllamaFamily()
@@ -42,32 +30,22 @@ final class OllamaFamilyTests: XCTestCase {
     }
 
     func testRequestsAtOllamaHost() throws {
-        let ns = try namespace("ollama", ["OLLAMA_HOST": "0.0.0.0"])
-        XCTAssertEqual(ns.endpoint.baseURL, "http://0.0.0.0:11434")
-        let request = try family[op: "chat"].httpRequest(try object(chat), body: Array(chat.utf8), endpoint: ns.endpoint)
+        let host = Endpoint(baseURL: family.effectiveBaseURL("0.0.0.0"), credential: nil)
+        let request = try family[op: "chat"].httpRequest(try object(chat), body: Array(chat.utf8), endpoint: host)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://0.0.0.0:11434/api/chat")
         XCTAssertEqual(request.header("content-type"), "application/json")
         XCTAssertNil(request.header("authorization"))
         XCTAssertEqual(request.body, Array(chat.utf8))
-        let endpoint = try namespace("ollama").endpoint
+        let endpoint = Endpoint(baseURL: family.effectiveBaseURL(""), credential: nil)
         for (op, path) in [("generate", "/api/generate"), ("embed", "/api/embed")] {
             XCTAssertEqual(try family[op: op].httpRequest(try object("{}"), body: [], endpoint: endpoint).url,
                            "http://127.0.0.1:11434" + path)
         }
-        let keyed = try namespace("ollama", ["CIDCACHE_OLLAMA_KEY": "proxy-token", "CIDCACHE_OLLAMA_URL": "http://gpu:11434/"])
-        let proxied = try family[op: "chat"].httpRequest(try object(chat), body: [], endpoint: keyed.endpoint)
+        let keyed = Endpoint(baseURL: family.effectiveBaseURL("http://gpu:11434/"), credential: "proxy-token")
+        let proxied = try family[op: "chat"].httpRequest(try object(chat), body: [], endpoint: keyed)
         XCTAssertEqual(proxied.url, "http://gpu:11434/api/chat")
         XCTAssertEqual(proxied.header("authorization"), "Bearer proxy-token")
-    }
-
-    func testNamespaceDefaults() throws {
-        let ns = try namespace("ollama")
-        XCTAssertEqual(ns.endpoint.baseURL, "http://127.0.0.1:11434")
-        XCTAssertNil(ns.endpoint.credential)
-        XCTAssertFalse(ns.family.requiresCredential)
-        XCTAssertTrue(ns.family is OllamaFamily)
-        XCTAssertEqual(try namespace("ollama", ["OLLAMA_HOST": "a:1", "CIDCACHE_OLLAMA_URL": "http://b:2"]).endpoint.baseURL, "http://b:2")
     }
 
     func testTTLsAndNothingDropped() throws {

@@ -2,6 +2,11 @@ import CidCacheCore
 @testable import CidCacheUpstreams
 import XCTest
 
+/// `text` parsed as a JSON object (a request as the families see it), or a test failure.
+func object(_ text: String) throws -> JSONObject {
+    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
+}
+
 extension UpstreamFamily {
     /// The operation named `name`; when there is none, a test failure and a
     /// stand-in that refuses every request.

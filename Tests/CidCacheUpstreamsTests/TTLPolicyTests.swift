@@ -1,13 +1,8 @@
 import CidCacheCore
-@testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import XCTest
 
 final class TTLPolicyTests: XCTestCase {
-    private func object(_ text: String) throws -> JSONObject {
-        try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
-    }
-
     func testTemperatureZeroLivesAnHour() throws {
         let family = OpenAIFamily()
         XCTAssertEqual(family[op: "chat.completions"].defaultTTL(try object(#"{"temperature":0}"#)), 3600)

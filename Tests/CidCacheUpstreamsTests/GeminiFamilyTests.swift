@@ -1,28 +1,16 @@
 import CidCacheCore
-@testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import Foundation
 import XCTest
-
-private func object(_ text: String) throws -> JSONObject {
-    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
-}
-
-
-private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
-    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
-                                             secret: [UInt8](repeating: 3, count: 32))
-    return try XCTUnwrap(list.first { $0.name == name })
-}
 
 final class GeminiFamilyTests: XCTestCase {
     private let family = GeminiFamily()
     private let generate = #"{"model":"models/gemini-2.0-flash", "contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"temperature":0}}"#
 
     func testGenerateContentPathHeadersAndBodyWithoutTheModel() throws {
-        let ns = try namespace("gemini", ["GEMINI_API_KEY": "test-gemini-key"])
+        let endpoint = Endpoint(baseURL: "https://generativelanguage.googleapis.com", credential: "test-gemini-key")
         let request = try family[op: "generateContent"].httpRequest(try object(generate),
-                                             body: Array(generate.utf8), endpoint: ns.endpoint)
+                                             body: Array(generate.utf8), endpoint: endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent")
         XCTAssertEqual(request.header("x-goog-api-key"), "test-gemini-key")
@@ -41,19 +29,6 @@ final class GeminiFamilyTests: XCTestCase {
         XCTAssertNil(request.header("x-goog-api-key"))
         XCTAssertEqual(String(decoding: request.body ?? [], as: UTF8.self),
                        #"{"content":{"parts":[{"text":"hello"}]},"taskType":"RETRIEVAL_QUERY"}"#)
-    }
-
-    func testTheModelStaysInTheKeyAndNothingIsDropped() throws {
-        let directory = NSTemporaryDirectory() + "cidcache-gemini-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let engine = try CacheEngine(dataDirectory: directory, config: CacheConfig(), environment: [:], truncateLogs: true)
-        let a = try engine.prepare(namespace: "gemini", op: "generateContent", body: Array(generate.utf8))
-        let b = try engine.prepare(namespace: "gemini", op: "generateContent",
-                                   body: Array(generate.replacingOccurrences(of: "2.0-flash", with: "2.5-pro").utf8))
-        XCTAssertNotEqual(a.requestCID, b.requestCID)
-        XCTAssertEqual(a.request["model"]?.stringValue, "models/gemini-2.0-flash")
-        XCTAssertEqual(family[op: "generateContent"].droppedFields, [])
-        XCTAssertEqual(family[op: "embedContent"].droppedFields, [])
     }
 
     func testTTLs() throws {
@@ -88,16 +63,5 @@ final class GeminiFamilyTests: XCTestCase {
         let thinking = #"{"candidates":[],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":9,"thoughtsTokenCount":20,"totalTokenCount":33}}"#
         XCTAssertEqual(family[op: "generateContent"].usage(try object(generate), Array(thinking.utf8))?.outputTokens, 29)
         XCTAssertNil(family[op: "embedContent"].usage(try object(generate), Array(#"{"embedding":{"values":[0.1,0.2]}}"#.utf8)))
-    }
-
-    func testNamespaceDefaultsAndKeyVariables() throws {
-        XCTAssertEqual(try namespace("gemini").endpoint.baseURL, "https://generativelanguage.googleapis.com")
-        XCTAssertEqual(try namespace("gemini", ["GEMINI_API_KEY": "g"]).endpoint.credential, "g")
-        XCTAssertEqual(try namespace("gemini", ["GOOGLE_API_KEY": "o"]).endpoint.credential, "o")
-        XCTAssertEqual(try namespace("gemini", ["GEMINI_API_KEY": "g", "GOOGLE_API_KEY": "o"]).endpoint.credential, "o")
-        let overridden = ["GEMINI_API_KEY": "g", "CIDCACHE_GEMINI_KEY": "c", "CIDCACHE_GEMINI_URL": "http://fake:3"]
-        XCTAssertEqual(try namespace("gemini", overridden).endpoint.credential, "c")
-        XCTAssertEqual(try namespace("gemini", overridden).endpoint.baseURL, "http://fake:3")
-        XCTAssertTrue(try namespace("gemini").family is GeminiFamily)
     }
 }

@@ -1,28 +1,16 @@
 import CidCacheCore
-@testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import Foundation
 import XCTest
-
-private func object(_ text: String) throws -> JSONObject {
-    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
-}
-
-
-private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
-    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
-                                             secret: [UInt8](repeating: 3, count: 32))
-    return try XCTUnwrap(list.first { $0.name == name })
-}
 
 final class AnthropicFamilyTests: XCTestCase {
     private let family = AnthropicFamily()
     private let sample = #"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}],"temperature":0}"#
 
     func testRequestGoesToMessagesWithKeyAndVersionHeaders() throws {
-        let ns = try namespace("anthropic", ["ANTHROPIC_API_KEY": "test-anthropic-key"])
+        let endpoint = Endpoint(baseURL: "https://api.anthropic.com", credential: "test-anthropic-key")
         let body = Array(sample.utf8)
-        let request = try family[op: "messages"].httpRequest(try object(sample), body: body, endpoint: ns.endpoint)
+        let request = try family[op: "messages"].httpRequest(try object(sample), body: body, endpoint: endpoint)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "https://api.anthropic.com/v1/messages")
         XCTAssertEqual(request.header("x-api-key"), "test-anthropic-key")
@@ -40,25 +28,6 @@ final class AnthropicFamilyTests: XCTestCase {
         XCTAssertTrue(family.requiresCredential)
         XCTAssertFalse(family.isCredentialScoped)
         XCTAssertEqual(family.versionHeaders.map(\.name), ["anthropic-version"])
-    }
-
-    func testDropsMetadataOnlyThroughTheEngine() throws {
-        let directory = NSTemporaryDirectory() + "cidcache-anthropic-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let engine = try CacheEngine(dataDirectory: directory, config: CacheConfig(),
-                                     environment: ["ANTHROPIC_API_KEY": "k"], truncateLogs: true)
-        let plain = try engine.prepare(namespace: "anthropic", op: "messages", body: Array(sample.utf8))
-        let labelled = try engine.prepare(namespace: "anthropic", op: "messages", body: Array(
-            #"{"metadata":{"user_id":"u-1"},"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}],"temperature":0}"#.utf8))
-        XCTAssertEqual(plain.requestCID, labelled.requestCID)
-        XCTAssertEqual(String(decoding: labelled.upstreamBody, as: UTF8.self), sample)
-        XCTAssertEqual(family[op: "messages"].droppedFields, ["metadata"])
-        let other = try engine.prepare(namespace: "anthropic", op: "messages", body: Array(
-            #"{"model":"claude-sonnet-4-5","max_tokens":65,"messages":[{"role":"user","content":"hi"}],"temperature":0}"#.utf8))
-        XCTAssertNotEqual(plain.requestCID, other.requestCID)
-        for field in ["stream", "top_k", "system", "stop_sequences"] {
-            XCTAssertFalse(family[op: "messages"].droppedFields.contains(field))
-        }
     }
 
     func testTemperatureRule() throws {
@@ -132,17 +101,5 @@ final class AnthropicFamilyTests: XCTestCase {
         XCTAssertFalse(family[op: "messages"].isComplete([]))
         let failed = Self.stream[..<cut] + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"
         XCTAssertFalse(family[op: "messages"].isComplete(Array(failed.utf8)))
-    }
-
-    func testNamespaceDefaultsAndVariables() throws {
-        XCTAssertEqual(try namespace("anthropic").endpoint.baseURL, "https://api.anthropic.com")
-        XCTAssertNil(try namespace("anthropic").endpoint.credential)
-        let env = ["ANTHROPIC_BASE_URL": "http://proxy:1", "ANTHROPIC_API_KEY": "a"]
-        XCTAssertEqual(try namespace("anthropic", env).endpoint.baseURL, "http://proxy:1")
-        XCTAssertEqual(try namespace("anthropic", env).endpoint.credential, "a")
-        let overridden = env.merging(["CIDCACHE_ANTHROPIC_URL": "http://fake:2", "CIDCACHE_ANTHROPIC_KEY": "b"]) { $1 }
-        XCTAssertEqual(try namespace("anthropic", overridden).endpoint.baseURL, "http://fake:2")
-        XCTAssertEqual(try namespace("anthropic", overridden).endpoint.credential, "b")
-        XCTAssertTrue(try namespace("anthropic").family is AnthropicFamily)
     }
 }

@@ -1,28 +1,14 @@
 import CidCacheCore
-@testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import XCTest
-
-private func object(_ text: String) throws -> JSONObject {
-    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
-}
-
-
-private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
-    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
-                                             secret: [UInt8](repeating: 3, count: 32))
-    return try XCTUnwrap(list.first { $0.name == name })
-}
 
 final class OVMSFamilyTests: XCTestCase {
     private let family = OVMSFamily()
     private let infer = #"{"model":"resnet","id":"r1","inputs":[{"name":"0","shape":[1,3],"datatype":"FP32","data":[0.1,0.2,0.3]}]}"#
 
     func testRequestPathAndBodyWithoutTheModel() throws {
-        let ns = try namespace("ovms")
-        XCTAssertEqual(ns.endpoint.baseURL, "http://127.0.0.1:8000")
-        XCTAssertTrue(ns.family is OVMSFamily)
-        let request = try family[op: "infer"].httpRequest(try object(infer), body: Array(infer.utf8), endpoint: ns.endpoint)
+        let server = Endpoint(baseURL: "http://127.0.0.1:8000", credential: nil)
+        let request = try family[op: "infer"].httpRequest(try object(infer), body: Array(infer.utf8), endpoint: server)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://127.0.0.1:8000/v2/models/resnet/infer")
         XCTAssertEqual(request.header("content-type"), "application/json")
@@ -55,10 +41,5 @@ final class OVMSFamilyTests: XCTestCase {
             }
         }
         XCTAssertFalse(family.requiresCredential)
-    }
-
-    func testOverride() throws {
-        XCTAssertEqual(try namespace("ovms", ["CIDCACHE_OVMS_URL": "http://x:1"]).endpoint.baseURL, "http://x:1")
-        XCTAssertNil(try namespace("ovms").endpoint.credential)
     }
 }

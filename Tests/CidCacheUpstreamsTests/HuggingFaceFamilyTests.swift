@@ -1,18 +1,6 @@
 import CidCacheCore
-@testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import XCTest
-
-private func object(_ text: String) throws -> JSONObject {
-    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
-}
-
-
-private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
-    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
-                                             secret: [UInt8](repeating: 5, count: 32))
-    return try XCTUnwrap(list.first { $0.name == name })
-}
 
 final class HuggingFaceFamilyTests: XCTestCase {
     private let family = HuggingFaceFamily()
@@ -94,22 +82,6 @@ final class HuggingFaceFamilyTests: XCTestCase {
         XCTAssertEqual(Set(family.operations), Set(expected.keys))
         for (op, ttl) in expected { XCTAssertEqual(family[op: op].defaultTTL(JSONObject()), ttl, op) }
         XCTAssertEqual(family[op: "model_info"].droppedFields, [])
-    }
-
-    func testNamespaceAndCredentialScope() throws {
-        let ns = try namespace("hf")
-        XCTAssertTrue(ns.family is HuggingFaceFamily)
-        XCTAssertEqual(ns.endpoint.baseURL, "https://huggingface.co")
-        XCTAssertNil(ns.endpoint.credential)
-        XCTAssertEqual(try namespace("hf", ["HF_ENDPOINT": "https://hf-mirror.com"]).endpoint.baseURL, "https://hf-mirror.com")
-        let a = try namespace("hf", ["HF_TOKEN": "test-hf-token-a"])
-        let b = try namespace("hf", ["HF_TOKEN": "test-hf-token-b"])
-        XCTAssertEqual(a.endpoint.credential, "test-hf-token-a")
-        XCTAssertNotEqual(a.upstream, b.upstream)
-        XCTAssertNotEqual(a.upstream, ns.upstream)
-        XCTAssertEqual(a.upstream, try namespace("hf", ["HF_TOKEN": "test-hf-token-a"]).upstream)
-        XCTAssertEqual(try namespace("hf", ["CIDCACHE_HF_KEY": "test-hf-token-b", "HF_TOKEN": "test-hf-token-a"]).upstream, b.upstream)
-        XCTAssertFalse(a.upstream.contains("tokenA"))
     }
 
     func testPagingHelpers() throws {

@@ -1,18 +1,6 @@
 import CidCacheCore
-@testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import XCTest
-
-private func object(_ text: String) throws -> JSONObject {
-    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
-}
-
-
-private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
-    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
-                                             secret: [UInt8](repeating: 9, count: 32))
-    return try XCTUnwrap(list.first { $0.name == name })
-}
 
 final class GitHubFamilyTests: XCTestCase {
     private let family = GitHubFamily()
@@ -92,19 +80,5 @@ final class GitHubFamilyTests: XCTestCase {
         XCTAssertNil(family[op: "runners"].mappedError(status: 403, headers: [("x-ratelimit-remaining", "4999")], body: forbidden))
         XCTAssertNil(family[op: "runners"].mappedError(status: 404, headers: [("x-ratelimit-remaining", "0")], body: []))
         XCTAssertEqual(CacheError.forStatus(403, "x").kind, .accessDenied)
-    }
-
-    func testNamespaceAndCredentialScope() throws {
-        let ns = try namespace("github")
-        XCTAssertTrue(ns.family is GitHubFamily)
-        XCTAssertEqual(ns.endpoint.baseURL, "https://api.github.com")
-        XCTAssertEqual(try namespace("github", ["GITHUB_TOKEN": "t1"]).endpoint.credential, "t1")
-        XCTAssertEqual(try namespace("github", ["GH_TOKEN": "t2", "GITHUB_TOKEN": "t1"]).endpoint.credential, "t2")
-        XCTAssertEqual(try namespace("github", ["GITHUB_API_URL": "https://ghe/api/v3"]).endpoint.baseURL, "https://ghe/api/v3")
-        let a = try namespace("github", ["GITHUB_TOKEN": "test-token-a"])
-        let b = try namespace("github", ["GITHUB_TOKEN": "test-token-b"])
-        XCTAssertNotEqual(a.upstream, b.upstream)
-        XCTAssertNotEqual(a.upstream, ns.upstream)
-        XCTAssertEqual(a.upstream, try namespace("github", ["GH_TOKEN": "test-token-a"]).upstream)
     }
 }

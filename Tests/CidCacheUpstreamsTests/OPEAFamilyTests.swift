@@ -1,18 +1,6 @@
 import CidCacheCore
-@testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import XCTest
-
-private func object(_ text: String) throws -> JSONObject {
-    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
-}
-
-
-private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
-    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
-                                             secret: [UInt8](repeating: 3, count: 32))
-    return try XCTUnwrap(list.first { $0.name == name })
-}
 
 final class OPEAFamilyTests: XCTestCase {
     private let family = OPEAFamily()
@@ -34,17 +22,15 @@ final class OPEAFamilyTests: XCTestCase {
     }
 
     func testRequestRoutes() throws {
-        let ns = try namespace("opea")
-        XCTAssertEqual(ns.endpoint.baseURL, "http://127.0.0.1:8888")
-        XCTAssertTrue(ns.family is OPEAFamily)
-        let request = try family[op: "chatqna"].httpRequest(try object(chatqna), body: Array(chatqna.utf8), endpoint: ns.endpoint)
+        let megaservice = Endpoint(baseURL: "http://127.0.0.1:8888", credential: nil)
+        let request = try family[op: "chatqna"].httpRequest(try object(chatqna), body: Array(chatqna.utf8), endpoint: megaservice)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://127.0.0.1:8888/v1/chatqna")
         XCTAssertEqual(request.header("content-type"), "application/json")
         XCTAssertNil(request.header("authorization"))
         XCTAssertEqual(request.body, Array(chatqna.utf8))
-        let custom = try namespace("opea", ["CIDCACHE_OPEA_URL": "http://mega:9999/", "CIDCACHE_OPEA_KEY": "o"])
-        let routed = try family[op: "my_route"].httpRequest(try object("{}"), body: [], endpoint: custom.endpoint)
+        let custom = Endpoint(baseURL: "http://mega:9999/", credential: "o")
+        let routed = try family[op: "my_route"].httpRequest(try object("{}"), body: [], endpoint: custom)
         XCTAssertEqual(routed.url, "http://mega:9999/v1/my_route")
         XCTAssertEqual(routed.header("authorization"), "Bearer o")
         XCTAssertNil(family.operation(named: "../x"))

@@ -1,75 +1,48 @@
 import CidCacheCore
-@testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import XCTest
-
-private func object(_ text: String) throws -> JSONObject {
-    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
-}
-
-
-private func namespace(_ environment: [String: String] = [:]) throws -> Namespace {
-    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
-                                             secret: [UInt8](repeating: 3, count: 32))
-    return try XCTUnwrap(list.first { $0.name == "docker" })
-}
 
 final class DockerFamilyTests: XCTestCase {
     private let family = DockerFamily()
 
     func testDockerHostBecomesABaseURL() throws {
-        XCTAssertEqual(try namespace().endpoint.baseURL, "http+unix://%2Fvar%2Frun%2Fdocker.sock")
         XCTAssertEqual(family.effectiveBaseURL("unix:///run/user/1000/docker.sock"), "http+unix://%2Frun%2Fuser%2F1000%2Fdocker.sock")
         XCTAssertEqual(family.effectiveBaseURL("/tmp/my dir/d.sock"), "http+unix://%2Ftmp%2Fmy%20dir%2Fd.sock")
         XCTAssertEqual(family.effectiveBaseURL("tcp://10.0.0.5:2376"), "http://10.0.0.5:2376")
         XCTAssertEqual(family.effectiveBaseURL("tcp://docker-host"), "http://docker-host:2375")
         XCTAssertEqual(family.effectiveBaseURL("http://127.0.0.1:2375"), "http://127.0.0.1:2375")
-        XCTAssertEqual(try namespace(["DOCKER_HOST": "tcp://h:1"]).endpoint.baseURL, "http://h:1")
-        XCTAssertEqual(try namespace(["DOCKER_HOST": "tcp://h:1", "CIDCACHE_DOCKER_URL": "unix:///x.sock"]).endpoint.baseURL,
-                       "http+unix://%2Fx.sock")
     }
 
     func testEngineAPIRequestsOverAUnixSocket() throws {
-        let ns = try namespace(["DOCKER_HOST": "unix:///var/run/docker.sock"])
+        let socket = Endpoint(baseURL: family.effectiveBaseURL("unix:///var/run/docker.sock"), credential: nil)
         func call(_ op: String, _ text: String) throws -> UpstreamHTTPRequest {
             let request = try object(text)
             try family[op: op].validate(request)
-            return try family[op: op].httpRequest(request, body: [], endpoint: ns.endpoint)
+            return try family[op: op].httpRequest(request, body: [], endpoint: socket)
         }
-        let socket = "http+unix://%2Fvar%2Frun%2Fdocker.sock/v1.43"
+        let base = "http+unix://%2Fvar%2Frun%2Fdocker.sock/v1.43"
         let inspect = try call("images.inspect", #"{"name":"ghcr.io/owner/repo:1.0"}"#)
         XCTAssertEqual(inspect.method, "GET")
-        XCTAssertEqual(inspect.url, socket + "/images/ghcr.io/owner/repo:1.0/json")
+        XCTAssertEqual(inspect.url, base + "/images/ghcr.io/owner/repo:1.0/json")
         XCTAssertEqual(inspect.header("host"), "localhost")
         XCTAssertNil(inspect.body)
-        XCTAssertEqual(try call("images.inspect", #"{"name":"alpine@sha256:abc"}"#).url, socket + "/images/alpine@sha256:abc/json")
-        XCTAssertEqual(try call("images.history", #"{"name":"ubuntu:22.04"}"#).url, socket + "/images/ubuntu:22.04/history")
-        XCTAssertEqual(try call("images.search", #"{"term":"postgres db","limit":5}"#).url, socket + "/images/search?term=postgres%20db&limit=5")
-        XCTAssertEqual(try call("containers.inspect", #"{"id":"abc123","size":true}"#).url, socket + "/containers/abc123/json?size=true")
+        XCTAssertEqual(try call("images.inspect", #"{"name":"alpine@sha256:abc"}"#).url, base + "/images/alpine@sha256:abc/json")
+        XCTAssertEqual(try call("images.history", #"{"name":"ubuntu:22.04"}"#).url, base + "/images/ubuntu:22.04/history")
+        XCTAssertEqual(try call("images.search", #"{"term":"postgres db","limit":5}"#).url, base + "/images/search?term=postgres%20db&limit=5")
+        XCTAssertEqual(try call("containers.inspect", #"{"id":"abc123","size":true}"#).url, base + "/containers/abc123/json?size=true")
         XCTAssertEqual(try call("containers.list", #"{"all":true,"filters":{"status":["running"]}}"#).url,
-                       socket + "/containers/json?all=true&filters=%7B%22status%22%3A%5B%22running%22%5D%7D")
+                       base + "/containers/json?all=true&filters=%7B%22status%22%3A%5B%22running%22%5D%7D")
         XCTAssertEqual(try call("containers.list", #"{"filters":"{\"label\":[\"a=b\"]}"}"#).url,
-                       socket + "/containers/json?filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%7D")
-        XCTAssertEqual(try call("containers.list", "{}").url, socket + "/containers/json")
-        XCTAssertEqual(try call("volumes.inspect", #"{"name":"my_vol.1"}"#).url, socket + "/volumes/my_vol.1")
+                       base + "/containers/json?filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%7D")
+        XCTAssertEqual(try call("containers.list", "{}").url, base + "/containers/json")
+        XCTAssertEqual(try call("volumes.inspect", #"{"name":"my_vol.1"}"#).url, base + "/volumes/my_vol.1")
         XCTAssertEqual(try call("networks.inspect", #"{"id":"bridge","verbose":false,"scope":"local"}"#).url,
-                       socket + "/networks/bridge?verbose=false&scope=local")
+                       base + "/networks/bridge?verbose=false&scope=local")
 
-        let tcp = try namespace(["DOCKER_HOST": "tcp://127.0.0.1:2375", "DOCKER_API_VERSION": "1.41"])
-        let overTCP = try family[op: "volumes.inspect"].httpRequest(["name": "v"], body: [], endpoint: tcp.endpoint)
+        let tcp = Endpoint(baseURL: family.effectiveBaseURL("tcp://127.0.0.1:2375"), credential: nil, settings: ["api_version": "1.41"])
+        let overTCP = try family[op: "volumes.inspect"].httpRequest(["name": "v"], body: [], endpoint: tcp)
         XCTAssertEqual(overTCP.url, "http://127.0.0.1:2375/v1.41/volumes/v")
         XCTAssertNil(overTCP.header("host"))
-    }
-
-    func testAPIVersionAndRegistryArePartOfTheIdentity() throws {
-        let base = try namespace()
-        XCTAssertEqual(family.apiVersion(base.endpoint), "v1.43")
-        XCTAssertEqual(family.apiVersion(try namespace(["CIDCACHE_DOCKER_API_VERSION": "v1.45"]).endpoint), "v1.45")
-        XCTAssertNotEqual(try namespace(["DOCKER_API_VERSION": "1.41"]).upstream, base.upstream)
-        XCTAssertEqual(try namespace(["DOCKER_API_VERSION": "1.43"]).upstream, base.upstream)
-        XCTAssertNotEqual(try namespace(["CIDCACHE_DOCKER_REGISTRY": "http://127.0.0.1:5000"]).upstream, base.upstream)
-        XCTAssertNotEqual(try namespace(["CIDCACHE_DOCKER_KEY": "user:pass"]).upstream, base.upstream)
-        XCTAssertTrue(family.isCredentialScoped)
     }
 
     func testValidation() throws {

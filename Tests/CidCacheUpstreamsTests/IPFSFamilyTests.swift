@@ -1,17 +1,6 @@
 import CidCacheCore
-@testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import XCTest
-
-private func object(_ text: String) throws -> JSONObject {
-    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
-}
-
-private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
-    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
-                                             secret: [UInt8](repeating: 6, count: 32))
-    return try XCTUnwrap(list.first { $0.name == name })
-}
 
 final class IPFSFamilyTests: XCTestCase {
     private let family = IPFSFamily()
@@ -82,15 +71,5 @@ final class IPFSFamilyTests: XCTestCase {
         let text = family[op: "stat"].mappedError(status: 502, headers: [], body: Array("Bad Gateway\n<address>proxy</address>\n".utf8))
         XCTAssertEqual(text?.kind, .io)
         XCTAssertEqual(text?.message, "upstream answered 502: Bad Gateway")
-    }
-
-    func testNamespace() throws {
-        let ns = try namespace("ipfs")
-        XCTAssertTrue(ns.family is IPFSFamily)
-        XCTAssertEqual(ns.endpoint.baseURL, "http://127.0.0.1:5001")
-        XCTAssertNil(ns.endpoint.credential)
-        XCTAssertFalse(ns.family.requiresCredential)
-        XCTAssertEqual(try namespace("ipfs", ["CIDCACHE_IPFS_URL": "http://10.0.0.2:5001"]).endpoint.baseURL, "http://10.0.0.2:5001")
-        XCTAssertTrue(ns.family.isCredentialScoped)
     }
 }

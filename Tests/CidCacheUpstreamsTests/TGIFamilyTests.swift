@@ -1,18 +1,6 @@
 import CidCacheCore
-@testable import CidCacheEngine
 @testable import CidCacheUpstreams
 import XCTest
-
-private func object(_ text: String) throws -> JSONObject {
-    try XCTUnwrap(CanonicalJSON.parse(Array(text.utf8)).objectValue)
-}
-
-
-private func namespace(_ name: String, _ environment: [String: String] = [:]) throws -> Namespace {
-    let list = try NamespaceResolver.resolve(config: CacheConfig(), environment: environment,
-                                             secret: [UInt8](repeating: 3, count: 32))
-    return try XCTUnwrap(list.first { $0.name == name })
-}
 
 final class TGIFamilyTests: XCTestCase {
     private let family = TGIFamily()
@@ -20,28 +8,27 @@ final class TGIFamilyTests: XCTestCase {
     private let chat = #"{"model":"tgi","messages":[{"role":"user","content":"hi"}],"temperature":0,"stream":true}"#
 
     func testRequests() throws {
-        let ns = try namespace("tgi")
-        let request = try family[op: "generate"].httpRequest(try object(generate), body: Array(generate.utf8), endpoint: ns.endpoint)
+        let server = Endpoint(baseURL: "http://127.0.0.1:8080", credential: nil)
+        let request = try family[op: "generate"].httpRequest(try object(generate), body: Array(generate.utf8), endpoint: server)
         XCTAssertEqual(request.method, "POST")
         XCTAssertEqual(request.url, "http://127.0.0.1:8080/generate")
         XCTAssertEqual(request.header("content-type"), "application/json")
         XCTAssertNil(request.header("authorization"))
         XCTAssertEqual(request.body, Array(generate.utf8))
-        let chatRequest = try family[op: "chat.completions"].httpRequest(try object(chat), body: Array(chat.utf8), endpoint: ns.endpoint)
+        let chatRequest = try family[op: "chat.completions"].httpRequest(try object(chat), body: Array(chat.utf8), endpoint: server)
         XCTAssertEqual(chatRequest.url, "http://127.0.0.1:8080/v1/chat/completions")
         XCTAssertEqual(chatRequest.body, Array(chat.utf8))
     }
 
-    func testBearerFromHFTokenOrCidcacheKey() throws {
-        let hf = try namespace("tgi", ["HF_TOKEN": "test-hf-token"])
-        XCTAssertEqual(try family[op: "generate"].httpRequest(try object(generate), body: [], endpoint: hf.endpoint)
+    func testBearerFromTheCredential() throws {
+        let hf = Endpoint(baseURL: "http://127.0.0.1:8080", credential: "test-hf-token")
+        XCTAssertEqual(try family[op: "generate"].httpRequest(try object(generate), body: [], endpoint: hf)
                            .header("authorization"), "Bearer test-hf-token")
-        let own = try namespace("tgi", ["HF_TOKEN": "test-hf-token", "CIDCACHE_TGI_KEY": "k", "CIDCACHE_TGI_URL": "https://ep.example/"])
-        let request = try family[op: "chat.completions"].httpRequest(try object(chat), body: [], endpoint: own.endpoint)
+        let own = Endpoint(baseURL: "https://ep.example/", credential: "k")
+        let request = try family[op: "chat.completions"].httpRequest(try object(chat), body: [], endpoint: own)
         XCTAssertEqual(request.header("authorization"), "Bearer k")
         XCTAssertEqual(request.url, "https://ep.example/v1/chat/completions")
         XCTAssertFalse(family.requiresCredential)
-        XCTAssertTrue(own.family is TGIFamily)
     }
 
     func testTTLs() throws {
