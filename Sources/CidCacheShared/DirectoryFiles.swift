@@ -28,7 +28,8 @@ struct DirectoryFiles: Sendable {
     /// The object at `key`, of at most `limit` bytes.
     func read(_ key: String, limit: Int) throws(ObjectStoreError) -> StoredObject {
         let path = try self.path(key)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // An object is a file, never a link planted to make this process read another.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else {
             let code = errno
             guard code == ENOENT else { throw Self.failure("read \(key)", code) }
@@ -197,7 +198,7 @@ struct DirectoryFiles: Sendable {
     static func failure(_ what: String, _ code: Int32) -> ObjectStoreError {
         let why = "\(what): \(String(cString: strerror(code)))"
         switch code {
-        case EACCES, EPERM, EROFS, ENOLCK, ENOTSUP, EISDIR, ENOTDIR, ENAMETOOLONG, EMLINK, EXDEV: return .refused(why)
+        case EACCES, EPERM, EROFS, ENOLCK, ENOTSUP, EISDIR, ENOTDIR, ELOOP, ENAMETOOLONG, EMLINK, EXDEV: return .refused(why)
         default: return .unavailable(why)
         }
     }

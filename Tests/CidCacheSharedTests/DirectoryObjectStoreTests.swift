@@ -132,8 +132,10 @@ final class DirectoryObjectStoreTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: fresh), "a writer may still be writing a recent one")
     }
 
-    func testKeysThatLeaveTheirPlaceAreRefused() async {
-        for bad in ["cidcache/../../etc/passwd", "cidcache/v1/idx/.lock", "cidcache/./v1", "cidcache/v1/"] {
+    func testKeysThatLeaveTheirPlaceAreRefused() async throws {
+        try FileManager.default.createDirectory(atPath: root + "/cidcache", withIntermediateDirectories: false)
+        XCTAssertEqual(symlink("/etc/hostname", root + "/cidcache/planted"), 0)
+        for bad in ["cidcache/../../etc/passwd", "cidcache/v1/idx/.lock", "cidcache/./v1", "cidcache/v1/", "cidcache/planted"] {
             do {
                 _ = try await store.get(bad, limit: 100, direction: .read, deadline: later)
                 XCTFail("read \(bad)")
