@@ -53,7 +53,8 @@ extension SharedTier {
         let place = upload.place
         do {
             let blob = try place.sealingKey.map { key throws(CacheError) in try SharedSealing.seal(upload.body, key: key) } ?? upload.body
-            _ = try await bucket.put(layout.blobKey(upload.contentCID, scope: place.scope), blob, condition: .absent, deadline: deadline)
+            // False when it is already there: a body's key is its content.
+            _ = try await put(layout.blobKey(upload.contentCID, scope: place.scope), blob, condition: .absent, deadline: deadline)
             let signed = SharedRecord(upstream: place.upstream, scope: place.scope, requestCID: upload.requestCID,
                                       contentCID: upload.contentCID, size: upload.body.count, created: upload.created,
                                       expires: upload.expires, tokens: upload.tokens, costUSD: upload.costUSD,
@@ -68,7 +69,7 @@ extension SharedTier {
         } catch {
             guard !Task.isCancelled else { return false }
             counters.uploadErrors.add(1, ordering: .relaxed)
-            if let failure = error as? BucketError, failure.status.map({ $0 >= 500 }) ?? true { writeBreaker.record(failed: true) }
+            if case .unavailable? = error as? ObjectStoreError { writeBreaker.record(failed: true) }
             return false
         }
     }
@@ -77,18 +78,40 @@ extension SharedTier {
     /// least as new: the newer `created` wins (a refresh replaces a live
     /// record), an older one never replaces a newer one. The replacement is
     /// conditional on the ETag read; a write in between means reading again.
-    private func commit(_ record: [UInt8], of upload: SharedUpload, deadline: NIODeadline) async throws(BucketError) {
+    private func commit(_ record: [UInt8], of upload: SharedUpload, deadline: NIODeadline) async throws(ObjectStoreError) {
         let key = layout.recordKey(scope: upload.place.scope, request: upload.requestCID)
         var condition = WriteCondition.absent
         for _ in 0..<Self.commitAttempts {
-            if try await bucket.put(key, record, condition: condition, deadline: deadline) { return }
-            guard let standing = try await bucket.get(key, limit: 64 * 1024, direction: .write, deadline: deadline) else {
+            if try await put(key, record, condition: condition, deadline: deadline) { return }
+            guard let standing = try await read(key, deadline: deadline) else {
                 condition = .absent  // deleted in between
                 continue
             }
             let serving = try? verify(standing.bytes, place: upload.place, requestCID: upload.requestCID)
             guard Self.replaces(created: upload.created, standing: serving?.created), let etag = standing.etag else { return }
             condition = .matching(etag)
+        }
+    }
+
+    /// Writes `bytes` at `key` if `condition` holds; false when it did not.
+    private func put(_ key: String, _ bytes: [UInt8], condition: WriteCondition,
+                     deadline: NIODeadline) async throws(ObjectStoreError) -> Bool {
+        do throws(ObjectStoreError) {
+            try await store.put(key, bytes, condition: condition, deadline: deadline)
+            return true
+        } catch {
+            guard case .conditionFailed = error else { throw error }
+            return false
+        }
+    }
+
+    /// The record at `key`, read for an upload; nil when there is none.
+    private func read(_ key: String, deadline: NIODeadline) async throws(ObjectStoreError) -> StoredObject? {
+        do throws(ObjectStoreError) {
+            return try await store.get(key, limit: 64 * 1024, direction: .write, deadline: deadline)
+        } catch {
+            guard case .notFound = error else { throw error }
+            return nil
         }
     }
 

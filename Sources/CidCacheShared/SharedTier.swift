@@ -1,5 +1,5 @@
 public import CidCacheCore
-public import CidCacheUpstreams
+import CidCacheUpstreams
 import Foundation
 import NIOCore
 import Synchronization
@@ -68,15 +68,15 @@ public struct SharedUpload: Sendable {
     }
 }
 
-/// The second tier, shared by every machine of a bucket: looked up after the
-/// local store and before the upstream, written after an upstream answer. It
-/// trusts only records signed by `trusted_keys`, bodies whose CID matches, and
-/// never waits past its bounds; a failing bucket is skipped by a breaker, one
-/// for lookups and one for uploads, so failing writes never stop reads.
+/// The second tier, shared by every machine of a bucket or directory: looked
+/// up after the local store and before the upstream, written after an upstream
+/// answer. It trusts only records signed by `trusted_keys`, bodies whose CID
+/// matches, and never waits past its bounds; a failing store is skipped by a
+/// breaker, one for lookups and one for uploads, so failing writes never stop reads.
 public final class SharedTier: Sendable {
     let config: SharedTierConfig
     let layout: SharedLayout
-    let bucket: SharedBucket
+    let store: any ObjectStore
     let signingKey: Ed25519PrivateKey?
     let maximumBodyBytes: Int
     let readBreaker: Breaker
@@ -85,16 +85,13 @@ public final class SharedTier: Sendable {
     let uploads: UploadQueue
 
     /// - Parameters:
+    ///   - store: where the objects are (`config.openStore`); the tier shuts it down at its stop.
     ///   - signingKey: signs uploads; nil, or `config.upload` false: read-only.
-    ///   - maximumBodyBytes: the largest body taken from the bucket.
-    public init(config: SharedTierConfig, credentials: AWSCredentials?, signingKey: Ed25519PrivateKey?,
-                maximumBodyBytes: Int) throws(CacheError) {
+    ///   - maximumBodyBytes: the largest body taken from the store.
+    public init(config: SharedTierConfig, store: any ObjectStore, signingKey: Ed25519PrivateKey?, maximumBodyBytes: Int) {
         self.config = config
         layout = SharedLayout(prefix: config.prefix)
-        bucket = try SharedBucket(location: BucketLocation(url: config.url, bucket: config.bucket, region: config.region,
-                                                           credentials: credentials),
-                                  readTimeoutMilliseconds: config.timeoutMilliseconds,
-                                  writeTimeoutMilliseconds: config.uploadTimeoutMilliseconds)
+        self.store = store
         self.signingKey = config.upload ? signingKey : nil
         self.maximumBodyBytes = maximumBodyBytes
         let open = UInt64(config.breakerOpenMilliseconds) * 1_000_000
@@ -105,7 +102,7 @@ public final class SharedTier: Sendable {
         uploads = UploadQueue(limit: config.uploadQueueLimit)
     }
 
-    /// Whether this machine writes to the bucket.
+    /// Whether this machine writes to the store.
     public var writes: Bool { signingKey != nil }
 
     /// The counters and the breakers' states.
@@ -123,7 +120,7 @@ public final class SharedTier: Sendable {
             readBreaker.record(failed: false)
         } catch {
             switch error {
-            case .bucket(let failure):
+            case .store(let failure):
                 readBreaker.record(failed: true)
                 counters.errors.add(1, ordering: .relaxed)
                 return .failed(failure.description)
@@ -137,9 +134,9 @@ public final class SharedTier: Sendable {
         return result
     }
 
-    /// Why a lookup stopped short of a hit: the bucket failed, or what it held was not trusted.
+    /// Why a lookup stopped short of a hit: the store failed, or what it held was not trusted.
     enum Stop: Error {
-        case bucket(BucketError)
+        case store(ObjectStoreError)
         case refused(SharedRefusal)
     }
 
@@ -177,21 +174,25 @@ public final class SharedTier: Sendable {
         }
     }
 
-    private func get(_ key: String, limit: Int, deadline: NIODeadline) async throws(Stop) -> (bytes: [UInt8], etag: String?)? {
-        do {
-            return try await bucket.get(key, limit: limit, deadline: deadline)
+    private func get(_ key: String, limit: Int, deadline: NIODeadline) async throws(Stop) -> StoredObject? {
+        do throws(ObjectStoreError) {
+            return try await store.get(key, limit: limit, direction: .read, deadline: deadline)
         } catch {
-            throw error.tooLarge ? .refused(.malformed("an object larger than its record allows")) : .bucket(error)
+            switch error {
+            case .notFound: return nil
+            case .tooLarge: throw .refused(.malformed("an object larger than its record allows"))
+            default: throw .store(error)
+            }
         }
     }
 
-    /// Stops the HTTP clients once the queued uploads are made or
+    /// Shuts the store down once the queued uploads are made or
     /// `drainMilliseconds` have passed; how many uploads were not made (they
     /// are counted in `shared_upload_dropped`).
     public func shutdown() async -> Int {
         let left = await uploads.close(drainingFor: .milliseconds(Self.drainMilliseconds))
         counters.uploadDropped.add(left, ordering: .relaxed)
-        await bucket.shutdown()
+        await store.shutdown()
         return left
     }
 

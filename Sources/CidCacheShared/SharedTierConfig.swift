@@ -1,14 +1,13 @@
 public import CidCacheCore
 public import CidCacheUpstreams
+import Foundation
 
-/// The config's `shared` section: where the bucket is, which keys sign and
+/// The config's `shared` section: where the objects are, which keys sign and
 /// are trusted, and the tier's bounds. Secrets are not in it: the signing key
-/// is a file's path, the bucket's credentials come from the environment.
+/// is a file's path, a bucket's credentials come from the environment.
 public struct SharedTierConfig: Sendable, Equatable {
-    public var url: String
-    public var bucket: String
+    public var storage: SharedStorage
     public var prefix = "cidcache"
-    public var region = "us-east-1"
     /// The private key file that signs this machine's records; nil: read-only.
     public var signingKeyPath: String?
     public var trustedKeys: [Ed25519PublicKey] = []
@@ -51,15 +50,28 @@ public struct SharedTierConfig: Sendable, Equatable {
         for key in object.keys where !Self.knownKeys.contains(key) {
             throw CacheError(.invalidRequest, "\(source): unknown setting \"shared.\(key)\" (known: \(Self.knownKeys.joined(separator: ", ")))")
         }
-        guard let url = try string("url") else { throw fail("url", "the bucket's S3 endpoint, http(s)://host[:port]") }
-        guard let bucket = try string("bucket") else { throw fail("bucket", "the bucket's name") }
-        self.url = url
-        self.bucket = bucket
+        guard let url = try string("url") else {
+            throw fail("url", "the bucket's S3 endpoint, http(s)://host[:port], or a directory, file:///path")
+        }
         if let value = object["prefix"] {
             guard let text = value.stringValue else { throw fail("prefix", "a string") }
             prefix = text
         }
-        region = try string("region") ?? region
+        if url.lowercased().hasPrefix("file:") {
+            for key in ["bucket", "region"] where object[key] != nil {
+                throw CacheError(.invalidRequest, "\(source): shared.\(key) is only for an S3 url, not a file:// directory")
+            }
+            guard let path = SharedStorage.directoryPath(fileURL: url) else {
+                throw fail("url", "file:///path, an absolute path on this machine")
+            }
+            guard SharedStorage.isPlainRelativePath(prefix) else {
+                throw fail("prefix", "a path inside the directory, without \".\" or \"..\" parts")
+            }
+            storage = .directory(path: path)
+        } else {
+            guard let bucket = try string("bucket") else { throw fail("bucket", "the bucket's name") }
+            storage = .bucket(url: url, bucket: bucket, region: try string("region") ?? "us-east-1")
+        }
         signingKeyPath = try string("signing_key")
         if let value = object["trusted_keys"] {
             guard case .array(let list) = value else { throw fail("trusted_keys", "a list of \"ed25519:<base64>\" lines") }
@@ -82,7 +94,21 @@ public struct SharedTierConfig: Sendable, Equatable {
         breakerOpenMilliseconds = try integer("breaker_open_ms", minimum: 1) ?? breakerOpenMilliseconds
     }
 
-    /// The bucket's credentials: `CIDCACHE_SHARED_ACCESS_KEY_ID` and
+    /// The store `storage` names, with `environment`'s credentials for a
+    /// bucket. Neither asks the store anything: a machine starts whether or not it answers.
+    public func openStore(environment: [String: String]) throws(CacheError) -> any ObjectStore {
+        switch storage {
+        case .bucket(let url, let bucket, let region):
+            return try S3ObjectStore(location: BucketLocation(url: url, bucket: bucket, region: region,
+                                                              credentials: Self.credentials(environment: environment)),
+                                     readTimeoutMilliseconds: timeoutMilliseconds,
+                                     writeTimeoutMilliseconds: uploadTimeoutMilliseconds)
+        case .directory(let path):
+            return DirectoryObjectStore(root: path)
+        }
+    }
+
+    /// A bucket's credentials: `CIDCACHE_SHARED_ACCESS_KEY_ID` and
     /// `CIDCACHE_SHARED_SECRET_ACCESS_KEY` (and `..._SESSION_TOKEN`), else the
     /// AWS variables; nil (unsigned requests) when neither pair is set.
     public static func credentials(environment: [String: String]) -> AWSCredentials? {
@@ -93,5 +119,27 @@ public struct SharedTierConfig: Sendable, Equatable {
             }
         }
         return nil
+    }
+}
+
+/// Where the shared tier's objects are.
+public enum SharedStorage: Sendable, Equatable {
+    /// An S3-compatible bucket: the endpoint's origin (path-style), the bucket, its region.
+    case bucket(url: String, bucket: String, region: String)
+    /// A directory every machine mounts (`file:///path`), holding the bucket's keys as paths.
+    case directory(path: String)
+
+    /// The absolute path of a `file:///path` (or `file://localhost/path`) url; nil for any other.
+    static func directoryPath(fileURL url: String) -> String? {
+        guard let parsed = URL(string: url), parsed.scheme?.lowercased() == "file",
+              [nil, "", "localhost"].contains(parsed.host), parsed.query == nil, parsed.fragment == nil else { return nil }
+        let path = parsed.path
+        guard path.hasPrefix("/"), !path.contains("\0") else { return nil }
+        return path
+    }
+
+    /// Whether `path` stays inside the directory it is taken under: no `.` or `..` part.
+    static func isPlainRelativePath(_ path: String) -> Bool {
+        !path.split(separator: "/").contains { $0 == "." || $0 == ".." }
     }
 }

@@ -1,9 +1,9 @@
-import XCTest
 import CidCacheCore
+@testable import CidCacheShared
 import NIOCore
 import NIOPosix
 import Synchronization
-@testable import CidCacheShared
+import XCTest
 
 /// The shared tier's bounds, in process: a deadline that holds against work
 /// that ignores cancellation, the stop's drain, one breaker per direction,
@@ -69,11 +69,7 @@ final class SharedTierBoundsTests: XCTestCase {
     }
 
     func testFailingUploadsNeverStopLookups() throws {
-        let object = try CanonicalJSON.parse(Array(#"{"url": "http://127.0.0.1:9", "bucket": "b", "breaker_failures": 2}"#.utf8)).objectValue!
-        let config = try SharedTierConfig(parsing: object, source: "test.json")
-        let tier = try SharedTier(config: config, credentials: nil,
-                                  signingKey: try Ed25519PrivateKey(seed: [UInt8](repeating: 0x11, count: 32)),
-                                  maximumBodyBytes: 1 << 20)
+        let tier = TierFixture.tier(MemoryObjectStore(), #""breaker_failures": 2"#)
         for _ in 0..<2 { tier.writeBreaker.record(failed: true) }
         XCTAssertEqual(tier.statistics.writeBreaker, "open")
         XCTAssertEqual(tier.statistics.readBreaker, "closed")

@@ -14,7 +14,7 @@ final class SharedTierConfigTests: XCTestCase {
     func testDefaultsAndEveryMember() throws {
         let minimal = try parse(#"{"url": "http://127.0.0.1:9000", "bucket": "team"}"#)
         XCTAssertEqual(minimal.prefix, "cidcache")
-        XCTAssertEqual(minimal.region, "us-east-1")
+        XCTAssertEqual(minimal.storage, .bucket(url: "http://127.0.0.1:9000", bucket: "team", region: "us-east-1"))
         XCTAssertNil(minimal.signingKeyPath)
         XCTAssertEqual(minimal.timeoutMilliseconds, 500)
         XCTAssertEqual(minimal.breakerOpenMilliseconds, 1_000, "a healed bucket is used again within seconds")
@@ -26,6 +26,7 @@ final class SharedTierConfigTests: XCTestCase {
              "upload_queue": 2, "breaker_failures": 5, "breaker_open_ms": 60}
             """)
         XCTAssertEqual(full.prefix, "")
+        XCTAssertEqual(full.storage, .bucket(url: "https://s3.example", bucket: "b", region: "eu-west-1"))
         XCTAssertEqual(full.trustedKeys, [key])
         XCTAssertEqual([full.notBefore, full.timeoutMilliseconds, full.uploadTimeoutMilliseconds, full.uploadQueueLimit,
                         full.breakerFailures, full.breakerOpenMilliseconds], [7, 30, 40, 2, 5, 60])
@@ -41,6 +42,11 @@ final class SharedTierConfigTests: XCTestCase {
             (#"{"url": "http://h", "bucket": "b", "trusted_keys": "ed25519:x"}"#, "shared.trusted_keys"),
             (#"{"url": "http://h", "bucket": "b", "upload": "yes"}"#, "shared.upload"),
             (#"{"url": "http://h", "bucket": "b", "secret_access_key": "x"}"#, "shared.secret_access_key"),
+            (#"{"url": "file:///srv/cache", "bucket": "b"}"#, "shared.bucket"),
+            (#"{"url": "file:///srv/cache", "region": "eu-west-1"}"#, "shared.region"),
+            (#"{"url": "file://fileserver/srv/cache"}"#, "shared.url"),
+            (#"{"url": "file:relative/cache"}"#, "shared.url"),
+            (#"{"url": "file:///srv/cache", "prefix": "team/../../etc"}"#, "shared.prefix"),
         ]
         for (text, member) in cases {
             do {
@@ -51,6 +57,16 @@ final class SharedTierConfigTests: XCTestCase {
                 XCTAssertTrue(error.message.contains(member), "\(error.message) should name \(member)")
             }
         }
+    }
+
+    func testAFileURLIsADirectoryWithoutBucketOrCredentials() async throws {
+        XCTAssertEqual(try parse(#"{"url": "file:///srv/team%20cache"}"#).storage, .directory(path: "/srv/team cache"))
+        XCTAssertEqual(try parse(#"{"url": "FILE://localhost/srv/cache", "prefix": "ci/llm"}"#).storage,
+                       .directory(path: "/srv/cache"))
+        let store = try parse(#"{"url": "file:///srv/cache"}"#).openStore(environment: ["AWS_ACCESS_KEY_ID": "id-not-real",
+                                                                                         "AWS_SECRET_ACCESS_KEY": "not-real"])
+        XCTAssertTrue(store is DirectoryObjectStore)
+        await store.shutdown()
     }
 
     func testCredentialsPreferOurVariablesThenAWS() {
@@ -65,10 +81,10 @@ final class SharedTierConfigTests: XCTestCase {
 
     func testBucketURLMustBeAnOrigin() {
         for url in ["ftp://h", "http://", "http://h/path", "h:9000"] {
-            XCTAssertThrowsError(try SharedBucket(location: BucketLocation(url: url, bucket: "b", region: "r", credentials: nil),
+            XCTAssertThrowsError(try S3ObjectStore(location: BucketLocation(url: url, bucket: "b", region: "r", credentials: nil),
                                                   readTimeoutMilliseconds: 10, writeTimeoutMilliseconds: 10), url)
         }
-        XCTAssertNoThrow(try SharedBucket(location: BucketLocation(url: "http://127.0.0.1:9000/", bucket: "b", region: "r",
+        XCTAssertNoThrow(try S3ObjectStore(location: BucketLocation(url: "http://127.0.0.1:9000/", bucket: "b", region: "r",
                                                                   credentials: nil),
                                           readTimeoutMilliseconds: 10, writeTimeoutMilliseconds: 10))
     }

@@ -203,6 +203,10 @@ class ObjectStore:
     def url(self):
         return self.endpoint(0)
 
+    def section(self, bucket, gateway=0):
+        """Where a `shared` config section points to reach the bucket."""
+        return {"url": self.endpoint(gateway), "bucket": bucket}
+
     def client(self, credentials=None, gateway=0, timeout=5):
         key, secret = credentials or self.credentials
         cache = (key, secret, gateway, timeout)

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from cidlib import jcs
 from conftest import BINARY
+from directory_store import DirectoryStore
 from object_stores import Moto, kill_leftovers
 from seaweed_cluster import SeaweedCluster, weed_binary
 
@@ -47,6 +48,20 @@ def moto():
     store = Moto()
     yield store
     store.stop()
+
+
+@pytest.fixture(scope="module")
+def directory():
+    """A directory as the store (file:// urls), a fresh subdirectory per bucket."""
+    store = DirectoryStore()
+    yield store
+    store.stop()
+
+
+@pytest.fixture(params=["moto", "directory"])
+def store(request):
+    """What holds for every store, tested on moto's bucket and on a directory."""
+    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +109,11 @@ def shared_mount(make_mount, team_key):
     env=None, **shared) -> a Mount whose `shared` section points at the store's gateway and bucket
     (trusting the team key, signing with it when signed), **shared added to that section and
     config to the mount's; bucket credentials in CIDCACHE_SHARED_* (the store's writer unless
-    given; none with credentials=False), AWS_* and CIDCACHE_SHARED_* from outside removed, env added."""
+    given; none with credentials=False or a directory), AWS_* and CIDCACHE_SHARED_* from outside
+    removed, env added."""
 
     def make(store, bucket, gateway=0, credentials=None, signed=True, start=True, config=None, env=None, **shared):
-        section = {"url": store.endpoint(gateway), "bucket": bucket, "trusted_keys": [team_key.public]}
+        section = {**store.section(bucket, gateway), "trusted_keys": [team_key.public]}
         if signed:
             section["signing_key"] = team_key.path
         section.update(shared)
@@ -105,7 +121,7 @@ def shared_mount(make_mount, team_key):
         for name in list(m.env):
             if name.startswith("AWS_") or name.startswith("CIDCACHE_SHARED_") or name in ECOSYSTEM:
                 del m.env[name]
-        if credentials is not False:
+        if credentials is not False and (credentials or store.credentials):
             key, secret = credentials or store.credentials
             m.env.update({"CIDCACHE_SHARED_ACCESS_KEY_ID": key, "CIDCACHE_SHARED_SECRET_ACCESS_KEY": secret})
         m.env.update(env or {})
@@ -123,11 +139,12 @@ def with_infra(m, infra, token):
 def push(m, store, bucket, team_key, config_path):
     """`cidcache push` of m's store into the bucket as the store's writer, signed with the team key
     (m has no shared section of its own); the finished process, which must have succeeded."""
-    config_path.write_text(json.dumps({"shared": {"url": store.endpoint(), "bucket": bucket,
-                                                  "signing_key": team_key.path, "trusted_keys": [team_key.public]}}))
+    config_path.write_text(json.dumps({"shared": {**store.section(bucket), "signing_key": team_key.path,
+                                                  "trusted_keys": [team_key.public]}}))
     env = {k: v for k, v in m.env.items() if not k.startswith("AWS_") and not k.startswith("CIDCACHE_SHARED_")}
-    env.update({"CIDCACHE_SHARED_ACCESS_KEY_ID": store.credentials[0],
-                "CIDCACHE_SHARED_SECRET_ACCESS_KEY": store.credentials[1]})
+    if store.credentials:
+        env.update({"CIDCACHE_SHARED_ACCESS_KEY_ID": store.credentials[0],
+                    "CIDCACHE_SHARED_SECRET_ACCESS_KEY": store.credentials[1]})
     result = subprocess.run([BINARY, "push", "--data-dir", m.data, "--config", str(config_path)], env=env,
                             capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr.decode()

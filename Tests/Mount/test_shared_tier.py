@@ -1,4 +1,5 @@
-"""The shared tier (issue 12) on moto's server: a miss on machine A is a
+"""The shared tier (issue 12) on moto's server (the first test on a shared
+directory too, issue 19): a miss on machine A is a
 `shared` answer on B, byte-identical, with one upstream call in total, then a
 local `hit` on B; plain, streamed, large, and a credential-scoped family
 (github): the same token shares, another does not, and no object holds the
@@ -36,12 +37,12 @@ from shared_support import (
     verify,
     with_infra,
 )
-from shared_support import end_store_leftovers, moto, shared_mount, team_key  # noqa: F401 (fixtures, used by name)
+from shared_support import directory, end_store_leftovers, moto, shared_mount, store, team_key  # noqa: F401 (fixtures)
 
 
-def test_a_miss_on_one_machine_is_a_shared_hit_on_another(moto, shared_mount, fake, team_key):
-    bucket = moto.create_bucket()
-    a, b = shared_mount(moto, bucket), shared_mount(moto, bucket)
+def test_a_miss_on_one_machine_is_a_shared_hit_on_another(store, shared_mount, fake, team_key):
+    bucket = store.create_bucket()
+    a, b = shared_mount(store, bucket), shared_mount(store, bucket)
     for m in (a, b):
         assert shared_stats(m) == {"shared_hits": 0, "shared_misses": 0, "shared_uploads": 0,
                                    "shared_upload_errors": 0, "shared_upload_dropped": 0, "shared_rejected": 0,
@@ -54,13 +55,13 @@ def test_a_miss_on_one_machine_is_a_shared_hit_on_another(moto, shared_mount, fa
     assert shared_stats(a)["shared_misses"] == 1 and shared_stats(a)["shared_uploads"] == 1
 
     # The layout and the record, checked independently.
-    record_key, record, blob_key, blob = only_record(moto, bucket)
+    record_key, record, blob_key, blob = only_record(store, bucket)
     assert blob_key == f"{PREFIX}/v1/blob/{cid(body)}" and blob == body, "a public blob is the plain answer"
     scope = scope_of(record_key)
     assert SCOPE_PUBLIC.fullmatch(scope), record_key
     assert record_key == f"{PREFIX}/v1/idx/{scope}/{a_line['request_cid']}"
     assert a_line["request_cid"] == request_cid("openai", "chat.completions", request)
-    raw = moto.get(bucket, record_key)
+    raw = store.get(bucket, record_key)
     record = verify(raw, team_key.public)
     assert record["v"] == 1 and record["scope"] == scope and record["request_cid"] == a_line["request_cid"]
     assert record["content_cid"] == cid(body) == a_line["cid"] and record["size"] == len(body)
@@ -71,7 +72,7 @@ def test_a_miss_on_one_machine_is_a_shared_hit_on_another(moto, shared_mount, fa
                            "tokens", "cost_usd", "content_type", "key_id", "sig"}
     assert record["content_type"].startswith("application/json"), "the upstream's own content type"
     # The prompt (the request body) never leaves the machine.
-    assert not scan(moto.objects(bucket), [prompt.encode()])
+    assert not scan(store.objects(bucket), [prompt.encode()])
 
     # B: a shared hit, byte for byte, no upstream call, then a local hit.
     assert b.query("openai", "chat.completions", request) == body

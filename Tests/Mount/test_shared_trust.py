@@ -1,4 +1,5 @@
-"""What the shared tier (issue 12) trusts, on moto's server: a replaced
+"""What the shared tier (issue 12) trusts, on moto's server (the poisonings on a
+shared directory too, issue 19: the same checks above another store): a replaced
 blob, an edited record (expires, content_cid), an unsigned one, one signed by
 an untrusted key, one stored under another request, one that is not JSON, one
 older than `not_before`: each refused, counted, an `errors` line, answered
@@ -30,7 +31,7 @@ from shared_support import (
     signed,
     wait_until,
 )
-from shared_support import end_store_leftovers, moto, shared_mount, team_key  # noqa: F401 (fixtures, used by name)
+from shared_support import directory, end_store_leftovers, moto, shared_mount, store, team_key  # noqa: F401 (fixtures)
 
 
 POISONINGS = ["blob_replaced", "record_expires_edited", "record_content_cid_edited", "record_unsigned",
@@ -47,34 +48,34 @@ def published(store, shared_mount, label):
 
 
 @pytest.mark.parametrize("poisoning", POISONINGS)
-def test_a_poisoned_entry_is_refused_and_answered_from_the_upstream(moto, shared_mount, fake, poisoning):
-    bucket, request, body, record_key, record, blob_key, blob = published(moto, shared_mount, f"poisoned {poisoning}")
+def test_a_poisoned_entry_is_refused_and_answered_from_the_upstream(store, shared_mount, fake, poisoning):
+    bucket, request, body, record_key, record, blob_key, blob = published(store, shared_mount, f"poisoned {poisoning}")
     poison = body.replace(b"answer", b"POISON")
     assert len(poison) == len(body) and poison != body
     asked, shared = request, {}
     if poisoning == "blob_replaced":
-        moto.put(bucket, blob_key, poison)  # same size, other bytes: only the CID tells
+        store.put(bucket, blob_key, poison)  # same size, other bytes: only the CID tells
     elif poisoning == "record_expires_edited":
-        moto.put(bucket, record_key, jcs(dict(record, expires=record["expires"] + 365 * 86400)).encode())
+        store.put(bucket, record_key, jcs(dict(record, expires=record["expires"] + 365 * 86400)).encode())
     elif poisoning == "record_content_cid_edited":
-        moto.put(bucket, f"{PREFIX}/v1/blob/{cid(poison)}", poison)  # a blob that matches its own CID
-        moto.put(bucket, record_key, jcs(dict(record, content_cid=cid(poison))).encode())
+        store.put(bucket, f"{PREFIX}/v1/blob/{cid(poison)}", poison)  # a blob that matches its own CID
+        store.put(bucket, record_key, jcs(dict(record, content_cid=cid(poison))).encode())
     elif poisoning == "record_unsigned":
-        moto.put(bucket, record_key, jcs({k: v for k, v in record.items() if k not in ("sig", "key_id")}).encode())
+        store.put(bucket, record_key, jcs({k: v for k, v in record.items() if k not in ("sig", "key_id")}).encode())
     elif poisoning == "record_untrusted_key":
-        moto.put(bucket, f"{PREFIX}/v1/blob/{cid(poison)}", poison)
-        moto.put(bucket, record_key, signed(dict(record, content_cid=cid(poison)), UNTRUSTED))
+        store.put(bucket, f"{PREFIX}/v1/blob/{cid(poison)}", poison)
+        store.put(bucket, record_key, signed(dict(record, content_cid=cid(poison)), UNTRUSTED))
     elif poisoning == "record_for_another_request":
         # A's genuine record, copied under the key of another request.
         asked = chat(f"another request {uuid.uuid4().hex}")
         other = request_cid("openai", "chat.completions", asked)
-        moto.put(bucket, f"{PREFIX}/v1/idx/{scope_of(record_key)}/{other}", moto.get(bucket, record_key))
+        store.put(bucket, f"{PREFIX}/v1/idx/{scope_of(record_key)}/{other}", store.get(bucket, record_key))
     elif poisoning == "record_not_json":
-        moto.put(bucket, record_key, b"\x00not a record\xff" + moto.get(bucket, record_key)[:40])
+        store.put(bucket, record_key, b"\x00not a record\xff" + store.get(bucket, record_key)[:40])
     elif poisoning == "not_before":
         shared = {"not_before": record["created"] + 1}
     # B only reads: what a writer does on finding a bad object in its way is another question.
-    b = shared_mount(moto, bucket, upload=False, **shared)
+    b = shared_mount(store, bucket, upload=False, **shared)
     answer = b.query("openai", "chat.completions", asked)
     if poisoning == "record_for_another_request":
         assert answer != body and answer_text(answer).startswith("answer "), "its own answer, not the other request's"

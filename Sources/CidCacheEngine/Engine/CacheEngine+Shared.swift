@@ -8,7 +8,7 @@ import Foundation
 /// local miss, told of every answer fetched (docs/REFERENCE.md §13).
 extension CacheEngine {
     /// The shared tier of the config's `shared` section: its signing key read
-    /// from its file, the bucket's credentials from the environment. The bucket
+    /// from its file, a bucket's credentials from the environment. The store
     /// is not asked here: a machine starts whether or not it answers.
     static func openSharedTier(_ section: SharedTierConfig, config: CacheConfig,
                                environment: [String: String]) throws -> SharedTier {
@@ -18,8 +18,8 @@ extension CacheEngine {
             }
             return try SigningKeyFile.parse(Array(contents))
         }
-        return try SharedTier(config: section, credentials: SharedTierConfig.credentials(environment: environment),
-                              signingKey: signingKey, maximumBodyBytes: config.responseLimitBytes)
+        return SharedTier(config: section, store: try section.openStore(environment: environment),
+                          signingKey: signingKey, maximumBodyBytes: config.responseLimitBytes)
     }
 
     /// Where each namespace's entries go in the shared tier; namespaces whose

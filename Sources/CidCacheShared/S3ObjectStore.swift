@@ -23,36 +23,11 @@ public struct BucketLocation: Sendable {
     }
 }
 
-/// What a conditional PUT may overwrite.
-public enum WriteCondition: Sendable, Equatable {
-    /// Only where no object is (`If-None-Match: *`).
-    case absent
-    /// Only the object of this ETag (`If-Match`).
-    case matching(String)
-}
-
-/// Why a bucket call failed: the bucket is unreachable, slow, or refused it.
-public struct BucketError: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    /// The HTTP status, when the bucket answered.
-    public let status: Int?
-    /// The object was larger than the caller would take: the bucket works, the object is wrong.
-    public var tooLarge = false
-}
-
-/// Which way a bucket call goes. Each way has its own HTTP client and
-/// connections, so a lookup never waits behind an upload for a connection.
-public enum BucketDirection: Sendable {
-    /// Lookups, bounded by `timeout_ms`.
-    case read
-    /// Uploads (and the reads an upload makes), bounded by `upload_timeout_ms`.
-    case write
-}
-
-/// GET and conditional PUT of objects in an S3-compatible bucket, signed with
-/// SigV4 and bounded in time: nothing here waits past the deadline it is given,
-/// for a connection, the answer's head or its body alike.
-public final class SharedBucket: Sendable {
+/// The shared tier's objects in an S3-compatible bucket: GET and conditional
+/// PUT (`If-None-Match: *`, `If-Match`), signed with SigV4 and bounded in
+/// time: nothing here waits past the deadline it is given, for a connection,
+/// the answer's head or its body alike.
+public final class S3ObjectStore: ObjectStore {
     private let location: BucketLocation
     private let origin: String
     private let host: String
@@ -67,7 +42,8 @@ public final class SharedBucket: Sendable {
         while url.hasSuffix("/") { url.removeLast() }
         guard let schemeEnd = url.range(of: "://"), ["http", "https"].contains(url[..<schemeEnd.lowerBound].lowercased()),
               !url[schemeEnd.upperBound...].isEmpty, !url[schemeEnd.upperBound...].contains("/") else {
-            throw CacheError(.invalidRequest, "shared.url must be http(s)://host[:port], without a path")
+            throw CacheError(.invalidRequest,
+                             "shared.url must be http(s)://host[:port], without a path (or file:///path for a directory)")
         }
         self.location = location
         origin = url
@@ -76,22 +52,21 @@ public final class SharedBucket: Sendable {
         writes = LazyHTTPClient(silence: .milliseconds(Int64(writeTimeoutMilliseconds)), connections: 8)
     }
 
-    /// The object at `key`, or nil when there is none; at most `limit` bytes.
-    public func get(_ key: String, limit: Int, direction: BucketDirection = .read,
-                    deadline: NIODeadline) async throws(BucketError) -> (bytes: [UInt8], etag: String?)? {
+    public func get(_ key: String, limit: Int, direction: ObjectStoreDirection,
+                    deadline: NIODeadline) async throws(ObjectStoreError) -> StoredObject {
         let (status, headers, body) = try await call("GET", key, body: [], extraHeaders: [], limit: limit, direction: direction,
                                                      deadline: deadline)
         switch status {
-        case 200: return (body, headers.first(name: "etag"))
-        case 404 where S3Family.errorDocument(body).code != "NoSuchBucket": return nil
+        case 200: return StoredObject(bytes: body, etag: headers.first(name: "etag"))
+        case 404 where S3Family.errorDocument(body).code != "NoSuchBucket": throw .notFound
         default: throw Self.failure("GET", status, body)
         }
     }
 
-    /// Writes `bytes` at `key` if `condition` holds, with their SHA-256 for the
-    /// bucket to check. Returns false when the condition did not hold (412).
+    /// Writes `bytes` at `key` if `condition` holds (`If-None-Match: *` or
+    /// `If-Match`), with their SHA-256 for the bucket to check.
     public func put(_ key: String, _ bytes: [UInt8], condition: WriteCondition,
-                    deadline: NIODeadline) async throws(BucketError) -> Bool {
+                    deadline: NIODeadline) async throws(ObjectStoreError) {
         let digest = SHA256.hash(bytes)
         var headers = [(name: "x-amz-checksum-sha256", value: Base64.encode(digest))]
         switch condition {
@@ -101,22 +76,22 @@ public final class SharedBucket: Sendable {
         let (status, _, body) = try await call("PUT", key, body: bytes, extraHeaders: headers, payloadHash: Hex.encode(digest),
                                                limit: 64 * 1024, direction: .write, deadline: deadline)
         switch status {
-        case 200, 201, 204: return true
+        case 200, 201, 204: return
         // 409: a concurrent conditional write won (AWS asks for a retry; ours is already there).
-        case 412, 409: return false
+        case 412, 409: throw .conditionFailed
         default: throw Self.failure("PUT", status, body)
         }
     }
 
-    /// Stops the HTTP clients; call once at shutdown.
+    /// Stops the HTTP clients.
     public func shutdown() async {
         await reads.shutdown()
         await writes.shutdown()
     }
 
     private func call(_ method: String, _ key: String, body: [UInt8], extraHeaders: [(name: String, value: String)],
-                      payloadHash: String = SigV4.emptyPayloadHash, limit: Int, direction: BucketDirection,
-                      deadline: NIODeadline) async throws(BucketError) -> (Int, HTTPHeaders, [UInt8]) {
+                      payloadHash: String = SigV4.emptyPayloadHash, limit: Int, direction: ObjectStoreDirection,
+                      deadline: NIODeadline) async throws(ObjectStoreError) -> (Int, HTTPHeaders, [UInt8]) {
         let path = "/" + location.bucket + "/" + key
         var headers = extraHeaders + [(name: "host", value: host)]
         if let credentials = location.credentials {
@@ -138,17 +113,18 @@ public final class SharedBucket: Sendable {
         case .success(let answer):
             return answer
         case .failure(let error) where error is NIOTooManyBytesError:
-            throw BucketError(description: "\(method) \(key): larger than \(limit) bytes", status: 200, tooLarge: true)
+            throw .tooLarge("\(method) \(key): larger than \(limit) bytes")
         case .failure(let error) where NIODeadline.now() < deadline:
-            throw BucketError(description: "\(method) \(key): \(error)", status: nil)
+            throw .unavailable("\(method) \(key): \(error)")
         case .failure, nil:
-            throw BucketError(description: "\(method) \(key): no answer in time", status: nil)
+            throw .unavailable("\(method) \(key): no answer in time")
         }
     }
 
-    private static func failure(_ method: String, _ status: Int, _ body: [UInt8]) -> BucketError {
-        BucketError(description: "\(method) answered \(status)" + (S3Family.errorDocument(body).code.map { " \($0)" } ?? ""),
-                    status: status)
+    /// A status the call did not expect: a 5xx is the bucket failing, any other the bucket refusing.
+    private static func failure(_ method: String, _ status: Int, _ body: [UInt8]) -> ObjectStoreError {
+        let why = "\(method) answered \(status)" + (S3Family.errorDocument(body).code.map { " \($0)" } ?? "")
+        return status >= 500 ? .unavailable(why) : .refused(why)
     }
 }
 
