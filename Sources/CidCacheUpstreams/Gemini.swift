@@ -10,6 +10,21 @@ public struct GeminiFamily: UpstreamFamily {
     public var credentialHeader: CredentialHeader? { .named("x-goog-api-key") }
     public var requiresCredential: Bool { true }
     public var catalog: [UpstreamOperation] { Self.listed }
+    public var errorFormat: ErrorFormat { .google }
+    /// Google's SDKs prefer GOOGLE_API_KEY when both are set.
+    public var builtInNamespaces: [BuiltInNamespace] {
+        [BuiltInNamespace("gemini", url: "https://generativelanguage.googleapis.com", keyVariables: ["GOOGLE_API_KEY", "GEMINI_API_KEY"],
+                          limits: UpstreamLimits(concurrent: 16, perMinute: 150))]
+    }
+    public var prices: [String: ModelPrice] {
+        [
+            "gemini-1.5-flash": ModelPrice(inputPerMillion: 0.075, outputPerMillion: 0.30),
+            "gemini-1.5-pro": ModelPrice(inputPerMillion: 1.25, outputPerMillion: 5.00),
+            "gemini-2.0-flash": ModelPrice(inputPerMillion: 0.10, outputPerMillion: 0.40),
+        ]
+    }
+    /// Google API keys: "AIza" and 35 more, no separator.
+    public var credentialPatterns: [String] { [#"AIza[A-Za-z0-9_\-]{20,}"#] }
     static let listed = [
         operation("generateContent", input: "contents", ttl: .temperature(at: ["generationConfig", "temperature"])),
         operation("embedContent", input: "content", ttl: .fixed(86_400)),
@@ -17,14 +32,14 @@ public struct GeminiFamily: UpstreamFamily {
 
     public init() {}
 
-    /// Every member of a Gemini request can change the answer: nothing is dropped.
+    /// `POST {base}/v1beta/models/{model}:{name}`. Every member of a Gemini
+    /// request can change the answer: nothing is dropped.
     static func operation(_ name: String, input: String, ttl: TTLRule) -> UpstreamOperation {
-        var operation = UpstreamOperation(name, ttl: ttl, transport: .http { call in
-            let model = try modelSegment(call.request, op: name)
-            let key = call.endpoint.credential.map { [(name: "x-goog-api-key", value: $0)] } ?? []
-            return WireFormat.postJSON(call.endpoint.url("/v1beta/models/\(model):\(name)"), call, headers: key)
+        var operation = UpstreamOperation.posting(name, to: [.body("/v1beta/models/{model}:\(name)")], ttl: ttl,
+                                                  members: { request in ["model": modelID(try RequestFields.model(request, op: name))] },
+                                                  headers: { endpoint in
+            endpoint.credential.map { [(name: "x-goog-api-key", value: $0)] } ?? []
         })
-        operation.pathOnlyFields = ["model"]
         operation.validate = { request in
             try RequestFields.require(["model", input], in: request, op: name)
             _ = try modelSegment(request, op: name)

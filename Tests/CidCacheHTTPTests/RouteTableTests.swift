@@ -1,6 +1,14 @@
 import CidCacheCore
 @testable import CidCacheHTTP
+import CidCacheUpstreams
 import XCTest
+
+extension FamilyRoutes {
+    /// The front's routes into a family by its name, as a namespace of it has them; nil when it has none.
+    static func family(_ name: String) -> FamilyRoutes? {
+        FamilyRegistry.family(named: name).map { FamilyRoutes($0.frontRoutes) }.flatMap { $0.routes.isEmpty ? nil : $0 }
+    }
+}
 
 /// The front's pure parts: which routes are operations, and how a path names its namespace.
 final class RouteTableTests: XCTestCase {
@@ -27,10 +35,26 @@ final class RouteTableTests: XCTestCase {
     }
 
     func testStreamsAndErrorsInEachFamilysFormat() {
-        XCTAssertEqual(FamilyRoutes.family("openai")?.streamContentType, "text/event-stream; charset=utf-8")
-        XCTAssertEqual(FamilyRoutes.family("anthropic")?.errorFormat, .anthropic)
-        XCTAssertEqual(FamilyRoutes.family("ollama")?.streamContentType, "application/x-ndjson")
-        XCTAssertEqual(FamilyRoutes.family("ollama")?.errorFormat, .message)
+        XCTAssertEqual(OpenAIFamily().operation(named: "chat.completions")?.streamContentType, "text/event-stream; charset=utf-8")
+        XCTAssertEqual(AnthropicFamily().errorFormat, .anthropic)
+        XCTAssertEqual(OllamaFamily().operation(named: "chat")?.streamContentType, "application/x-ndjson")
+        XCTAssertEqual(OllamaFamily().errorFormat, .message)
+        XCTAssertEqual(TGIFamily().operation(named: "chat.completions")?.streamContentType, "text/event-stream")
+        XCTAssertNil(OpenAIFamily().operation(named: "embeddings")?.streamContentType, "never streamed")
+    }
+
+    func testEachRouteBuildsTheUpstreamPathItMatches() throws {
+        // The one pattern both ways: the members a path gives build that path again.
+        for family in FamilyRegistry.all {
+            for front in family.frontRoutes {
+                guard case .named = front.operation else { continue }
+                let members = ["repo_id": "org/name", "revision": "v1", "path": "src", "model": "m", "model_version": "2",
+                               "org": "acme", "user": "u", "owner": "o", "repo": "r", "workflow_id": "ci.yml"]
+                let path = try front.route.pattern.path(members)
+                let matched = try XCTUnwrap(front.route.pattern.match(path), "\(family.name) \(path)")
+                XCTAssertEqual(matched.map(\.name), front.route.pattern.memberNames)
+            }
+        }
     }
 
     func testThePathsFirstSegmentIsTheNamespace() {
