@@ -13,6 +13,7 @@ public struct OpenAIFamily: UpstreamFamily {
                            ttl: .temperature(at: ["temperature"]), streams: true),
             Self.operation("completions", path: "/completions", input: "prompt", ttl: .fixed(3600), streams: true),
             Self.operation("embeddings", path: "/embeddings", input: "input", ttl: .fixed(86_400), streams: false),
+            Self.responses,
         ].map { operation in
             var operation = operation
             operation.streamContentType = operation.streamContentType.map { $0 + "; charset=utf-8" }
@@ -51,11 +52,35 @@ public struct OpenAIFamily: UpstreamFamily {
     /// OpenAI's `sk-` keys, and those of the servers of its API (Groq's `gsk_`, xAI's `xai-`).
     public var credentialPatterns: [String] { [CredentialPattern.prefixed(["sk", "pk", "rk", "gsk", "xai"])] }
 
+    /// The Responses API, `POST {base}/responses` of `model` and `input`,
+    /// TTL by its top-level temperature. On `"stream": true` it streams
+    /// server-sent events that end with `response.completed`, whose `response`
+    /// is the whole answer; a stream whose last event is `response.failed`,
+    /// `response.incomplete` or `error` (or that is cut) is no answer.
+    static let responses: UpstreamOperation = {
+        var operation = OpenAIFamily.operation("responses", path: "/responses", input: "input", ttl: .temperature(at: ["temperature"]), streams: true)
+        operation.framing = .serverSentEvents(until: .eventType("response.completed"), when: .whenAsked)
+        operation.usage = UsageReader(answer: OpenAIFamily.responseTokens) { earlier, event in
+            guard event["type"]?.stringValue == "response.completed",
+                  let response = event["response"]?.objectValue else { return earlier }
+            return OpenAIFamily.responseTokens(response) ?? earlier
+        }
+        return operation
+    }()
+
+    /// A response's `usage.input_tokens` and `usage.output_tokens`.
+    @Sendable static func responseTokens(_ response: JSONObject) -> TokenUsage? {
+        response["usage"]?.objectValue.map { usage in
+            TokenUsage(model: nil, inputTokens: usage["input_tokens"]?.intValue ?? 0, outputTokens: usage["output_tokens"]?.intValue ?? 0)
+        }
+    }
+
     /// `user` and `metadata` only label a call, `store` only asks OpenAI to keep it.
     static let droppedFields: Set<String> = ["user", "metadata", "store"]
 
     /// A `POST {base}{path}` of `model` and `input`; chat and completions
-    /// stream server-sent events ending with `data: [DONE]` on `"stream": true`.
+    /// stream server-sent events ending with `data: [DONE]` on `"stream": true`
+    /// (the Responses API sets its own end).
     static func operation(_ name: String, path: String, input: String, ttl: TTLRule, streams: Bool) -> UpstreamOperation {
         var operation = UpstreamOperation.posting(name, to: [.body(path)], ttl: ttl)
         operation.droppedFields = droppedFields

@@ -17,6 +17,7 @@ final class RouteTableTests: XCTestCase {
         XCTAssertEqual(openAI?.match(method: "POST", path: "/chat/completions")?.operation, "chat.completions")
         XCTAssertEqual(openAI?.match(method: "POST", path: "/completions")?.operation, "completions")
         XCTAssertEqual(openAI?.match(method: "POST", path: "/embeddings")?.operation, "embeddings")
+        XCTAssertEqual(openAI?.match(method: "POST", path: "/responses")?.operation, "responses")
         XCTAssertEqual(FamilyRoutes.family("anthropic")?.match(method: "POST", path: "/v1/messages")?.operation, "messages")
         let ollama = FamilyRoutes.family("ollama")
         XCTAssertEqual(ollama?.match(method: "POST", path: "/api/chat")?.operation, "chat")
