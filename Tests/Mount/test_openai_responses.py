@@ -6,6 +6,8 @@ one entry for both. A stream that ends in `response.failed`,
 `response.incomplete` or an `error` event, or is cut, is no answer: never
 stored, and the next call asks again. Against fake_openai.py's Responses wire
 format (fake_openai_responses.py). Every key here is a made-up test value."""
+import os
+
 import httpx
 import pytest
 
@@ -85,3 +87,11 @@ def test_a_stream_that_does_not_complete_is_never_stored(front, fake, model):
     assert front.stats("openai.json")["entries"] == 0
     line = front.json_lines("errors")[-1]
     assert (line["errno"], line["namespace"]) == ("EIO", "openai")
+
+
+def test_responses_follow_the_temperature_rule(front, fake):
+    for temperature, expected in ((0, 3600), (0.7, 1800), (None, 1800)):
+        request = ask(f"ttl {temperature}", temperature=temperature)
+        front.query("openai", "responses", request)
+        path = front.entry("openai", "responses", request)
+        assert int(os.getxattr(path, "user.cidcache.ttl")) == expected, temperature
