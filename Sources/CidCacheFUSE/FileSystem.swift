@@ -30,7 +30,7 @@ final class FileSystem: Sendable {
         var statics: [Node] = [.root, .readme, .cidDirectory, .apiDirectory, .statsDirectory, .control, .errors, .log]
         for namespace in engine.namespaceNames {
             statics.append(.namespaceDirectory(namespace))
-            for op in engine.namespaces[namespace]!.family.operations {
+            for op in engine.namespaces[namespace]!.operations {
                 statics += [.operationDirectory(namespace: namespace, op: op), .query(namespace: namespace, op: op)]
             }
         }
@@ -87,7 +87,7 @@ final class FileSystem: Sendable {
         case .apiDirectory:
             return engine.namespaceNames.map { ($0, .namespaceDirectory($0)) }
         case .namespaceDirectory(let namespace):
-            return engine.namespaces[namespace]!.family.operations.map { ($0, .operationDirectory(namespace: namespace, op: $0)) }
+            return engine.namespaces[namespace]!.operations.map { ($0, .operationDirectory(namespace: namespace, op: $0)) }
         case .statsDirectory:
             return statsNames(engine).map { ($0, .stats(name: $0)) }
         default:

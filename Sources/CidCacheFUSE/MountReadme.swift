@@ -24,8 +24,8 @@ enum MountReadme {
         """
         for name in engine.namespaceNames {
             let namespace = engine.namespaces[name]!
-            text += "  \(name)  [\(namespace.family.name)]  \(namespace.endpoint.baseURL)\n"
-            text += "      " + namespace.family.operations.joined(separator: ", ") + "\n"
+            text += "  \(name)  [\(namespace.familyName)]  \(namespace.endpoint.baseURL)\n"
+            text += "      " + namespace.operations.joined(separator: ", ") + "\n"
         }
         text += """
 

@@ -28,13 +28,13 @@ struct FrontResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         let (name, rest) = Self.split(request.uri.path)
         let namespace = engine.namespaces[name]
-        let routes = namespace.flatMap { FamilyRoutes.family($0.family.name) }
-        let format = routes?.errorFormat ?? .message
+        let routes = namespace.map { FamilyRoutes($0.routes) }
+        let format = namespace?.errorFormat ?? .message
         var headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
         let caller = namespace.map { keys.identify(&headers, in: $0) } ?? CallerIdentity()
-        // A body route with a query string (`?api-version=`) asks for more than its operation: passed through.
+        // A body route with another query string than its own (`?api-version=`) asks for more than its operation: passed through.
         let match = routes?.match(method: request.method.rawValue, path: rest).flatMap {
-            !$0.takesBody || request.uri.query == nil ? $0 : nil
+            !$0.takesBody || request.uri.query == $0.query ? $0 : nil
         }
         let cors: [(name: String, value: String)]
         switch door.verdict(facts(request, headers, namespace, match)) {
@@ -64,10 +64,9 @@ struct FrontResponder: HTTPResponder {
         let method = request.method.rawValue
         let passing = namespace.flatMap { namespace -> RequestGuard.PassThrough? in
             guard match == nil else { return nil }
-            let configured = namespace.endpoint.credential != nil && namespace.family.credentialHeader != nil
             return RequestGuard.PassThrough(
                 namespace: namespace.name, policy: engine.config.namespaces[namespace.name]?.passThrough ?? .configuredForReads,
-                usesConfiguredCredential: configured && namespace.callerCredential(in: headers) == nil)
+                usesConfiguredCredential: namespace.sendsConfiguredCredentialHeader && namespace.callerCredential(in: headers) == nil)
         }
         return RequestGuard.Facts(
             method: method, host: request.head.authority, origin: request.headers[.origin],
@@ -81,7 +80,8 @@ struct FrontResponder: HTTPResponder {
                         headers: [(name: String, value: String)], caller: CallerIdentity, match: FamilyRoutes.Match?,
                         format: ErrorFormat) async -> Response {
         guard let namespace else {
-            let error = CacheError(.notFound, "no namespace \"\(name)\" (the path starts with one: /openai/..., /anthropic/...)")
+            let known = engine.namespaceNames.joined(separator: ", ")
+            let error = CacheError(.notFound, "no namespace \"\(name)\" (the path starts with one of: \(known))")
             return Self.failure(error, format: .message)
         }
         let body: [UInt8]
@@ -90,15 +90,15 @@ struct FrontResponder: HTTPResponder {
         } catch {
             return Self.failure(error, format: format)
         }
-        if let routes = FamilyRoutes.family(namespace.family.name), let match {
+        if let match {
             var options = HeaderRules.options(headers, credential: caller.ownCredential)
             options.caller = caller.name
             options.hops = HopMark.marks(in: request.headers[values: Self.hopHeader])
             do {
                 let queryRequest = try match.request(body: body, query: request.uri.query)
-                return await query(namespace: name, op: match.operation, body: queryRequest, options: options, routes: routes)
+                return await query(namespace, op: match.operation, body: queryRequest, options: options)
             } catch {
-                return Self.failure(error, format: routes.errorFormat)
+                return Self.failure(error, format: format)
             }
         }
         let target = rest + (request.uri.query.map { "?" + $0 } ?? "")
@@ -132,29 +132,36 @@ struct FrontResponder: HTTPResponder {
 
     // MARK: Operations
 
-    private func query(namespace: String, op: String, body: [UInt8], options: QueryOptions,
-                       routes: FamilyRoutes) async -> Response {
-        switch engine.start(namespace: namespace, op: op, body: body, pid: Self.pid, options: options) {
+    private func query(_ namespace: Namespace, op: String, body: [UInt8], options: QueryOptions) async -> Response {
+        let surface = Surface(streamContentType: namespace.streamContentType(of: op), errorFormat: namespace.errorFormat)
+        switch engine.start(namespace: namespace.name, op: op, body: body, pid: Self.pid, options: options) {
         case .answered(let answer):
-            return await respond(answer, routes: routes)
+            return await respond(answer, surface)
         case .failed(let error):
-            return Self.failure(error, format: routes.errorFormat)
+            return Self.failure(error, format: surface.errorFormat)
         case .needsUpstream(let pending):
             let engine = self.engine
             do {
-                return await respond(try await unlessCancelled { try await engine.finish(pending) }, routes: routes)
+                return await respond(try await unlessCancelled { try await engine.finish(pending) }, surface)
             } catch {
-                return Self.failure(CacheError(wrapping: error), format: routes.errorFormat, requestCID: pending.requestCID)
+                return Self.failure(CacheError(wrapping: error), format: surface.errorFormat, requestCID: pending.requestCID)
             }
         }
+    }
+
+    /// How an operation's answers and failures look.
+    private struct Surface {
+        /// The `Content-Type` of a streamed answer.
+        let streamContentType: String?
+        let errorFormat: ErrorFormat
     }
 
     /// An answer as the upstream sent it: a stream still arriving is passed on
     /// as it comes (its CID, known at its end, in a trailer); anything else is
     /// sent with its length and CID, a fresh answer once it is whole.
-    private func respond(_ answer: Answer, routes: FamilyRoutes) async -> Response {
+    private func respond(_ answer: Answer, _ surface: Surface) async -> Response {
         var fields = HTTPFields()
-        fields[.contentType] = answer.streamed ? routes.streamContentType : "application/json"
+        fields[.contentType] = answer.streamed ? surface.streamContentType ?? "text/event-stream" : "application/json"
         fields[Self.outcomeHeader] = Self.outcomeName(answer.outcome)
         fields[Self.requestCIDHeader] = answer.requestCID.string
         let source = answer.body
@@ -176,7 +183,7 @@ struct FrontResponder: HTTPResponder {
             fields[Self.contentCIDHeader] = (source.contentCID ?? CID.forContent(bytes)).string
             return Response(status: .ok, headers: fields, body: HTTPBody(byteBuffer: ByteBuffer(bytes: bytes)))
         } catch {
-            return Self.failure(CacheError(wrapping: error), format: routes.errorFormat, requestCID: answer.requestCID)
+            return Self.failure(CacheError(wrapping: error), format: surface.errorFormat, requestCID: answer.requestCID)
         }
     }
 

@@ -68,6 +68,7 @@ public struct AnswerReader {
             switch terminal {
             case .done: complete = !events.endsMidLine && last.data == "[DONE]"
             case .eventType(let type): complete = !events.endsMidLine && last.json?["type"]?.stringValue == type
+            case .lastEvent(let isLast): complete = !events.endsMidLine && (last.json?.objectValue.map(isLast) ?? false)
             }
         case .ndjson(let terminal, _):
             let last = lines.lastObject()

@@ -8,6 +8,21 @@ public struct AnthropicFamily: UpstreamFamily {
     public var acceptedCredentialHeaders: [CredentialHeader] { [.named("x-api-key"), .bearer] }
     public var requiresCredential: Bool { true }
     public let catalog: [UpstreamOperation]
+    public var errorFormat: ErrorFormat { .anthropic }
+    public var builtInNamespaces: [BuiltInNamespace] {
+        [BuiltInNamespace("anthropic", url: "https://api.anthropic.com", urlVariables: ["ANTHROPIC_BASE_URL"],
+                          keyVariables: ["ANTHROPIC_API_KEY"], limits: UpstreamLimits(concurrent: 16, perMinute: 50))]
+    }
+    public var prices: [String: ModelPrice] {
+        [
+            "claude-3-5-sonnet": ModelPrice(inputPerMillion: 3.00, outputPerMillion: 15.00),
+            "claude-3-5-haiku": ModelPrice(inputPerMillion: 0.80, outputPerMillion: 4.00),
+            "claude-sonnet-4": ModelPrice(inputPerMillion: 3.00, outputPerMillion: 15.00),
+            "claude-opus-4": ModelPrice(inputPerMillion: 15.00, outputPerMillion: 75.00),
+        ]
+    }
+    /// `sk-ant-...` keys.
+    public var credentialPatterns: [String] { [CredentialPattern.prefixed(["sk-ant"])] }
 
     /// The API version every call pins; part of the upstream identity.
     public static let apiVersion = "2023-06-01"
@@ -15,9 +30,9 @@ public struct AnthropicFamily: UpstreamFamily {
     static let versionHeaders = [(name: "anthropic-version", value: apiVersion)]
 
     public init() {
-        var messages = UpstreamOperation("messages", ttl: .temperature(at: ["temperature"]), transport: .http { call in
-            let key = call.endpoint.credential.map { [(name: "x-api-key", value: $0)] } ?? []
-            return WireFormat.postJSON(call.endpoint.url("/v1/messages"), call, headers: key + Self.versionHeaders)
+        var messages = UpstreamOperation.posting("messages", to: [.body("/v1/messages")], ttl: .temperature(at: ["temperature"]),
+                                                 headers: { endpoint in
+            (endpoint.credential.map { [(name: "x-api-key", value: $0)] } ?? []) + Self.versionHeaders
         })
         // `metadata` (an opaque `user_id`) only labels a call.
         messages.droppedFields = ["metadata"]
@@ -30,6 +45,7 @@ public struct AnthropicFamily: UpstreamFamily {
         // Server-sent events on `"stream": true`, complete once the last event is
         // `message_stop` (an `error` event or a cut leaves it incomplete).
         messages.framing = .serverSentEvents(until: .eventType("message_stop"), when: .whenAsked)
+        messages.streamContentType = "text/event-stream; charset=utf-8"
         messages.usage = Self.usage
         catalog = [messages]
     }

@@ -15,6 +15,7 @@ public struct CodeQLFamily: UpstreamFamily {
     public var isCredentialScoped: Bool { true }
     public var versionHeaders: [(name: String, value: String)] { GitHubAPI.versionHeaders }
     public let catalog: [UpstreamOperation]
+    public var builtInNamespaces: [BuiltInNamespace] { [GitHubAPI.namespace("codeql")] }
 
     public init() {
         // An analysis of a commit never changes.

@@ -18,6 +18,10 @@ public struct DockerFamily: UpstreamFamily {
     /// None: the credential goes to a registry's token realm, not with each call.
     public var credentialHeader: CredentialHeader? { nil }
     public var catalog: [UpstreamOperation] { Self.listed }
+    /// DOCKER_HOST: unix:///path or tcp://host:port; the credential is for registries (user:password).
+    public var builtInNamespaces: [BuiltInNamespace] {
+        [BuiltInNamespace("docker", url: "unix:///var/run/docker.sock", urlVariables: ["DOCKER_HOST"])]
+    }
     static let listed = [
         engine("images.inspect", ttl: 1800, fields: ["name": .string], required: ["name"]) { request, _ in
             "/images/\(imagePath(request.string("name")))/json"

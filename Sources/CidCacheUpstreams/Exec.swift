@@ -34,6 +34,9 @@ public struct ExecCommand: Sendable, Equatable {
         return bytes.allSatisfy { ok($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
     }
 
+    /// The config's member that holds the allow-listed commands.
+    public static let configSection = "exec"
+
     /// Parses the config's `exec` object: `{"NAME": {"argv": [...], "ttl": 600,
     /// "timeout_s": 60, "inputs": true, "cwd": "/dir"}}`.
     public static func parseSection(_ value: JSON, source: String) throws -> [String: ExecCommand] {
@@ -103,6 +106,7 @@ public struct ExecFamily: UpstreamFamily {
     public var answersAreMachineIndependent: Bool { false }
     /// The configured commands.
     public var catalog: [UpstreamOperation] { commands.keys.sorted().compactMap(operation(named:)) }
+    public var builtInNamespaces: [BuiltInNamespace] { [BuiltInNamespace("exec", url: "exec://localhost")] }
 
     public func configured(with options: FamilyOptions) throws -> any UpstreamFamily {
         ExecFamily(commands: options.execCommands, outputLimit: options.responseLimitBytes)

@@ -1,8 +1,9 @@
 import CidCacheCore
 
 /// Google's Gemini API (Generative Language API, `v1beta`):
-/// `POST {base}/v1beta/models/{model}:generateContent` and `:embedContent`,
-/// key in the `x-goog-api-key` header. The model is the request's `model`
+/// `POST {base}/v1beta/models/{model}:generateContent`,
+/// `:streamGenerateContent?alt=sse` and `:embedContent`, key in the
+/// `x-goog-api-key` header. The model is the request's `model`
 /// member (`"gemini-2.0-flash"` or `"models/gemini-2.0-flash"`): it stays in
 /// the key and moves from the body into the path.
 public struct GeminiFamily: UpstreamFamily {
@@ -10,21 +11,55 @@ public struct GeminiFamily: UpstreamFamily {
     public var credentialHeader: CredentialHeader? { .named("x-goog-api-key") }
     public var requiresCredential: Bool { true }
     public var catalog: [UpstreamOperation] { Self.listed }
+    public var errorFormat: ErrorFormat { .google }
+    /// Google's SDKs prefer GOOGLE_API_KEY when both are set.
+    public var builtInNamespaces: [BuiltInNamespace] {
+        [BuiltInNamespace("gemini", url: "https://generativelanguage.googleapis.com", keyVariables: ["GOOGLE_API_KEY", "GEMINI_API_KEY"],
+                          limits: UpstreamLimits(concurrent: 16, perMinute: 150))]
+    }
+    public var prices: [String: ModelPrice] {
+        [
+            "gemini-1.5-flash": ModelPrice(inputPerMillion: 0.075, outputPerMillion: 0.30),
+            "gemini-1.5-pro": ModelPrice(inputPerMillion: 1.25, outputPerMillion: 5.00),
+            "gemini-2.0-flash": ModelPrice(inputPerMillion: 0.10, outputPerMillion: 0.40),
+        ]
+    }
+    /// Google API keys: "AIza" and 35 more, no separator.
+    public var credentialPatterns: [String] { [#"AIza[A-Za-z0-9_\-]{20,}"#] }
     static let listed = [
         operation("generateContent", input: "contents", ttl: .temperature(at: ["generationConfig", "temperature"])),
+        streamGenerateContent,
         operation("embedContent", input: "content", ttl: .fixed(86_400)),
     ]
 
+    /// `generateContent` as server-sent events (`?alt=sse`, as Google's SDKs
+    /// ask): each event one `GenerateContentResponse` chunk with the usage so
+    /// far; complete once the last chunk has a candidate's `finishReason` (or
+    /// says the prompt was blocked). A stream cut before, or ending in an
+    /// error, is no answer.
+    static let streamGenerateContent: UpstreamOperation = {
+        var operation = GeminiFamily.operation("streamGenerateContent", input: "contents",
+                                  ttl: .temperature(at: ["generationConfig", "temperature"]), query: "alt=sse")
+        operation.framing = .serverSentEvents(until: .lastEvent(GeminiFamily.isLastChunk), when: .always)
+        return operation
+    }()
+
+    /// Whether a chunk ends the stream: a candidate has its `finishReason`, or the prompt was blocked.
+    @Sendable static func isLastChunk(_ chunk: JSONObject) -> Bool {
+        let finished = chunk["candidates"]?.arrayValue?.contains { $0["finishReason"]?.stringValue != nil } ?? false
+        return finished || chunk["promptFeedback"]?["blockReason"]?.stringValue != nil
+    }
+
     public init() {}
 
-    /// Every member of a Gemini request can change the answer: nothing is dropped.
-    static func operation(_ name: String, input: String, ttl: TTLRule) -> UpstreamOperation {
-        var operation = UpstreamOperation(name, ttl: ttl, transport: .http { call in
-            let model = try modelSegment(call.request, op: name)
-            let key = call.endpoint.credential.map { [(name: "x-goog-api-key", value: $0)] } ?? []
-            return WireFormat.postJSON(call.endpoint.url("/v1beta/models/\(model):\(name)"), call, headers: key)
+    /// `POST {base}/v1beta/models/{model}:{name}`. Every member of a Gemini
+    /// request can change the answer: nothing is dropped.
+    static func operation(_ name: String, input: String, ttl: TTLRule, query: String? = nil) -> UpstreamOperation {
+        var operation = UpstreamOperation.posting(name, to: [.body("/v1beta/models/{model}:\(name)", query: query)], ttl: ttl,
+                                                  members: { request in ["model": modelID(try RequestFields.model(request, op: name))] },
+                                                  headers: { endpoint in
+            endpoint.credential.map { [(name: "x-goog-api-key", value: $0)] } ?? []
         })
-        operation.pathOnlyFields = ["model"]
         operation.validate = { request in
             try RequestFields.require(["model", input], in: request, op: name)
             _ = try modelSegment(request, op: name)

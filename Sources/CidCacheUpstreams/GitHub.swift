@@ -16,44 +16,49 @@ public struct GitHubFamily: UpstreamFamily {
     public var isCredentialScoped: Bool { true }
     public var versionHeaders: [(name: String, value: String)] { GitHubAPI.versionHeaders }
     public var catalog: [UpstreamOperation] { Self.listed }
+    public var errorFormat: ErrorFormat { .gitHub }
+    /// gh's precedence: GH_TOKEN before GITHUB_TOKEN; 5000 calls an hour.
+    public var builtInNamespaces: [BuiltInNamespace] { [GitHubAPI.namespace("github")] }
+    public var credentialPatterns: [String] { [CredentialPattern.prefixed(["ghp", "gho", "ghs", "github_pat"])] }
     static let listed = [
-        operation("list_repos", ttl: 300, pathFields: ["org", "user"]) { request in
+        operation("list_repos", ttl: 300, routes: [
+            .parameters("/user/repos"), .parameters("/orgs/{org}/repos"), .parameters("/users/{user}/repos"),
+        ]) { request in
             let org = try RequestFields.optionalString(request, "org")
             let user = try RequestFields.optionalString(request, "user")
-            switch (org, user) {
-            case (let org?, nil): return "/orgs/\(try WireFormat.pathSegment(org, field: "org"))/repos"
-            case (nil, let user?): return "/users/\(try WireFormat.pathSegment(user, field: "user"))/repos"
-            case (nil, nil): return "/user/repos"
-            default: throw CacheError(.invalidRequest, "list_repos takes \"org\" or \"user\", not both")
+            guard org == nil || user == nil else {
+                throw CacheError(.invalidRequest, "list_repos takes \"org\" or \"user\", not both")
             }
+            return ["org": org, "user": user].compactMapValues { $0 }
         },
-        operation("workflow_runs", ttl: 60, pathFields: ["owner", "repo", "workflow_id"]) { request in
-            let path = try GitHubAPI.repositoryPath(request, op: "workflow_runs")
-            if let workflow = try WireFormat.numberOrNameSegment(request, "workflow_id", minimum: 1,
-                                                                 expected: "a workflow's id or file name") {
-                return path + "/actions/workflows/\(workflow)/runs"
-            }
-            return path + "/actions/runs"
+        operation("workflow_runs", ttl: 60, routes: [
+            .parameters("/repos/{owner}/{repo}/actions/runs"),
+            .parameters("/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs"),
+        ]) { request in
+            var members = try GitHubAPI.repository(request, op: "workflow_runs")
+            members["workflow_id"] = try WireFormat.numberOrName(request, "workflow_id", minimum: 1,
+                                                                expected: "a workflow's id or file name")
+            return members
         },
-        operation("runners", ttl: 30, pathFields: ["owner", "repo", "org"]) { request in
+        operation("runners", ttl: 30, routes: [
+            .parameters("/orgs/{org}/actions/runners"), .parameters("/repos/{owner}/{repo}/actions/runners"),
+        ]) { request in
             if let org = try RequestFields.optionalString(request, "org") {
                 guard request["repo"] == nil, request["owner"] == nil else {
                     throw CacheError(.invalidRequest, "runners takes \"org\" or a repository, not both")
                 }
-                return "/orgs/\(try WireFormat.pathSegment(org, field: "org"))/actions/runners"
+                return ["org": org]
             }
-            return try GitHubAPI.repositoryPath(request, op: "runners") + "/actions/runners"
+            return try GitHubAPI.repository(request, op: "runners")
         },
     ]
 
     public init() {}
 
-    /// A GET of the path `path` makes of the request, the other members as query parameters.
-    static func operation(_ name: String, ttl: Int, pathFields: Set<String>,
-                          path: @escaping @Sendable (JSONObject) throws -> String) -> UpstreamOperation {
-        var operation = RESTCall.operation(name, ttl: ttl, pathFields: pathFields, headers: GitHubAPI.headers) { request in
-            RESTCall.Route(path: try path(request))
-        }
+    /// A GET of the route the request's path members select, the other members as query parameters.
+    static func operation(_ name: String, ttl: Int, routes: [OperationRoute],
+                          members: @escaping @Sendable (JSONObject) throws -> [String: String]) -> UpstreamOperation {
+        var operation = RESTCall.operation(name, ttl: ttl, routes: routes, headers: GitHubAPI.headers, members: members)
         operation.mapError = GitHubAPI.rateLimitError
         return operation
     }
@@ -70,18 +75,30 @@ enum GitHubAPI {
             + versionHeaders + WireFormat.bearer(endpoint.credential)
     }
 
-    /// `/repos/{owner}/{repo}` from `owner` and `repo`, or from `repo` alone as `owner/name`.
-    static func repositoryPath(_ request: JSONObject, op: String) throws -> String {
+    /// A GitHub-backed namespace at `GITHUB_API_URL` with gh's tokens (GH_TOKEN
+    /// before GITHUB_TOKEN), limited to 5000 calls an hour.
+    static func namespace(_ name: String) -> BuiltInNamespace {
+        BuiltInNamespace(name, url: "https://api.github.com", urlVariables: ["GITHUB_API_URL"],
+                         keyVariables: ["GH_TOKEN", "GITHUB_TOKEN"], limits: UpstreamLimits(concurrent: 8, perMinute: 80))
+    }
+
+    /// `owner` and `repo`, or both from `repo` alone as `owner/name`.
+    static func repository(_ request: JSONObject, op: String) throws -> [String: String] {
         let repo = try RequestFields.string(request, "repo", op: op)
-        if let owner = try RequestFields.optionalString(request, "owner") {
-            return "/repos/\(try WireFormat.pathSegment(owner, field: "owner"))/\(try WireFormat.pathSegment(repo, field: "repo"))"
-        }
+        if let owner = try RequestFields.optionalString(request, "owner") { return ["owner": owner, "repo": repo] }
         let parts = repo.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2 else {
             throw CacheError(.invalidRequest, "\(op) requires \"owner\" and \"repo\", or \"repo\" as \"owner/name\"")
         }
-        return "/repos/" + (try parts.map { try WireFormat.pathSegment(String($0), field: "repo") }.joined(separator: "/"))
+        return ["owner": String(parts[0]), "repo": String(parts[1])]
     }
+
+    /// `/repos/{owner}/{repo}` of the request's repository.
+    static func repositoryPath(_ request: JSONObject, op: String) throws -> String {
+        try repositoryPattern.path(try repository(request, op: op))
+    }
+
+    private static let repositoryPattern = RoutePattern("/repos/{owner}/{repo}")
 
     /// Busy (EBUSY, or a stale answer) when a 403 or 429 says the rate limit
     /// ran out: `x-ratelimit-remaining: 0`, a `retry-after` (secondary

@@ -14,71 +14,84 @@ public struct HuggingFaceFamily: UpstreamFamily {
     public let name = "hf"
     public var isCredentialScoped: Bool { true }
     public var catalog: [UpstreamOperation] { Self.listed }
+    /// 1000 calls per 5 minutes.
+    public var builtInNamespaces: [BuiltInNamespace] {
+        [BuiltInNamespace("hf", url: "https://huggingface.co", urlVariables: ["HF_ENDPOINT"], keyVariables: ["HF_TOKEN"],
+                          limits: UpstreamLimits(concurrent: 16, perMinute: 200))]
+    }
+    public var credentialPatterns: [String] { [CredentialPattern.prefixed(["hf"])] }
     static let listed = [
         info("model_info", kind: "models", ttl: 3600),
-        operation("list_repo_files", ttl: 1800, pathFields: ["repo_id", "revision", "repo_type", "path"]) { request in
-            var path = "/api/\(try repoKind(request))/\(try repo(request, op: "list_repo_files"))/tree/\(try revision(request) ?? defaultRevision)"
-            if let folder = try RequestFields.optionalString(request, "path") {
-                path += "/" + (try WireFormat.pathSegment(folder, field: "path"))
-            }
-            // A file listing means every file: the tree is recursive unless asked otherwise.
-            let recursive = request.contains(key: "recursive") ? [] : [(name: "recursive", value: "true")]
-            return RESTCall.Route(path: path, trailingQuery: recursive)
+        operation("list_repo_files", ttl: 1800, routes: kindRoutes(["/tree/{revision}", "/tree/{revision}/{path*}"]),
+                  // A file listing means every file: the tree is recursive unless asked otherwise.
+                  trailingQuery: { $0.contains(key: "recursive") ? [] : [(name: "recursive", value: "true")] }) { request in
+            var members = try repository(request, op: "list_repo_files")
+            members["path"] = try RequestFields.optionalString(request, "path")
+            return members
         },
         info("dataset_info", kind: "datasets", ttl: 3600),
         info("space_info", kind: "spaces", ttl: 1800),
-        operation("list_models", ttl: 600, pathFields: []) { _ in RESTCall.Route(path: "/api/models") },
-        operation("list_datasets", ttl: 600, pathFields: []) { _ in RESTCall.Route(path: "/api/datasets") },
-        operation("model_tags", ttl: 1800, pathFields: []) { _ in RESTCall.Route(path: "/api/models-tags-by-type") },
-        operation("repo_commits", ttl: 300, pathFields: ["repo_id", "revision", "repo_type"]) { request in
-            let repo = try repo(request, op: "repo_commits")
-            return RESTCall.Route(path: "/api/\(try repoKind(request))/\(repo)/commits/\(try revision(request) ?? defaultRevision)")
+        operation("list_models", ttl: 600, routes: [.parameters("/api/models")]) { _ in [:] },
+        operation("list_datasets", ttl: 600, routes: [.parameters("/api/datasets")]) { _ in [:] },
+        operation("model_tags", ttl: 1800, routes: [.parameters("/api/models-tags-by-type")]) { _ in [:] },
+        operation("repo_commits", ttl: 300, routes: kindRoutes(["/commits/{revision}"])) { request in
+            try repository(request, op: "repo_commits")
         },
     ]
 
     public init() {}
+
+    /// The repository kinds: the path's and the `repo_type` that names it.
+    static let kinds = [(path: "models", type: "model"), (path: "datasets", type: "dataset"), (path: "spaces", type: "space")]
+
+    /// `/api/{kind}/{repo_id+}` and each of `tails` after it, for every kind.
+    /// A model is the default `repo_type`: not named, so the HTTP front's
+    /// requests are the mount's too.
+    static func kindRoutes(_ tails: [String]) -> [OperationRoute] {
+        kinds.flatMap { kind in
+            tails.map { tail in
+                .parameters("/api/\(kind.path)/{repo_id+}" + tail, fixed: kind.type == "model" ? [:] : ["repo_type": kind.type])
+            }
+        }
+    }
+
+    /// `repo_id`, the revision (`main` unless given) and a `repo_type` other than a model.
+    static func repository(_ request: JSONObject, op: String) throws -> [String: String] {
+        var members = ["repo_id": try RequestFields.string(request, "repo_id", op: op),
+                       "revision": try RequestFields.optionalString(request, "revision") ?? defaultRevision]
+        let type = try RequestFields.optionalString(request, "repo_type") ?? "model"
+        guard kinds.contains(where: { $0.type == type }) else {
+            throw CacheError(.invalidRequest, "\"repo_type\" must be \"model\", \"dataset\" or \"space\"")
+        }
+        if type != "model" { members["repo_type"] = type }
+        return members
+    }
 
     /// The branch the Hub's clients name when a caller gives none.
     static let defaultRevision = "main"
     /// How many tree pages `list_repo_files` follows at most.
     static let maxPages = 100
 
-    /// A GET of the Hub's API; the tree listing follows its pages.
-    static func operation(_ name: String, ttl: Int, pathFields: Set<String>,
-                          route: @escaping @Sendable (JSONObject) throws -> RESTCall.Route) -> UpstreamOperation {
-        RESTCall.operation(name, ttl: ttl, pathFields: pathFields, headers: headers, route: route) { build in
+    /// A GET of the Hub's API at the route the request's path members
+    /// select; the tree listing follows its pages.
+    static func operation(_ name: String, ttl: Int, routes: [OperationRoute],
+                          trailingQuery: @escaping @Sendable (JSONObject) -> [(name: String, value: String)] = { _ in [] },
+                          members: @escaping @Sendable (JSONObject) throws -> [String: String]) -> UpstreamOperation {
+        RESTCall.operation(name, ttl: ttl, routes: routes, headers: headers, members: members, trailingQuery: trailingQuery) { build in
             .paged(first: build) { first, _, client in
                 try await fetchPages(first, joining: name == "list_repo_files", client: client)
             }
         }
     }
 
-    /// `/api/{kind}/{repo_id}[/revision/{revision}]`.
+    /// `/api/{kind}/{repo_id}[/revision/{revision}]`. A revision is one path
+    /// segment: `refs/pr/1` is sent as `refs%2Fpr%2F1`.
     static func info(_ name: String, kind: String, ttl: Int) -> UpstreamOperation {
-        operation(name, ttl: ttl, pathFields: ["repo_id", "revision"]) { request in
-            var path = "/api/\(kind)/\(try repo(request, op: name))"
-            if let revision = try revision(request) { path += "/revision/\(revision)" }
-            return RESTCall.Route(path: path)
+        let routes: [OperationRoute] = [.parameters("/api/\(kind)/{repo_id+}"), .parameters("/api/\(kind)/{repo_id+}/revision/{revision}")]
+        return operation(name, ttl: ttl, routes: routes) { request in
+            ["repo_id": try RequestFields.string(request, "repo_id", op: name),
+             "revision": try RequestFields.optionalString(request, "revision")].compactMapValues { $0 }
         }
-    }
-
-    /// `models`, `datasets` or `spaces` for `repo_type` (default model).
-    static func repoKind(_ request: JSONObject) throws -> String {
-        switch try RequestFields.optionalString(request, "repo_type") ?? "model" {
-        case "model": return "models"
-        case "dataset": return "datasets"
-        case "space": return "spaces"
-        default: throw CacheError(.invalidRequest, "\"repo_type\" must be \"model\", \"dataset\" or \"space\"")
-        }
-    }
-
-    static func repo(_ request: JSONObject, op: String) throws -> String {
-        try RESTCall.repositoryPath(try RequestFields.string(request, "repo_id", op: op), field: "repo_id")
-    }
-
-    /// A revision is one path segment: `refs/pr/1` is sent as `refs%2Fpr%2F1`.
-    static func revision(_ request: JSONObject) throws -> String? {
-        try RequestFields.optionalString(request, "revision").map { try WireFormat.pathSegment($0, field: "revision") }
     }
 
     static func headers(_ endpoint: Endpoint) -> [(name: String, value: String)] {

@@ -26,6 +26,8 @@ public struct IPFSFamily: UpstreamFamily {
     public let name = "ipfs"
     public var isCredentialScoped: Bool { true }
     public var catalog: [UpstreamOperation] { Self.listed }
+    /// Kubo's RPC address; CIDCACHE_IPFS_URL points it elsewhere.
+    public var builtInNamespaces: [BuiltInNamespace] { [BuiltInNamespace("ipfs", url: "http://127.0.0.1:5001")] }
     static let listed = [
         operation("stat", ttl: 3600, pathFields: ["cid", "path", "block"]) { request in
             let (cid, path) = try target(request, op: "stat")

@@ -9,6 +9,9 @@ import CidCacheCore
 public struct OPEAFamily: UpstreamFamily {
     public let name = "opea"
     public let catalog: [UpstreamOperation]
+    public var builtInNamespaces: [BuiltInNamespace] { [BuiltInNamespace("opea", url: "http://127.0.0.1:8888")] }
+    /// The route is the operation (any name the family accepts).
+    public var frontRoutes: [FrontRoute] { [FrontRoute(.body("/v1/{op}"), .parameter("op"))] }
 
     public init() {
         catalog = ["chatqna", "codegen", "codetrans", "docsum", "faqgen", "searchqna", "translation",
@@ -33,9 +36,7 @@ public struct OPEAFamily: UpstreamFamily {
     /// default is to stream); a route that answers with plain JSON instead
     /// counts as complete. OpenAI-style `usage`, when the megaservice reports one.
     static func route(_ name: String) -> UpstreamOperation {
-        var operation = UpstreamOperation(name, ttl: .fixed(1800), transport: .http { call in
-            WireFormat.postJSON(call.endpoint.url("/v1/" + name), call)
-        })
+        var operation = UpstreamOperation.posting(name, to: [.body("/v1/" + name)], ttl: .fixed(1800))
         operation.framing = .serverSentEvents(until: .done, when: .unlessDeclined)
         operation.usage = .openAI
         return operation

@@ -8,30 +8,26 @@ import CidCacheCore
 public struct OVMSFamily: UpstreamFamily {
     public let name = "ovms"
     public let catalog: [UpstreamOperation]
+    /// OVMS's documented REST port (--rest_port 8000; 9000 is its gRPC port).
+    public var builtInNamespaces: [BuiltInNamespace] { [BuiltInNamespace("ovms", url: "http://127.0.0.1:8000")] }
 
     public init() {
         // Nothing is dropped: `id` is echoed in the answer, the rest shapes the inference.
-        var infer = UpstreamOperation("infer", ttl: .fixed(1800), transport: .http { call in
-            WireFormat.postJSON(call.endpoint.url(try Self.path(call.request, op: "infer")), call)
-        })
-        infer.pathOnlyFields = ["model", "model_version"]
+        let routes: [OperationRoute] = [.body("/v2/models/{model}/infer"), .body("/v2/models/{model}/versions/{model_version}/infer")]
+        var infer = UpstreamOperation.posting("infer", to: routes, ttl: .fixed(1800), members: Self.members)
         infer.validate = { request in
             try RequestFields.require(["model", "inputs"], in: request, op: "infer")
-            _ = try Self.path(request, op: "infer")
+            _ = try OperationRoute.path(among: routes, try Self.members(request), op: "infer")
             try RequestFields.check(request, "inputs", is: .array)
         }
         catalog = [infer]
     }
 
-    /// `/v2/models/{model}[/versions/{version}]/infer`; the version is a
-    /// non-negative integer or a string.
-    static func path(_ request: JSONObject, op: String) throws -> String {
-        let model = try WireFormat.pathSegment(try RequestFields.model(request, op: op), field: "model")
-        var path = "/v2/models/\(model)"
-        if let version = try WireFormat.numberOrNameSegment(request, "model_version", minimum: 0,
-                                                           expected: "a non-negative integer or a string") {
-            path += "/versions/\(version)"
-        }
-        return path + "/infer"
+    /// The model and its version, a non-negative integer or a string, when given.
+    @Sendable static func members(_ request: JSONObject) throws -> [String: String] {
+        var members = ["model": try RequestFields.model(request, op: "infer")]
+        members["model_version"] = try WireFormat.numberOrName(request, "model_version", minimum: 0,
+                                                              expected: "a non-negative integer or a string")
+        return members
     }
 }

@@ -7,6 +7,10 @@ import CidCacheCore
 public struct OllamaFamily: UpstreamFamily {
     public let name = "ollama"
     public var catalog: [UpstreamOperation] { Self.listed }
+    /// OLLAMA_HOST may be a bare host[:port]; `effectiveBaseURL` completes it.
+    public var builtInNamespaces: [BuiltInNamespace] {
+        [BuiltInNamespace("ollama", url: Self.defaultURL, urlVariables: ["OLLAMA_HOST"])]
+    }
     static let listed = [
         operation("chat", input: "messages", ttl: .temperature(at: ["options", "temperature"]), streams: true),
         operation("generate", input: "prompt", ttl: .temperature(at: ["options", "temperature"]), streams: true),
@@ -23,9 +27,7 @@ public struct OllamaFamily: UpstreamFamily {
     /// in the key. Chat and generate stream unless `"stream": false` (absent
     /// or null streams), complete when the last line has `"done": true`.
     static func operation(_ name: String, input: String, ttl: TTLRule, streams: Bool) -> UpstreamOperation {
-        var operation = UpstreamOperation(name, ttl: ttl, transport: .http { call in
-            WireFormat.postJSON(Endpoint(baseURL: normalizeHost(call.endpoint.baseURL), credential: nil).url("/api/" + name), call)
-        })
+        var operation = UpstreamOperation.posting(name, to: [.body("/api/" + name)], ttl: ttl)
         operation.validate = { request in
             try RequestFields.require(["model", input], in: request, op: name)
             try RequestFields.model(request, op: name)

@@ -37,6 +37,23 @@ enum RESTCall {
         return operation
     }
 
+    /// An operation at one of `routes`: `members` picks the path members out of
+    /// a request (and checks them), the route that stands for exactly those
+    /// builds the path, and every other member is a query parameter, before `trailingQuery`.
+    static func operation(_ name: String, ttl: Int, routes: [OperationRoute],
+                          headers: @escaping @Sendable (Endpoint) -> [(name: String, value: String)],
+                          members: @escaping @Sendable (JSONObject) throws -> [String: String],
+                          trailingQuery: @escaping @Sendable (JSONObject) -> [(name: String, value: String)] = { _ in [] },
+                          transport: (@escaping @Sendable (OperationCall) throws -> UpstreamHTTPRequest) -> Transport = { .http($0) })
+        -> UpstreamOperation {
+        var operation = Self.operation(name, ttl: ttl, pathFields: OperationRoute.memberNames(of: routes),
+                                  method: routes.first?.method ?? "GET", headers: headers, route: { request in
+            Route(path: try OperationRoute.path(among: routes, try members(request), op: name), trailingQuery: trailingQuery(request))
+        }, transport: transport)
+        operation.routes = routes
+        return operation
+    }
+
     // MARK: Parameters
 
     /// A `namespace/name` (or bare `name`) repository id as URL path segments,

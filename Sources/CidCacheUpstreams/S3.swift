@@ -23,6 +23,14 @@ public struct S3Family: UpstreamFamily {
          "region": ["AWS_REGION", "AWS_DEFAULT_REGION"]]
     }
     public var catalog: [UpstreamOperation] { Self.listed }
+    /// The key pair's id is the credential (scope); the secret and region are
+    /// settings. `{region}` is filled in from the region.
+    public var builtInNamespaces: [BuiltInNamespace] {
+        [BuiltInNamespace("s3", url: "https://s3.{region}.amazonaws.com", urlVariables: ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"],
+                          keyVariables: ["AWS_ACCESS_KEY_ID"])]
+    }
+    /// AWS access key ids.
+    public var credentialPatterns: [String] { [#"AKIA[0-9A-Z]{8,}"#] }
     static let listed = [
         operation("list_objects", ttl: .fixed(300), required: ["bucket"],
                   fields: ["bucket": .string, "prefix": .string, "delimiter": .string, "start_after": .string,

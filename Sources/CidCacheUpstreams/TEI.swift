@@ -5,13 +5,12 @@ import CidCacheCore
 public struct TEIFamily: UpstreamFamily {
     public let name = "tei"
     public let catalog: [UpstreamOperation]
+    public var builtInNamespaces: [BuiltInNamespace] { [BuiltInNamespace("tei", url: "http://127.0.0.1:8080")] }
 
     public init() {
         // Embeddings are deterministic; `normalize`, `truncate` and the rest
         // change the vectors, so nothing is dropped.
-        var embed = UpstreamOperation("embed", ttl: .fixed(86_400), transport: .http { call in
-            WireFormat.postJSON(call.endpoint.url("/embed"), call)
-        })
+        var embed = UpstreamOperation.posting("embed", to: [.body("/embed")], ttl: .fixed(86_400))
         embed.validate = { request in try RequestFields.require(["inputs"], in: request, op: "embed") }
         catalog = [embed]
     }

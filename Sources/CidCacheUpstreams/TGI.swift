@@ -7,13 +7,14 @@ import CidCacheCore
 public struct TGIFamily: UpstreamFamily {
     public let name = "tgi"
     public let catalog: [UpstreamOperation]
+    public var builtInNamespaces: [BuiltInNamespace] {
+        [BuiltInNamespace("tgi", url: "http://127.0.0.1:8080", keyVariables: ["HF_TOKEN"])]
+    }
 
     public init() {
         // TGI refuses `parameters.temperature` 0 (greedy decoding is
         // `do_sample: false`), so generate answers live 1800 s.
-        var generate = UpstreamOperation("generate", ttl: .temperature(at: ["parameters", "temperature"]), transport: .http { call in
-            WireFormat.postJSON(call.endpoint.url("/generate"), call)
-        })
+        var generate = UpstreamOperation.posting("generate", to: [.body("/generate")], ttl: .temperature(at: ["parameters", "temperature"]))
         generate.validate = { request in
             try RequestFields.require(["inputs"], in: request, op: "generate")
             try RequestFields.check(request, "inputs", is: .string)

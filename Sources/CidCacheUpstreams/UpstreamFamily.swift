@@ -46,6 +46,19 @@ public protocol UpstreamFamily: Sendable {
     /// The family as a namespace serves it, given the config (`exec` takes its
     /// allow-listed commands from it). Defaults to the family unchanged.
     func configured(with options: FamilyOptions) throws -> any UpstreamFamily
+    /// The namespaces it brings without any config. Defaults to none.
+    var builtInNamespaces: [BuiltInNamespace] { get }
+    /// How the HTTP front words its own failures for the family's SDKs.
+    /// Defaults to `{"error": "message"}`.
+    var errorFormat: ErrorFormat { get }
+    /// The HTTP front's routes into it. Defaults to its operations' routes;
+    /// OPEA's open-ended operations have one route that names them.
+    var frontRoutes: [FrontRoute] { get }
+    /// List prices of its well-known models, by model name (or its prefix). Defaults to none.
+    var prices: [String: ModelPrice] { get }
+    /// Regular expressions of its credentials' shapes, redacted from whatever
+    /// any upstream echoes. Defaults to none.
+    var credentialPatterns: [String] { get }
 }
 
 extension UpstreamFamily {
@@ -63,6 +76,13 @@ extension UpstreamFamily {
     public func identityParts(endpoint: Endpoint) -> [String] { [] }
     public func scopeMaterial(endpoint: Endpoint) -> String? { endpoint.credential }
     public func configured(with options: FamilyOptions) throws -> any UpstreamFamily { self }
+    public var builtInNamespaces: [BuiltInNamespace] { [] }
+    public var errorFormat: ErrorFormat { .message }
+    public var frontRoutes: [FrontRoute] {
+        catalog.flatMap { operation in operation.routes.map { FrontRoute($0, .named(operation.name)) } }
+    }
+    public var prices: [String: ModelPrice] { [:] }
+    public var credentialPatterns: [String] { [] }
 }
 
 /// The header a family's credential travels in.

@@ -19,6 +19,17 @@ public struct UpstreamOperation: Sendable {
     public var ttl: TTLRule
     /// How the answer is framed, and when it streams.
     public var framing: Framing = .whole
+    /// The `Content-Type` of a streamed answer: the framing's media type unless set.
+    public var streamContentType: String? {
+        get { ownStreamContentType ?? framing.mediaType }
+        set { ownStreamContentType = newValue }
+    }
+    private var ownStreamContentType: String?
+    /// Where it lives under the base URL: its calls are built from these
+    /// routes and the HTTP front matches them. Empty: its calls are built
+    /// otherwise (S3's signing, exec's commands), and the front passes the
+    /// upstream's paths through.
+    public var routes: [OperationRoute] = []
     /// How the upstream says an answer under way failed (Kubo's error trailer); nil: it cannot.
     public var streamFailure: StreamFailureSignal?
     /// The tokens and model an answer reports, when it reports any.
@@ -141,6 +152,15 @@ public enum Framing: Sendable {
         case .serverSentEvents(_, let rule), .ndjson(_, let rule): return rule.streams(request)
         }
     }
+
+    /// The media type of a stream so framed; nil for a whole answer.
+    public var mediaType: String? {
+        switch self {
+        case .whole: return nil
+        case .serverSentEvents: return "text/event-stream"
+        case .ndjson: return "application/x-ndjson"
+        }
+    }
 }
 
 /// When a streaming operation streams.
@@ -167,6 +187,8 @@ public enum SSETerminal: Sendable {
     case done
     /// An event whose JSON `type` is this (Anthropic's `message_stop`).
     case eventType(String)
+    /// An event whose JSON object says so (Gemini's chunk with a `finishReason`).
+    case lastEvent(@Sendable (JSONObject) -> Bool)
 }
 
 /// What ends a complete NDJSON stream.

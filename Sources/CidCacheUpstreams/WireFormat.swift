@@ -62,13 +62,13 @@ public enum WireFormat {
         return PercentEncoding.encode(value)
     }
 
-    /// A number or a name as one path segment (a workflow's id or file name,
+    /// A number or a name as a path member (a workflow's id or file name,
     /// a model version): an integer of at least `minimum`, or a string; EINVAL
     /// with `expected` otherwise. Nil when the member is absent or null.
-    static func numberOrNameSegment(_ request: JSONObject, _ field: String, minimum: Int, expected: String) throws -> String? {
+    static func numberOrName(_ request: JSONObject, _ field: String, minimum: Int, expected: String) throws -> String? {
         guard let value = request[field], !value.isNull else { return nil }
         if let number = value.intValue, number >= minimum { return String(number) }
-        if let name = value.stringValue { return try pathSegment(name, field: field) }
+        if let name = value.stringValue { return name }
         throw CacheError(.invalidRequest, "\"\(field)\" must be \(expected)")
     }
 

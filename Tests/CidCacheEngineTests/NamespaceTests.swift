@@ -19,6 +19,24 @@ final class NamespaceTests: XCTestCase {
         XCTAssertNil(namespaces["openai"]?.endpoint.credential)
     }
 
+    func testBuiltInNamespacesLimitsAndPricesComeFromTheirFamilies() throws {
+        XCTAssertEqual(FamilyRegistry.builtInNamespaces["groq"]?.family, "openai")
+        XCTAssertEqual(FamilyRegistry.builtInNamespaces["codeql"]?.namespace.keyVariables, ["GH_TOKEN", "GITHUB_TOKEN"])
+        XCTAssertEqual(UpstreamLimits.defaults(for: "openai"), UpstreamLimits(concurrent: 32, perMinute: 500))
+        XCTAssertEqual(UpstreamLimits.defaults(for: "groq"), UpstreamLimits(concurrent: 8, perMinute: 30))
+        XCTAssertEqual(UpstreamLimits.defaults(for: "codeql"), UpstreamLimits(concurrent: 8, perMinute: 80))
+        XCTAssertEqual(UpstreamLimits.defaults(for: "ollama"), .selfHosted)
+        XCTAssertEqual(UpstreamLimits.defaults(for: "my-own"), .selfHosted)
+        XCTAssertEqual(PriceTable.defaults["claude-opus-4"], AnthropicFamily().prices["claude-opus-4"])
+        XCTAssertEqual(PriceTable.defaults["llama-3.1-8b-instant"]?.outputPerMillion, 0.08)
+        // What a front sees of a namespace: its operations and HTTP surface, not its family.
+        let gemini = try XCTUnwrap(try resolve([:])["gemini"])
+        XCTAssertEqual(gemini.familyName, "gemini")
+        XCTAssertEqual(gemini.errorFormat, .google)
+        XCTAssertEqual(gemini.routes.first?.route.pattern, RoutePattern("/v1beta/models/{model}:generateContent"))
+        XCTAssertNil(gemini.streamContentType(of: "embedContent"))
+    }
+
     func testEcosystemVariablesThenCidcacheVariables() throws {
         var environment = ["OPENAI_BASE_URL": "http://a/v1", "OPENAI_API_KEY": "k1"]
         XCTAssertEqual(try resolve(environment)["openai"]?.endpoint.baseURL, "http://a/v1")

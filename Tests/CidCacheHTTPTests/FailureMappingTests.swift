@@ -1,5 +1,6 @@
 import CidCacheCore
 @testable import CidCacheHTTP
+@testable import CidCacheUpstreams
 import XCTest
 
 /// Failures as HTTP: the errno table of docs/REFERENCE.md §5 as statuses, and each family's error body.

@@ -1,6 +1,14 @@
 import CidCacheCore
 @testable import CidCacheHTTP
+import CidCacheUpstreams
 import XCTest
+
+extension FamilyRoutes {
+    /// The front's routes into a family by its name, as a namespace of it has them; nil when it has none.
+    static func family(_ name: String) -> FamilyRoutes? {
+        FamilyRegistry.family(named: name).map { FamilyRoutes($0.frontRoutes) }.flatMap { $0.routes.isEmpty ? nil : $0 }
+    }
+}
 
 /// The front's pure parts: which routes are operations, and how a path names its namespace.
 final class RouteTableTests: XCTestCase {
@@ -9,6 +17,7 @@ final class RouteTableTests: XCTestCase {
         XCTAssertEqual(openAI?.match(method: "POST", path: "/chat/completions")?.operation, "chat.completions")
         XCTAssertEqual(openAI?.match(method: "POST", path: "/completions")?.operation, "completions")
         XCTAssertEqual(openAI?.match(method: "POST", path: "/embeddings")?.operation, "embeddings")
+        XCTAssertEqual(openAI?.match(method: "POST", path: "/responses")?.operation, "responses")
         XCTAssertEqual(FamilyRoutes.family("anthropic")?.match(method: "POST", path: "/v1/messages")?.operation, "messages")
         let ollama = FamilyRoutes.family("ollama")
         XCTAssertEqual(ollama?.match(method: "POST", path: "/api/chat")?.operation, "chat")
@@ -27,10 +36,26 @@ final class RouteTableTests: XCTestCase {
     }
 
     func testStreamsAndErrorsInEachFamilysFormat() {
-        XCTAssertEqual(FamilyRoutes.family("openai")?.streamContentType, "text/event-stream; charset=utf-8")
-        XCTAssertEqual(FamilyRoutes.family("anthropic")?.errorFormat, .anthropic)
-        XCTAssertEqual(FamilyRoutes.family("ollama")?.streamContentType, "application/x-ndjson")
-        XCTAssertEqual(FamilyRoutes.family("ollama")?.errorFormat, .message)
+        XCTAssertEqual(OpenAIFamily().operation(named: "chat.completions")?.streamContentType, "text/event-stream; charset=utf-8")
+        XCTAssertEqual(AnthropicFamily().errorFormat, .anthropic)
+        XCTAssertEqual(OllamaFamily().operation(named: "chat")?.streamContentType, "application/x-ndjson")
+        XCTAssertEqual(OllamaFamily().errorFormat, .message)
+        XCTAssertEqual(TGIFamily().operation(named: "chat.completions")?.streamContentType, "text/event-stream")
+        XCTAssertNil(OpenAIFamily().operation(named: "embeddings")?.streamContentType, "never streamed")
+    }
+
+    func testEachRouteBuildsTheUpstreamPathItMatches() throws {
+        // The one pattern both ways: the members a path gives build that path again.
+        for family in FamilyRegistry.all {
+            for front in family.frontRoutes {
+                guard case .named = front.operation else { continue }
+                let members = ["repo_id": "org/name", "revision": "v1", "path": "src", "model": "m", "model_version": "2",
+                               "org": "acme", "user": "u", "owner": "o", "repo": "r", "workflow_id": "ci.yml"]
+                let path = try front.route.pattern.path(members)
+                let matched = try XCTUnwrap(front.route.pattern.match(path), "\(family.name) \(path)")
+                XCTAssertEqual(matched.map(\.name), front.route.pattern.memberNames)
+            }
+        }
     }
 
     func testThePathsFirstSegmentIsTheNamespace() {
@@ -91,7 +116,9 @@ final class RouteTableTests: XCTestCase {
         XCTAssertEqual(String(decoding: try match.request(body: body, query: nil), as: UTF8.self),
                        #" {"model":"gemini-2.0-flash","contents": [{"parts": [{"text": "hi"}]}]}"#)
         XCTAssertEqual(FamilyRoutes.family("gemini")?.match(method: "POST", path: "/v1beta/models/m:embedContent")?.operation, "embedContent")
-        XCTAssertNil(FamilyRoutes.family("gemini")?.match(method: "POST", path: "/v1beta/models/m:streamGenerateContent"))
+        let stream = FamilyRoutes.family("gemini")?.match(method: "POST", path: "/v1beta/models/m:streamGenerateContent")
+        XCTAssertEqual(stream?.operation, "streamGenerateContent")
+        XCTAssertEqual(stream?.query, "alt=sse", "the front serves it only with the query Google's SDKs send")
         XCTAssertNil(FamilyRoutes.family("gemini")?.match(method: "POST", path: "/v1beta/models/:generateContent"), "no model")
     }
 

@@ -42,6 +42,15 @@ final class AnswerReaderTests: XCTestCase {
         XCTAssertFalse(read(String(stream.prefix(40)), framing, usage: nil, chunk: 4).isComplete)
     }
 
+    func testALastEventTheFamilyRecognizesEndsTheStream() {
+        let framing = Framing.serverSentEvents(until: .lastEvent { $0["finished"]?.boolValue == true }, when: .always)
+        let stream = "data: {\"finished\":false}\r\n\r\ndata: {\"finished\":true}\r\n\r\n"
+        XCTAssertTrue(read(stream, framing, usage: nil, chunk: 5).isComplete)
+        XCTAssertFalse(read(String(stream.prefix(26)), framing, usage: nil, chunk: 5).isComplete, "the first event alone")
+        XCTAssertFalse(read(String(stream.dropLast(2)), framing, usage: nil, chunk: 5).isComplete, "no blank line after it")
+        XCTAssertFalse(read("data: [DONE]\n\n", framing, usage: nil, chunk: 5).isComplete, "not JSON")
+    }
+
     func testNDJSONTerminals() {
         let done = Framing.ndjson(until: .doneMember, when: .unlessDeclined)
         let lines = "{\"done\":false}\n{\"done\":true,\"eval_count\":2}\n"

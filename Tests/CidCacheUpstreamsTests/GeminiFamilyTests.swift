@@ -64,4 +64,40 @@ final class GeminiFamilyTests: XCTestCase {
         XCTAssertEqual(family[op: "generateContent"].usage(try object(generate), Array(thinking.utf8))?.outputTokens, 29)
         XCTAssertNil(family[op: "embedContent"].usage(try object(generate), Array(#"{"embedding":{"values":[0.1,0.2]}}"#.utf8)))
     }
+
+    /// A streamed answer as Google sends one with `alt=sse`: chunks, the usage so far on each, the last with its `finishReason`.
+    static let stream = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}],\"role\":\"model\"},\"index\":0}],"
+        + "\"usageMetadata\":{\"promptTokenCount\":4,\"totalTokenCount\":4},\"modelVersion\":\"gemini-2.0-flash\"}\r\n\r\n"
+        + "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"lo\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],"
+        + "\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":9,\"totalTokenCount\":13},\"modelVersion\":\"gemini-2.0-flash\"}\r\n\r\n"
+
+    func testStreamGenerateContentAsksForServerSentEvents() throws {
+        let endpoint = Endpoint(baseURL: "https://generativelanguage.googleapis.com", credential: "test-gemini-key")
+        let stream = family[op: "streamGenerateContent"]
+        let request = try stream.httpRequest(try object(generate), body: Array(generate.utf8), endpoint: endpoint)
+        XCTAssertEqual(request.url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse")
+        XCTAssertEqual(request.header("x-goog-api-key"), "test-gemini-key")
+        XCTAssertEqual(String(decoding: request.body ?? [], as: UTF8.self),
+                       #"{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"temperature":0}}"#)
+        XCTAssertEqual(stream.routes, [.body("/v1beta/models/{model}:streamGenerateContent", query: "alt=sse")])
+        XCTAssertEqual(stream.pathOnlyFields, ["model"])
+        XCTAssertTrue(stream.streams(try object(generate)), "it always streams")
+        XCTAssertEqual(stream.streamContentType, "text/event-stream")
+        XCTAssertEqual(stream.defaultTTL(try object(generate)), 3600)
+        XCTAssertEqual(stream.defaultTTL(try object("{}")), 1800)
+        XCTAssertThrowsError(try stream.validate(try object(#"{"model":"gemini-2.0-flash"}"#)), "no contents")
+    }
+
+    func testAStreamIsCompleteOnceItsLastChunkHasAFinishReason() throws {
+        let stream = family[op: "streamGenerateContent"]
+        XCTAssertTrue(stream.isComplete(Array(Self.stream.utf8)))
+        let first = Self.stream.components(separatedBy: "\r\n\r\n")[0] + "\r\n\r\n"
+        XCTAssertFalse(stream.isComplete(Array(first.utf8)), "cut before the finishReason")
+        XCTAssertFalse(stream.isComplete(Array(Self.stream.utf8.dropLast(4))), "the last chunk not ended")
+        let failed = first + "data: {\"error\":{\"code\":503,\"message\":\"overloaded\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n"
+        XCTAssertFalse(stream.isComplete(Array(failed.utf8)), "an error chunk last")
+        XCTAssertTrue(stream.isComplete(Array(#"data: {"promptFeedback":{"blockReason":"SAFETY"}}\#r\#n\#r\#n"#.utf8)), "a blocked prompt")
+        XCTAssertEqual(stream.usage(try object(generate), Array(Self.stream.utf8)),
+                       TokenUsage(model: "gemini-2.0-flash", inputTokens: 4, outputTokens: 9))
+    }
 }

@@ -75,6 +75,65 @@ final class OpenAIFamilyTests: XCTestCase {
         XCTAssertNil(cut.lastObject())
     }
 
+    /// A streamed Responses API answer, as OpenAI words it: named events, the last one `response.completed` with the whole response.
+    static let responseStream = """
+        event: response.created
+        data: {"type":"response.created","sequence_number":0,"response":{"id":"resp_1","object":"response","status":"in_progress","output":[],"usage":null}}
+
+        event: response.output_text.delta
+        data: {"type":"response.output_text.delta","sequence_number":1,"item_id":"msg_1","output_index":0,"content_index":0,"delta":"Hi"}
+
+        event: response.completed
+        data: {"type":"response.completed","sequence_number":2,"response":{"id":"resp_1","object":"response","status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":"Hi"}]}],"usage":{"input_tokens":9,"output_tokens":1,"total_tokens":10}}}
+
+
+        """
+
+    func testResponsesIsAPostOfItsOwnRouteWithTheGenerationTTL() throws {
+        let responses = family[op: "responses"]
+        let text = #"{"model":"gpt-4o-mini","input":"hi","temperature":0,"user":"u-1"}"#
+        let request = try responses.httpRequest(try object(text), body: Array(text.utf8),
+                                                endpoint: Endpoint(baseURL: "https://api.openai.com/v1/", credential: "k"))
+        XCTAssertEqual(request.method, "POST")
+        XCTAssertEqual(request.url, "https://api.openai.com/v1/responses")
+        XCTAssertEqual(request.header("authorization"), "Bearer k")
+        XCTAssertEqual(String(decoding: request.body ?? [], as: UTF8.self), #"{"model":"gpt-4o-mini","input":"hi","temperature":0}"#)
+        XCTAssertEqual(responses.routes, [.body("/responses")])
+        XCTAssertEqual(responses.defaultTTL(try object(text)), 3600)
+        XCTAssertEqual(responses.defaultTTL(try object(#"{"temperature":0.7}"#)), 1800)
+        XCTAssertEqual(responses.defaultTTL(try object(#"{"text":{"temperature":0}}"#)), 1800, "only the top-level temperature")
+        XCTAssertTrue(responses.streams(try object(#"{"stream":true}"#)))
+        XCTAssertFalse(responses.streams(try object(#"{"model":"m"}"#)))
+        XCTAssertEqual(responses.streamContentType, "text/event-stream; charset=utf-8")
+        XCTAssertThrowsError(try responses.validate(try object(#"{"model":"m"}"#)), "no input")
+        XCTAssertThrowsError(try responses.validate(try object(#"{"input":"hi"}"#)), "no model")
+    }
+
+    func testAResponseStreamIsCompleteOnlyWithResponseCompleted() throws {
+        let responses = family[op: "responses"]
+        XCTAssertTrue(responses.isComplete(Array(Self.responseStream.utf8)))
+        let cut = Self.responseStream.range(of: "event: response.completed")!.lowerBound
+        XCTAssertFalse(responses.isComplete(Array(Self.responseStream[..<cut].utf8)))
+        XCTAssertFalse(responses.isComplete(Array(Self.responseStream.utf8.dropLast(3))), "the last event not ended")
+        for failure in ["response.failed", "response.incomplete", "error"] {
+            let failed = Self.responseStream[..<cut] + "event: \(failure)\ndata: {\"type\":\"\(failure)\",\"sequence_number\":2}\n\n"
+            XCTAssertFalse(responses.isComplete(Array(failed.utf8)), failure)
+        }
+        XCTAssertFalse(responses.isComplete(Array(Self.stream.utf8)), "chat's data: [DONE] does not end it")
+        XCTAssertTrue(responses.isComplete(Array(#"{"object":"response","output":[]}"#.utf8)), "a whole response")
+    }
+
+    func testResponsesUsageIsInputAndOutputTokens() throws {
+        let responses = family[op: "responses"]
+        let request = try object(#"{"model":"gpt-4o-mini","input":"hi","stream":true}"#)
+        XCTAssertEqual(responses.usage(request, Array(Self.responseStream.utf8)),
+                       TokenUsage(model: "gpt-4o-mini", inputTokens: 9, outputTokens: 1))
+        let whole = #"{"object":"response","usage":{"input_tokens":5,"output_tokens":7,"total_tokens":12}}"#
+        XCTAssertEqual(responses.usage(request, Array(whole.utf8)), TokenUsage(model: "gpt-4o-mini", inputTokens: 5, outputTokens: 7))
+        let created = Self.responseStream.components(separatedBy: "event: response.output_text.delta")[0]
+        XCTAssertNil(responses.usage(request, Array(created.utf8)), "no usage before response.completed")
+    }
+
     func testEveryFamilyIsRegisteredOnce() {
         let names = FamilyRegistry.all.map(\.name)
         XCTAssertEqual(names, ["openai", "anthropic", "gemini", "ollama", "tgi", "tei", "ovms", "opea",

@@ -1,18 +1,20 @@
 """The family handlers of fake_llm.FakeLLM, one `family_<name>` method per
 family (the wire formats fake_llm's docstring lists), with each family's usage
 and error tables. A mixin: it answers through FakeLLM's `stream`, `switch`,
-`pace`, `bearer_ok` and `digest`."""
+`pace`, `bearer_ok` and `digest`. Gemini's is in fake_llm_gemini.py."""
 import hashlib
 import json
 import re
+
+from fake_llm_gemini import USAGE as GEMINI_USAGE
+from fake_llm_gemini import GeminiHandlers
 
 # The usage each family reports, so tests can check tokens_saved exactly.
 USAGE = {
     "openai": {"prompt_tokens": 9, "completion_tokens": 12},        # 21
     "anthropic": {"input_tokens": 25, "output_tokens": 15},          # 40
     "anthropic_stream": {"input_tokens": 25, "output_tokens": 15},   # message_start 25/1, last message_delta 15
-    "gemini": {"promptTokenCount": 8, "candidatesTokenCount": 12},   # 20 (+ thoughtsTokenCount 30 on 2.5 models)
-    "gemini_thoughts": 30,
+    **GEMINI_USAGE,
     "ollama": {"prompt_eval_count": 26, "eval_count": 17},           # 43
     "tgi_chat": {"prompt_tokens": 11, "completion_tokens": 6},       # 17
 }
@@ -28,18 +30,13 @@ ANTHROPIC_ERRORS = {
     529: ("overloaded_error", "Overloaded"),
 }
 
-GEMINI_STATUS = {
-    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
-}
-
 TGI_ERROR_TYPES = {400: "validation", 401: "unauthorized", 404: "not_found", 422: "validation", 424: "generation",
                    429: "overloaded", 500: "incomplete_generation", 503: "unhealthy"}
 TEI_ERROR_TYPES = {401: "Unauthorized", 404: "NotFound", 413: "Validation", 422: "Tokenizer", 424: "Backend",
                    429: "Overloaded", 500: "Backend", 503: "Unhealthy"}
 
 
-class FamilyHandlers:
+class FamilyHandlers(GeminiHandlers):
     # OpenAI (and the chat of TGI, which speaks the same API)
 
     def openai_error(self, out, status, message, kind="invalid_request_error", code=None):
@@ -158,68 +155,6 @@ class FamilyHandlers:
                                            "usage": {"output_tokens": usage["output_tokens"]}})]
         terminal = [event("message_stop", {"type": "message_stop"})]
         self.stream(out, events, terminal, behaviour, "text/event-stream; charset=utf-8")
-
-    # Gemini (Generative Language API v1beta)
-
-    def gemini_error(self, out, status, message, details=None):
-        error = {"code": status, "message": message, "status": GEMINI_STATUS[status]}
-        if details:
-            error["details"] = details
-        out.json(status, {"error": error}, content_type="application/json; charset=UTF-8")
-
-    def family_gemini(self, out, route, body, request):
-        key = out.header("x-goog-api-key")
-        if key is None:
-            return self.gemini_error(out, 403, "Method doesn't allow unregistered callers (callers without established "
-                                     "identity). Please use API Key or other form of API consumer identity to call this API.")
-        if key != self.keys["gemini"]:
-            return self.gemini_error(out, 400, "API key not valid. Please pass a valid API key.", details=[
-                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-                 "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}},
-                {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US",
-                 "message": "API key not valid. Please pass a valid API key."}])
-        found = re.fullmatch(r"/v1beta/models/([^/:]+):(generateContent|embedContent)", route)
-        if not found:
-            return self.gemini_error(out, 404, f"Method not found: {route}")
-        model, method = found.groups()
-        if not isinstance(request, dict):
-            return self.gemini_error(out, 400, "Invalid JSON payload received.")
-        allowed = {"generateContent": {"contents", "tools", "toolConfig", "safetySettings", "systemInstruction",
-                                       "generationConfig", "cachedContent"},
-                   "embedContent": {"content", "taskType", "title", "outputDimensionality"}}[method]
-        unknown = [name for name in request if name not in allowed]
-        if unknown:
-            return self.gemini_error(out, 400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": '
-                                     "Cannot find field.")
-        behaviour = self.switch(model)
-        self.pace(behaviour)
-        if behaviour.startswith("fail-"):
-            status = int(behaviour[5:])
-            messages = {404: f"models/{model} is not found for API version v1beta, or is not supported for {method}. "
-                             "Call ListModels to see the list of available models and their supported methods.",
-                        429: "Resource has been exhausted (e.g. check quota).",
-                        503: "The model is overloaded. Please try again later.",
-                        500: "An internal error has occurred. Please retry or report in "
-                             "https://developers.generativeai.google/guide/troubleshooting"}
-            return self.gemini_error(out, status, messages.get(status, f"failure {status}"))
-        digest = self.digest(body)
-        if method == "embedContent":
-            seed = int(digest, 16)
-            return out.json(200, {"embedding": {"values": [((seed >> i) % 1000) / 1000 for i in range(8)]}},
-                            content_type="application/json; charset=UTF-8")
-        usage = dict(USAGE["gemini"])
-        usage["totalTokenCount"] = sum(usage.values())
-        if "2.5" in model:
-            usage["thoughtsTokenCount"] = USAGE["gemini_thoughts"]
-            usage["totalTokenCount"] += USAGE["gemini_thoughts"]
-        usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": usage["promptTokenCount"]}]
-        out.json(200, {
-            "candidates": [{"content": {"parts": [{"text": f"Answer {digest}."}], "role": "model"},
-                            "finishReason": "STOP", "avgLogprobs": -0.12, "index": 0}],
-            "usageMetadata": usage,
-            "modelVersion": model,
-            "responseId": f"resp-{digest}-{out.record['n']}",
-        }, content_type="application/json; charset=UTF-8")
 
     # Ollama
 

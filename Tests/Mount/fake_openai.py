@@ -1,5 +1,6 @@
 """A loopback fake of OpenAI's REST API (chat completions, completions,
-embeddings) in its wire format, with switches for failures.
+embeddings, and the Responses API as fake_openai_responses.py words it) in its
+wire format, with switches for failures.
 
 Answers are deterministic: they derive from a digest of the request's bytes
 (`answer <12 hex digits>`), so equal requests get equal bodies and different
@@ -33,6 +34,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
+import fake_openai_responses
 from loopback import LoopbackHTTPServer
 
 ORG = "org-fakefakefakefake"
@@ -169,7 +171,15 @@ class FakeOpenAI:
         self.send(handler, status, body, headers=[("retry-after", "1")] if status == 429 else [])
 
     def send_events(self, handler, events, done=True, cut=False):
-        """An event stream with chunked transfer encoding, as OpenAI sends one."""
+        """An event stream of `data:` events, `data: [DONE]` last unless not `done`."""
+        frames = [b"data: " + json.dumps(event).encode() + b"\n\n" for event in events]
+        if done:
+            frames.append(b"data: [DONE]\n\n")
+        self.send_stream(handler, frames, cut)
+
+    def send_stream(self, handler, frames, cut=False):
+        """An event stream with chunked transfer encoding, as OpenAI sends one, a frame a chunk;
+        `cut` drops the connection after two."""
         self.release(handler)
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -177,9 +187,6 @@ class FakeOpenAI:
         for name, value in self.headers(handler):
             handler.send_header(name, value)
         handler.end_headers()
-        frames = [b"data: " + json.dumps(event).encode() + b"\n\n" for event in events]
-        if done:
-            frames.append(b"data: [DONE]\n\n")
         if cut:
             frames = frames[:2]
         for frame in frames:
@@ -249,6 +256,10 @@ class FakeOpenAI:
                 return self.send_events(handler, self.completion_chunks(request, digest),
                                         done=model != "stream-nodone", cut=model == "stream-cut")
             return self.send(handler, 200, self.completion(request, digest))
+        if path == "/v1/responses":
+            if streamed:
+                return self.send_stream(handler, fake_openai_responses.frames(request, digest), cut=model == "stream-cut")
+            return self.send(handler, 200, fake_openai_responses.response(request, digest))
         if path == "/v1/embeddings":
             return self.send(handler, 200, self.embeddings(request, digest))
         return self.error(handler, 404, f"Invalid URL (POST {path})")

@@ -196,6 +196,8 @@ def test_ttl_rule_reads_each_familys_temperature(llm_mount):
     assert ttl(m, "gemini", "generateContent", {**gemini, "generationConfig": {"temperature": 0}}) == 3600
     assert ttl(m, "gemini", "generateContent", {**gemini, "generationConfig": {"temperature": 1}}) == 1800
     assert ttl(m, "gemini", "generateContent", {**gemini, "generationConfig": {"topK": 1}}) == 1800
+    assert ttl(m, "gemini", "streamGenerateContent", {**gemini, "generationConfig": {"temperature": 0}}) == 3600
+    assert ttl(m, "gemini", "streamGenerateContent", {**gemini, "generationConfig": {"temperature": 1}}) == 1800
     assert ttl(m, "gemini", "embedContent", {"model": "text-embedding-004", "content": {"parts": [{"text": "e"}]}}) == 86400
     # Ollama reads options.temperature; a top-level temperature is not Ollama's.
     ollama = {"model": "llama3.2", "prompt": "ttl", "stream": False}
@@ -324,7 +326,7 @@ def test_family_tree(llm_mount):
     m = llm_mount()
     assert {"anthropic", "gemini", "ollama", "tgi", "tei", "ovms", "opea"} <= set(os.listdir(m.p("api")))
     assert os.listdir(m.p("api", "anthropic")) == ["messages"]
-    assert sorted(os.listdir(m.p("api", "gemini"))) == ["embedContent", "generateContent"]
+    assert sorted(os.listdir(m.p("api", "gemini"))) == ["embedContent", "generateContent", "streamGenerateContent"]
     assert sorted(os.listdir(m.p("api", "ollama"))) == ["chat", "embed", "generate"]
     assert sorted(os.listdir(m.p("api", "tgi"))) == ["chat.completions", "generate"]
     assert os.listdir(m.p("api", "tei")) == ["embed"]

@@ -63,7 +63,7 @@ def test_cid_files_match_their_cids(mount):
 def test_ls_at_every_level(mount):
     assert sorted(os.listdir(mount.path)) == ["README", "api", "cid", "ctl", "errors", "log", "stats"]
     assert {"openai", "groq", "vllm"} <= set(os.listdir(mount.p("api")))
-    assert sorted(os.listdir(mount.p("api", "openai"))) == ["chat.completions", "completions", "embeddings"]
+    assert sorted(os.listdir(mount.p("api", "openai"))) == ["chat.completions", "completions", "embeddings", "responses"]
     assert os.listdir(mount.p("api", "openai", "embeddings")) == ["query"]
     assert {"all.json", "openai.json", "metrics.prom"} <= set(os.listdir(mount.p("stats")))
     mount.query("openai", "embeddings", {"model": "text-embedding-3-small", "input": "x"})

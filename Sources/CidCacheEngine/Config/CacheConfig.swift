@@ -137,7 +137,7 @@ public struct CacheConfig: Sendable {
                 for (name, spec) in try reader.object(value, key).members {
                     let object = try reader.object(spec, "namespaces.\(name)")
                     // A built-in namespace keeps its family unless the entry names another.
-                    guard let family = object["family"]?.stringValue ?? NamespaceResolver.builtIns[name]?.family else {
+                    guard let family = object["family"]?.stringValue ?? FamilyRegistry.builtInNamespaces[name]?.family else {
                         throw CacheError(.invalidRequest, "\(source): namespaces.\(name).family is required (\(name) is no built-in namespace)")
                     }
                     var settings = NamespaceSettings(family: family)
@@ -172,7 +172,7 @@ public struct CacheConfig: Sendable {
                         outputPerMillion: object["output_per_mtok"]?.doubleValue ?? 0)
                 }
             case "shared": config.shared = try SharedTierConfig(parsing: try reader.object(value, key), source: source)
-            case "exec": config.execCommands = try ExecCommand.parseSection(value, source: source)
+            case ExecCommand.configSection: config.execCommands = try ExecCommand.parseSection(value, source: source)
             case "http":
                 for (member, setting) in try reader.object(value, key).members {
                     switch member {

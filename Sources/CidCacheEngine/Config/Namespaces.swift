@@ -3,9 +3,10 @@ public import CidCacheUpstreams
 import Foundation
 
 /// A namespace ready to serve: its family, endpoint and upstream identity.
+/// The fronts see its operations and HTTP surface, never its family.
 public final class Namespace: Sendable {
     public let name: String
-    public let family: any UpstreamFamily
+    let family: any UpstreamFamily
     public let endpoint: Endpoint
     /// Short digest of the upstream identity (docs/REFERENCE.md §1.5); half of every index key.
     public let upstream: String
@@ -24,6 +25,29 @@ public final class Namespace: Sendable {
         let parts = NamespaceResolver.identityParts(family: family, endpoint: endpoint)
         upstream = NamespaceResolver.digest(parts + NamespaceResolver.scopePart(family: family, endpoint: endpoint, secret: secret))
         sharedUpstream = NamespaceResolver.digest(parts)
+    }
+
+    /// The name of its family, for listings (`"family"` in a config file).
+    public var familyName: String { family.name }
+
+    /// The names of the operations it lists, in README order.
+    public var operations: [String] { family.operations }
+
+    /// The HTTP front's routes into it; every other path is passed through.
+    public var routes: [FrontRoute] { family.frontRoutes }
+
+    /// How the HTTP front words its own failures for the family's SDKs.
+    public var errorFormat: ErrorFormat { family.errorFormat }
+
+    /// The `Content-Type` of a streamed answer of operation `op`; nil when it never streams.
+    public func streamContentType(of op: String) -> String? {
+        family.operation(named: op)?.streamContentType
+    }
+
+    /// Whether a configured credential goes upstream in a header the family
+    /// takes one in (so a caller's own header would stand in for it).
+    public var sendsConfiguredCredentialHeader: Bool {
+        endpoint.credential != nil && family.credentialHeader != nil
     }
 
     /// What the shared tier scopes its entries by: the credential of a
@@ -58,57 +82,6 @@ public final class Namespace: Sendable {
 /// Builds the namespaces of a mount from the built-in table, the config file
 /// and the environment (the ecosystem's variables, then `CIDCACHE_<NS>_URL/KEY`).
 public enum NamespaceResolver {
-    struct BuiltIn {
-        let family: String
-        let defaultURL: String
-        let urlVariables: [String]
-        let keyVariables: [String]
-    }
-
-    static let builtIns: [String: BuiltIn] = [
-        "openai": BuiltIn(family: "openai", defaultURL: "https://api.openai.com/v1",
-                          urlVariables: ["OPENAI_BASE_URL"], keyVariables: ["OPENAI_API_KEY"]),
-        "groq": BuiltIn(family: "openai", defaultURL: "https://api.groq.com/openai/v1",
-                        urlVariables: [], keyVariables: ["GROQ_API_KEY"]),
-        "vllm": BuiltIn(family: "openai", defaultURL: "http://127.0.0.1:8000/v1",
-                        urlVariables: [], keyVariables: ["VLLM_API_KEY"]),
-        "anthropic": BuiltIn(family: "anthropic", defaultURL: "https://api.anthropic.com",
-                             urlVariables: ["ANTHROPIC_BASE_URL"], keyVariables: ["ANTHROPIC_API_KEY"]),
-        // Google's SDKs prefer GOOGLE_API_KEY when both are set.
-        "gemini": BuiltIn(family: "gemini", defaultURL: "https://generativelanguage.googleapis.com",
-                          urlVariables: [], keyVariables: ["GOOGLE_API_KEY", "GEMINI_API_KEY"]),
-        // OLLAMA_HOST may be a bare host[:port]; the family completes it.
-        "ollama": BuiltIn(family: "ollama", defaultURL: "http://127.0.0.1:11434",
-                          urlVariables: ["OLLAMA_HOST"], keyVariables: []),
-        "tgi": BuiltIn(family: "tgi", defaultURL: "http://127.0.0.1:8080",
-                       urlVariables: [], keyVariables: ["HF_TOKEN"]),
-        "tei": BuiltIn(family: "tei", defaultURL: "http://127.0.0.1:8080",
-                       urlVariables: [], keyVariables: []),
-        // OVMS's documented REST port (--rest_port 8000; 9000 is its gRPC port).
-        "ovms": BuiltIn(family: "ovms", defaultURL: "http://127.0.0.1:8000",
-                        urlVariables: [], keyVariables: []),
-        "opea": BuiltIn(family: "opea", defaultURL: "http://127.0.0.1:8888",
-                        urlVariables: [], keyVariables: []),
-        "hf": BuiltIn(family: "hf", defaultURL: "https://huggingface.co",
-                      urlVariables: ["HF_ENDPOINT"], keyVariables: ["HF_TOKEN"]),
-        // gh's precedence: GH_TOKEN before GITHUB_TOKEN.
-        "github": BuiltIn(family: "github", defaultURL: "https://api.github.com",
-                          urlVariables: ["GITHUB_API_URL"], keyVariables: ["GH_TOKEN", "GITHUB_TOKEN"]),
-        "codeql": BuiltIn(family: "codeql", defaultURL: "https://api.github.com",
-                          urlVariables: ["GITHUB_API_URL"], keyVariables: ["GH_TOKEN", "GITHUB_TOKEN"]),
-        // Kubo's RPC address; CIDCACHE_IPFS_URL points it elsewhere.
-        "ipfs": BuiltIn(family: "ipfs", defaultURL: "http://127.0.0.1:5001",
-                        urlVariables: [], keyVariables: []),
-        // The key pair's id is the credential (scope); the secret and region are settings.
-        // `{region}` is filled in by the family.
-        "s3": BuiltIn(family: "s3", defaultURL: "https://s3.{region}.amazonaws.com",
-                      urlVariables: ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"], keyVariables: ["AWS_ACCESS_KEY_ID"]),
-        // DOCKER_HOST: unix:///path or tcp://host:port; the credential is for registries (user:password).
-        "docker": BuiltIn(family: "docker", defaultURL: "unix:///var/run/docker.sock",
-                          urlVariables: ["DOCKER_HOST"], keyVariables: []),
-        "exec": BuiltIn(family: "exec", defaultURL: "exec://localhost", urlVariables: [], keyVariables: []),
-    ]
-
     /// The variable prefix of a namespace: upper-cased, dots and dashes as `_`.
     public static func variablePrefix(_ namespace: String) -> String {
         "CIDCACHE_" + String(namespace.uppercased().map { $0 == "." || $0 == "-" ? "_" : $0 })
@@ -117,10 +90,11 @@ public enum NamespaceResolver {
     /// Every namespace of the mount, sorted by name.
     public static func resolve(config: CacheConfig, environment: [String: String], secret: [UInt8]) throws -> [Namespace] {
         var specs: [String: (family: String, url: (text: String, source: String), keyVariables: [String])] = [:]
-        for (name, builtIn) in builtIns {
-            let variable = builtIn.urlVariables.first { !(environment[$0] ?? "").isEmpty }
-            let url = variable.map { (text: environment[$0]!, source: $0) } ?? (text: builtIn.defaultURL, source: "the built-in default")
-            specs[name] = (builtIn.family, url, builtIn.keyVariables)
+        for (name, builtIn) in FamilyRegistry.builtInNamespaces {
+            let variable = builtIn.namespace.urlVariables.first { !(environment[$0] ?? "").isEmpty }
+            let url = variable.map { (text: environment[$0]!, source: $0) }
+                ?? (text: builtIn.namespace.defaultURL, source: "the built-in default")
+            specs[name] = (builtIn.family, url, builtIn.namespace.keyVariables)
         }
         for (name, settings) in config.namespaces {
             let existing = specs[name]

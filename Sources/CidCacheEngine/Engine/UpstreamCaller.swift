@@ -190,16 +190,13 @@ final class UpstreamCaller: Sendable {
         return try await counting(ns) { try await limiter.run(before: deadline) { try await self.client.send(request) } }
     }
 
-    /// Removes credentials and credential-looking fragments an upstream echoed.
+    /// Removes credentials, every family's credential shapes and bearer tokens an upstream echoed.
     static func scrub(_ message: String, endpoint: Endpoint) -> String {
         var text = message
         if let key = endpoint.credential, !key.isEmpty {
             text = text.replacingOccurrences(of: key, with: "[redacted]")
         }
-        let patterns = [#"(sk|pk|rk|gsk|hf|ghp|gho|ghs|github_pat|xai)[-_][A-Za-z0-9_\-\*\.]{4,}"#,
-                        #"AIza[A-Za-z0-9_\-]{20,}"#,  // Google API keys: "AIza" and 35 more, no separator
-                        #"(?i)bearer\s+\S+"#, #"AKIA[0-9A-Z]{8,}"#]
-        for pattern in patterns {
+        for pattern in FamilyRegistry.credentialPatterns + [#"(?i)bearer\s+\S+"#] {
             text = text.replacingOccurrences(of: pattern, with: "[redacted]", options: .regularExpression)
         }
         return text

@@ -1,8 +1,8 @@
-import CidCacheCore
+public import CidCacheCore
 
-/// The JSON error body a family's SDK reads, for failures the front words
-/// itself (no upstream answered, or its answer was not kept).
-enum ErrorFormat: Sendable, Equatable {
+/// The JSON error body a family's SDK reads, for failures the HTTP front
+/// words itself (no upstream answered, or its answer was not kept).
+public enum ErrorFormat: Sendable, Equatable {
     /// `{"error": {"message", "type", "param", "code"}}` (OpenAI and the servers of its API).
     case openAI
     /// `{"type": "error", "error": {"type", "message"}}`.
@@ -15,7 +15,7 @@ enum ErrorFormat: Sendable, Equatable {
     case google
 
     /// The body of `error` answered with `status`.
-    func body(for error: CacheError, status: Int) -> [UInt8] {
+    public func body(for error: CacheError, status: Int) -> [UInt8] {
         let message = JSON.string("cidcache: \(error.errnoName): \(error.message)")
         let document: JSON
         switch self {
@@ -72,29 +72,6 @@ enum ErrorFormat: Sendable, Equatable {
         case 503, 529: return "overloaded_error"
         case 500...: return "api_error"
         default: return "invalid_request_error"
-        }
-    }
-}
-
-/// The HTTP status of a failure: the upstream's when one answered, else the
-/// one its errno (docs/REFERENCE.md §5) stands for.
-enum FailureStatus {
-    static func of(_ error: CacheError) -> Int {
-        error.status ?? forKind(error.kind)
-    }
-
-    /// A failure no upstream answered, by its errno.
-    static func forKind(_ kind: CacheError.Kind) -> Int {
-        switch kind {
-        case .invalidRequest: return 400
-        case .tooLarge: return 413
-        case .accessDenied: return 401
-        case .notFound: return 404
-        case .busy: return 503
-        case .timedOut: return 504
-        case .offline: return 503
-        case .io: return 502
-        case .noSpace: return 507
         }
     }
 }
