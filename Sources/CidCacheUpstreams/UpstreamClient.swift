@@ -165,7 +165,7 @@ public final class UpstreamClient: Sendable {
     /// (a credential never reaches another origin). The whole call, body
     /// included, ends by the timeout.
     public func send(_ request: UpstreamHTTPRequest) async throws -> UpstreamResponse {
-        let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
+        let deadline = Deadline.after(seconds: timeout)
         var current = request
         var visited: Set<String> = [request.method + " " + request.url]
         while true {
@@ -186,20 +186,18 @@ public final class UpstreamClient: Sendable {
 
     private func send(_ request: UpstreamHTTPRequest, deadline: NIODeadline) async throws -> UpstreamResponse {
         let client = self.client
-        let call = Task { try await self.perform(request, deadline: deadline, on: client) }
-        // An event-loop timer, not a sleeping task: a cancelled Task.sleep keeps
-        // about 1 KiB until its deadline, which at a thousand misses a second
-        // and a 300 s timeout is hundreds of megabytes.
-        let timer = client.eventLoopGroup.next().scheduleTask(deadline: deadline) { call.cancel() }
-        defer { timer.cancel() }
-        return try await withTaskCancellationHandler {
-            do {
-                return try await call.value
-            } catch where NIODeadline.now() >= deadline {
-                throw CacheError(.timedOut, "upstream did not answer within \(Self.format(timeout)) s")
-            }
-        } onCancel: {
-            call.cancel()
+        let answer = await Deadline.race(deadline, on: client.eventLoopGroup.next()) {
+            try await self.perform(request, deadline: deadline, on: client)
+        }
+        switch answer {
+        case .success(let response)?:
+            return response
+        case .failure(let error)? where NIODeadline.now() < deadline:
+            throw error
+        case nil where Task.isCancelled:
+            throw CancellationError()
+        case .failure?, nil:
+            throw CacheError(.timedOut, "upstream did not answer within \(Self.format(timeout)) s")
         }
     }
 

@@ -2,8 +2,10 @@ import ArgumentParser
 import CidCacheCore
 import CidCacheEngine
 import CidCacheFUSE
+import CidCacheUpstreams
 import Foundation
 import Glibc
+import NIOCore
 
 struct QueryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -132,8 +134,8 @@ struct UnmountCommand: AsyncParsableCommand {
             throw fail(CacheError(.invalidRequest, "\(mountpoint) is not mounted"))
         }
         MountTable.detach(mountpoint)
-        let deadline = Date().addingTimeInterval(10)
-        while MountTable.isMounted(mountpoint) && Date() < deadline { usleep(20_000) }
+        let deadline = Deadline.after(seconds: 10)
+        while MountTable.isMounted(mountpoint) && NIODeadline.now() < deadline { usleep(20_000) }
         if MountTable.isMounted(mountpoint) { throw fail(CacheError(.busy, "\(mountpoint) is still mounted")) }
     }
 }

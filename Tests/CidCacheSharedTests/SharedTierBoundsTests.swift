@@ -1,5 +1,6 @@
 import XCTest
 import CidCacheCore
+import CidCacheUpstreams
 import NIOCore
 import NIOPosix
 import Synchronization

@@ -141,9 +141,9 @@ extension CacheEngine {
     func store(_ query: PreparedQuery, _ whole: WholeAnswer) throws -> (CID, EntryRecord) {
         let ns = query.namespace
         let (bytes, usage, sent) = (whole.bytes, whole.usage, whole.sent)
-        let elapsedMs = Int64(Date().timeIntervalSince(sent) * 1000)
+        let elapsedMs = sent.elapsedMilliseconds
         let ttl = query.control.ttl ?? ttlFor(query)
-        let fetched = Int64(sent.timeIntervalSince1970)
+        let fetched = Int64(sent.date.timeIntervalSince1970)
         let contentCID = CID.forContent(bytes)
         let entry = try storeEntry(query, NewEntry(
             requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
