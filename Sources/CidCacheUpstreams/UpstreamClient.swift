@@ -104,22 +104,25 @@ public struct UpstreamResponse: Sendable {
         return { stop(CacheError(.io, "the reader of the upstream answer went away")) }
     }
 
-    /// The whole body, read by `deliver`; the caller's cancellation stops the reading.
-    public func collect() async throws -> [UInt8] {
-        let bytes = Mutex<[UInt8]>([])
-        let stopper = Mutex<(@Sendable () -> Void)?>(nil)
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], Error>) in
-                let stop = deliver({ buffer in bytes.withLock { $0.append(contentsOf: buffer.readableBytesView) } }) { failure in
-                    if let failure { return continuation.resume(throwing: failure) }
-                    continuation.resume(returning: bytes.withLock { $0 })
-                }
-                stopper.withLock { $0 = stop }
-                if Task.isCancelled { stop() }
+    /// The body's pieces in order as `deliver` reads them, within its bounds:
+    /// the iteration throws what cut the body short, and cancelling the
+    /// reading task stops the reading.
+    public var pieces: AsyncThrowingStream<ByteBuffer, any Error> {
+        AsyncThrowingStream { pieces in
+            let stop = deliver({ pieces.yield($0) }, end: { pieces.finish(throwing: $0) })
+            pieces.onTermination = { reason in
+                if case .cancelled = reason { stop() }
             }
-        } onCancel: {
-            stopper.withLock { $0 }?()
         }
+    }
+
+    /// The whole body; the caller's cancellation stops the reading.
+    public func collect() async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for try await piece in pieces { bytes += piece.readableBytesView }
+        // A cancelled iteration ends quietly; it is not the end of the body.
+        try Task.checkCancellation()
+        return bytes
     }
 }
 

@@ -21,8 +21,13 @@ extension CacheEngine {
         guard !config.offline || (shared != nil && query.servesFromCache) else { throw offlineError() }
 
         let key = EntryKey(upstream: ns.upstream, requestCID: query.requestCID.string)
-        let (result, joined) = try await flights.run(key) { land in
-            try await self.fly(query, lookedUpAt: lookedUpAt, land: land)
+        let (result, joined): (FlightResult, Bool)
+        do {
+            (result, joined) = try await flights.run(key) { land in
+                try await self.fly(query, lookedUpAt: lookedUpAt, land: land)
+            }
+        } catch is CancellationError {
+            throw CacheError(.io, "the caller went away before the answer started (the upstream call goes on and fills the cache)")
         }
         if result.source == .stored, let entry = result.entry { return hitAnswer(query, entry, body: result.body) }
         let outcome: Outcome = joined ? .coalesced : result.source == .stale ? .stale : result.source == .shared ? .shared : .miss
