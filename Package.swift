@@ -80,6 +80,7 @@ let package = Package(
         // The command-line front.
         .executableTarget(name: "cidcache", dependencies: [
             "CidCacheEngine", "CidCacheFUSE", "CidCacheHTTP", "CidCacheShared", "CidCacheCore",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -99,7 +100,8 @@ let package = Package(
         // The families tested directly, endpoints and operations built by hand, no engine.
         .testTarget(name: "CidCacheUpstreamsTests", dependencies: [
             "CidCacheUpstreams", "CidCacheCore",
-            .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "CidCacheSharedTests", dependencies: [
             "CidCacheShared", "CidCacheCore", "CidCacheUpstreams",

@@ -1,6 +1,7 @@
 public import CidCacheCore
 import CidCacheEngine
 import Glibc
+import NIOCore
 import Synchronization
 
 /// The caller keys the front knows, read from `http.keys_file` and read
@@ -16,7 +17,7 @@ public final class CallerKeys: Sendable {
     private struct State {
         var names: [String: String] = [:]  // key digest → caller name
         var modified: timespec?
-        var lastLook: ContinuousClock.Instant?
+        var lastLook: NIODeadline?
     }
 
     /// Reads the file at `path` now; EINVAL or EIO naming it when it cannot be used.
@@ -35,7 +36,7 @@ public final class CallerKeys: Sendable {
     public func caller(presenting credential: String) -> String? {
         guard let path, credential.hasPrefix(CallerKeyFile.keyPrefix) else { return nil }
         let digest = CallerKeyFile.digest(of: credential)
-        let now = ContinuousClock.now
+        let now = NIODeadline.now()
         return state.withLock { state in
             if state.lastLook.map({ now - $0 >= .seconds(1) }) ?? true {
                 state.lastLook = now

@@ -3,7 +3,6 @@ import CidCacheEngine
 import CidCacheUpstreams
 import HTTPTypes
 import Hummingbird
-import Synchronization
 
 /// Answers every request of the HTTP front: `/<namespace>/<path>` is
 /// `<path>` under the namespace's base URL. A route that is an operation
@@ -140,9 +139,8 @@ struct FrontResponder: HTTPResponder {
         case .failed(let error):
             return Self.failure(error, format: surface.errorFormat)
         case .needsUpstream(let pending):
-            let engine = self.engine
             do {
-                return await respond(try await unlessCancelled { try await engine.finish(pending) }, surface)
+                return await respond(try await engine.finish(pending), surface)
             } catch {
                 return Self.failure(CacheError(wrapping: error), format: surface.errorFormat, requestCID: pending.requestCID)
             }
@@ -179,7 +177,7 @@ struct FrontResponder: HTTPResponder {
             })
         }
         do {
-            let bytes = try await source.collectUnlessCancelled()
+            let bytes = try await source.collect()
             fields[Self.contentCIDHeader] = (source.contentCID ?? CID.forContent(bytes)).string
             return Response(status: .ok, headers: fields, body: HTTPBody(byteBuffer: ByteBuffer(bytes: bytes)))
         } catch {
@@ -191,9 +189,8 @@ struct FrontResponder: HTTPResponder {
 
     private func passThrough(namespace: String, _ call: PassThroughRequest, format: ErrorFormat) async -> Response {
         let answer: PassThroughAnswer
-        let engine = self.engine
         do {
-            answer = try await unlessCancelled { try await engine.passThrough(namespace: namespace, call) }
+            answer = try await engine.passThrough(namespace: namespace, call)
         } catch {
             return Self.failure(CacheError(wrapping: error), format: format)
         }
@@ -211,12 +208,8 @@ struct FrontResponder: HTTPResponder {
     /// A stored answer of at most 1 MiB whole, when its bytes are there at once
     /// (memory, the index or a file): one write instead of a streamed body; nil otherwise.
     static func readAtOnce(_ source: CidCacheEngine.ResponseBody, size: Int) -> ArraySlice<UInt8>? {
-        guard size <= 1 << 20 else { return nil }
-        let read = Mutex<ArraySlice<UInt8>?>(nil)
-        source.read(at: 0, limit: size) { chunk in
-            if case .bytes(let bytes) = chunk { read.withLock { $0 = bytes } }
-        }
-        return read.withLock { $0 }.flatMap { $0.count == size ? $0 : nil }
+        guard size <= 1 << 20, case .bytes(let bytes)? = source.availableNow(at: 0, limit: size), bytes.count == size else { return nil }
+        return bytes
     }
 
     /// An engine body as a response body, passed on as it arrives; `trailers`
@@ -225,7 +218,7 @@ struct FrontResponder: HTTPResponder {
     static func streaming(_ source: CidCacheEngine.ResponseBody, length: Int? = nil,
                           trailers: @escaping @Sendable () -> HTTPFields? = { nil }) -> HTTPBody {
         HTTPBody(contentLength: length) { writer in
-            try await source.forEachPiece { try await writer.write(ByteBuffer(bytes: $0)) }
+            for try await piece in source { try await writer.write(ByteBuffer(bytes: piece)) }
             try await writer.finish(trailers())
         }
     }

@@ -1,4 +1,4 @@
-import Dispatch
+import NIOCore
 import Synchronization
 
 /// A `CircuitBreaker` under a lock, on the monotonic clock. The shared tier
@@ -25,5 +25,5 @@ final class Breaker: Sendable {
         machine.withLock { $0.stateName }
     }
 
-    private static var now: UInt64 { DispatchTime.now().uptimeNanoseconds }
+    private static var now: UInt64 { NIODeadline.now().uptimeNanoseconds }
 }

@@ -1,3 +1,4 @@
+import CidCacheUpstreams
 public import NIOCore
 import NIOPosix
 import Synchronization

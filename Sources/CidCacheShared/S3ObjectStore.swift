@@ -58,7 +58,7 @@ public final class S3ObjectStore: ObjectStore {
                                                      deadline: deadline)
         switch status {
         case 200: return StoredObject(bytes: body, etag: headers.first(name: "etag"))
-        case 404 where S3Family.errorDocument(body).code != "NoSuchBucket": throw .notFound
+        case 404 where S3XML.errorDocument(body).code != "NoSuchBucket": throw .notFound
         default: throw Self.failure("GET", status, body)
         }
     }
@@ -123,7 +123,7 @@ public final class S3ObjectStore: ObjectStore {
 
     /// A status the call did not expect: a 5xx is the bucket failing, any other the bucket refusing.
     private static func failure(_ method: String, _ status: Int, _ body: [UInt8]) -> ObjectStoreError {
-        let why = "\(method) answered \(status)" + (S3Family.errorDocument(body).code.map { " \($0)" } ?? "")
+        let why = "\(method) answered \(status)" + (S3XML.errorDocument(body).code.map { " \($0)" } ?? "")
         return status >= 500 ? .unavailable(why) : .refused(why)
     }
 }

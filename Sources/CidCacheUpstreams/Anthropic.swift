@@ -2,7 +2,7 @@ import CidCacheCore
 
 /// Anthropic's Messages API: `POST {base}/v1/messages` with `x-api-key` and
 /// `anthropic-version` headers. The base URL has no `/v1`.
-public struct AnthropicFamily: UpstreamFamily {
+struct AnthropicFamily: UpstreamFamily {
     public let name = "anthropic"
     public var credentialHeader: CredentialHeader? { .named("x-api-key") }
     public var acceptedCredentialHeaders: [CredentialHeader] { [.named("x-api-key"), .bearer] }

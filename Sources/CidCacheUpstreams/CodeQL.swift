@@ -10,7 +10,7 @@ import CidCacheCore
 /// `category`, tool and language match when given), each with the bytes
 /// GitHub sent. An analysis of a commit never changes: 24 h. No analysis of
 /// the commit is ENOENT, so nothing is cached until one exists.
-public struct CodeQLFamily: UpstreamFamily {
+struct CodeQLFamily: UpstreamFamily {
     public let name = "codeql"
     public var isCredentialScoped: Bool { true }
     public var versionHeaders: [(name: String, value: String)] { GitHubAPI.versionHeaders }

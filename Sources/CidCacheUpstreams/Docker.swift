@@ -1,4 +1,4 @@
-public import CidCacheCore
+import CidCacheCore
 import Foundation
 
 /// The Docker Engine API (read-only inspection) over `DOCKER_HOST` — a unix
@@ -11,7 +11,7 @@ import Foundation
 /// The credential, when set (`CIDCACHE_DOCKER_KEY=user:password`), is sent as
 /// basic auth to the token realm (or a Basic challenge) of the default
 /// registry only, and scopes the namespace's entries.
-public struct DockerFamily: UpstreamFamily {
+struct DockerFamily: UpstreamFamily {
     public init() {}
 
     public let name = "docker"

@@ -89,7 +89,7 @@ public struct ExecCommand: Sendable, Equatable {
 /// `input_cids`), so a changed file or a changed command is a new request.
 /// Run with posix_spawn (no shell); a name not on the list fails with EACCES,
 /// a non-zero exit with EIO (stderr in the message), the deadline with ETIMEDOUT.
-public struct ExecFamily: UpstreamFamily {
+struct ExecFamily: UpstreamFamily {
     public let commands: [String: ExecCommand]
     /// The largest stdout taken in (the config's `response_limit_bytes`).
     public let outputLimit: Int

@@ -6,7 +6,7 @@ import CidCacheCore
 /// `x-goog-api-key` header. The model is the request's `model`
 /// member (`"gemini-2.0-flash"` or `"models/gemini-2.0-flash"`): it stays in
 /// the key and moves from the body into the path.
-public struct GeminiFamily: UpstreamFamily {
+struct GeminiFamily: UpstreamFamily {
     public let name = "gemini"
     public var credentialHeader: CredentialHeader? { .named("x-goog-api-key") }
     public var requiresCredential: Bool { true }

@@ -11,7 +11,7 @@ import CidCacheCore
 /// A rate-limited answer (403 or 429 with `x-ratelimit-remaining: 0`, a
 /// `retry-after`, or a "rate limit" message) means busy, not refused, so an
 /// expired entry within the stale window is served instead.
-public struct GitHubFamily: UpstreamFamily {
+struct GitHubFamily: UpstreamFamily {
     public let name = "github"
     public var isCredentialScoped: Bool { true }
     public var versionHeaders: [(name: String, value: String)] { GitHubAPI.versionHeaders }

@@ -10,7 +10,7 @@ import CidCacheCore
 /// listing's `Link: rel="next"` pages and joins them into one array, every
 /// entry with the bytes the Hub sent. Answers depend on the token (private and
 /// gated repos), so entries are scoped by it.
-public struct HuggingFaceFamily: UpstreamFamily {
+struct HuggingFaceFamily: UpstreamFamily {
     public let name = "hf"
     public var isCredentialScoped: Bool { true }
     public var catalog: [UpstreamOperation] { Self.listed }

@@ -22,7 +22,7 @@ import CidCacheCore
 /// the message); a message saying the thing is not there ("not pinned", "not
 /// found", "does not exist") means ENOENT, a client error (400, Code 1, or a
 /// message about an invalid path or CID) EINVAL.
-public struct IPFSFamily: UpstreamFamily {
+struct IPFSFamily: UpstreamFamily {
     public let name = "ipfs"
     public var isCredentialScoped: Bool { true }
     public var catalog: [UpstreamOperation] { Self.listed }

@@ -6,7 +6,7 @@ import CidCacheCore
 /// routes. Chat-style megaservices (ChatQnA and others) stream server-sent
 /// events ending with `data: [DONE]` unless the request says `"stream": false`.
 /// No key is needed; one configured is sent as a bearer token.
-public struct OPEAFamily: UpstreamFamily {
+struct OPEAFamily: UpstreamFamily {
     public let name = "opea"
     public let catalog: [UpstreamOperation]
     public var builtInNamespaces: [BuiltInNamespace] { [BuiltInNamespace("opea", url: "http://127.0.0.1:8888")] }

@@ -5,7 +5,7 @@ import CidCacheCore
 /// and its optional version are the request's `model` and `model_version`
 /// members: they stay in the key and move from the body into the path. No key
 /// is needed; one configured is sent as a bearer token.
-public struct OVMSFamily: UpstreamFamily {
+struct OVMSFamily: UpstreamFamily {
     public let name = "ovms"
     public let catalog: [UpstreamOperation]
     /// OVMS's documented REST port (--rest_port 8000; 9000 is its gRPC port).

@@ -4,7 +4,7 @@ import CidCacheCore
 /// Chat and generate stream NDJSON unless the request says `"stream": false`;
 /// the last line of a complete answer has `"done": true`. No key is needed; one
 /// configured is sent as a bearer token (for a proxy in front).
-public struct OllamaFamily: UpstreamFamily {
+struct OllamaFamily: UpstreamFamily {
     public let name = "ollama"
     public var catalog: [UpstreamOperation] { Self.listed }
     /// OLLAMA_HOST may be a bare host[:port]; `effectiveBaseURL` completes it.

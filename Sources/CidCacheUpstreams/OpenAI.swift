@@ -2,7 +2,7 @@ import CidCacheCore
 
 /// OpenAI's API and every server that speaks it (Groq, vLLM, any compatible
 /// endpoint the config adds). The base URL includes its `/v1`.
-public struct OpenAIFamily: UpstreamFamily {
+struct OpenAIFamily: UpstreamFamily {
     public let name = "openai"
     public let catalog: [UpstreamOperation]
     public var errorFormat: ErrorFormat { .openAI }

@@ -1,6 +1,7 @@
 import CidCacheCore
 import Foundation
 import Glibc
+import NIOCore
 
 /// Runs one command with posix_spawn, never through a shell: argv as given,
 /// stdin fed from bytes, stdout and stderr collected, killed (its whole process
@@ -106,7 +107,7 @@ public enum ProcessRunner {
         for fd in [stdinFD, outFD, errFD] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         if input.isEmpty { close(stdinFD); stdinFD = -1 }
         var written = 0
-        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        let deadline = Deadline.after(seconds: timeoutSeconds)
         var buffer = [UInt8](repeating: 0, count: 65536)
         func killGroup() {
             kill(-pid, SIGKILL)
@@ -114,7 +115,7 @@ public enum ProcessRunner {
         }
 
         while outFD >= 0 || errFD >= 0 {
-            let remaining = deadline.timeIntervalSinceNow
+            let remaining = Double((deadline - .now()).nanoseconds) / 1e9
             if remaining <= 0 { result.timedOut = true; killGroup(); break }
             var polls = [pollfd]()
             if stdinFD >= 0 { polls.append(pollfd(fd: stdinFD, events: Int16(POLLOUT), revents: 0)) }

@@ -1,4 +1,4 @@
-public import CidCacheCore
+import CidCacheCore
 import Foundation
 import Glibc
 
@@ -11,7 +11,7 @@ import Glibc
 /// The credential is `AWS_ACCESS_KEY_ID` (entries are scoped by a keyed hash
 /// of it and its secret); the secret, session token and region are settings. Without an
 /// access key id, requests go unsigned (public buckets); `presign` needs one.
-public struct S3Family: UpstreamFamily {
+struct S3Family: UpstreamFamily {
     public init() {}
 
     public let name = "s3"
@@ -247,15 +247,9 @@ public struct S3Family: UpstreamFamily {
 
     // MARK: Errors
 
-    /// The `<Code>` and `<Message>` of S3's `<Error>` document; nils when `body` is not one.
-    public static func errorDocument(_ body: [UInt8]) -> (code: String?, message: String?) {
-        guard let document = try? S3XML.read(S3ErrorBody.self, from: body) else { return (nil, nil) }
-        return (document.root == "Error" ? document.value.code : nil, document.value.message)
-    }
-
     /// S3's `<Error><Code>` first, then the status (docs/REFERENCE.md §5.1).
     public static func error(status: Int, body: [UInt8]) -> CacheError {
-        let (code, message) = errorDocument(body)
+        let (code, message) = S3XML.errorDocument(body)
         let text = "S3 answered \(status)" + (code.map { " \($0)" } ?? "") + (message.map { ": \($0)" } ?? "")
         switch code {
         case "NoSuchBucket", "NoSuchKey", "NoSuchVersion", "NotFound":

@@ -87,7 +87,13 @@ extension KeyedDecodingContainer {
 /// namespace prefix, text exactly as sent (entities and CDATA decoded,
 /// whitespace kept), external entities never resolved. Text and CDATA mixed
 /// in one element are not joined (XMLCoder keeps them apart); S3 sends no CDATA.
-enum S3XML {
+public enum S3XML {
+    /// The `<Code>` and `<Message>` of S3's `<Error>` document; nils when `body` is not one.
+    public static func errorDocument(_ body: [UInt8]) -> (code: String?, message: String?) {
+        guard let document = try? read(S3ErrorBody.self, from: body) else { return (nil, nil) }
+        return (document.root == "Error" ? document.value.code : nil, document.value.message)
+    }
+
     /// The name of the document's root element and the document as `T`;
     /// `.io` when the bytes are not well-formed XML.
     static func read<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws(CacheError) -> (root: String, value: T) {

@@ -2,7 +2,7 @@ import CidCacheCore
 
 /// Hugging Face Text Embeddings Inference: `POST {base}/embed`. No key is
 /// needed; one configured is sent as a bearer token.
-public struct TEIFamily: UpstreamFamily {
+struct TEIFamily: UpstreamFamily {
     public let name = "tei"
     public let catalog: [UpstreamOperation]
     public var builtInNamespaces: [BuiltInNamespace] { [BuiltInNamespace("tei", url: "http://127.0.0.1:8080")] }

@@ -4,7 +4,7 @@ import CidCacheCore
 /// API, never streamed: streaming is the separate `/generate_stream`, which is
 /// not cached) and `POST {base}/v1/chat/completions` (OpenAI's API). The base
 /// URL has no `/v1`. A configured token is sent as a bearer token.
-public struct TGIFamily: UpstreamFamily {
+struct TGIFamily: UpstreamFamily {
     public let name = "tgi"
     public let catalog: [UpstreamOperation]
     public var builtInNamespaces: [BuiltInNamespace] {

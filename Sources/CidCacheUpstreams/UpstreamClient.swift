@@ -104,22 +104,25 @@ public struct UpstreamResponse: Sendable {
         return { stop(CacheError(.io, "the reader of the upstream answer went away")) }
     }
 
-    /// The whole body, read by `deliver`; the caller's cancellation stops the reading.
-    public func collect() async throws -> [UInt8] {
-        let bytes = Mutex<[UInt8]>([])
-        let stopper = Mutex<(@Sendable () -> Void)?>(nil)
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], Error>) in
-                let stop = deliver({ buffer in bytes.withLock { $0.append(contentsOf: buffer.readableBytesView) } }) { failure in
-                    if let failure { return continuation.resume(throwing: failure) }
-                    continuation.resume(returning: bytes.withLock { $0 })
-                }
-                stopper.withLock { $0 = stop }
-                if Task.isCancelled { stop() }
+    /// The body's pieces in order as `deliver` reads them, within its bounds:
+    /// the iteration throws what cut the body short, and cancelling the
+    /// reading task stops the reading.
+    public var pieces: AsyncThrowingStream<ByteBuffer, any Error> {
+        AsyncThrowingStream { pieces in
+            let stop = deliver({ pieces.yield($0) }, end: { pieces.finish(throwing: $0) })
+            pieces.onTermination = { reason in
+                if case .cancelled = reason { stop() }
             }
-        } onCancel: {
-            stopper.withLock { $0 }?()
         }
+    }
+
+    /// The whole body; the caller's cancellation stops the reading.
+    public func collect() async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for try await piece in pieces { bytes += piece.readableBytesView }
+        // A cancelled iteration ends quietly; it is not the end of the body.
+        try Task.checkCancellation()
+        return bytes
     }
 }
 
@@ -165,7 +168,7 @@ public final class UpstreamClient: Sendable {
     /// (a credential never reaches another origin). The whole call, body
     /// included, ends by the timeout.
     public func send(_ request: UpstreamHTTPRequest) async throws -> UpstreamResponse {
-        let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
+        let deadline = Deadline.after(seconds: timeout)
         var current = request
         var visited: Set<String> = [request.method + " " + request.url]
         while true {
@@ -186,20 +189,18 @@ public final class UpstreamClient: Sendable {
 
     private func send(_ request: UpstreamHTTPRequest, deadline: NIODeadline) async throws -> UpstreamResponse {
         let client = self.client
-        let call = Task { try await self.perform(request, deadline: deadline, on: client) }
-        // An event-loop timer, not a sleeping task: a cancelled Task.sleep keeps
-        // about 1 KiB until its deadline, which at a thousand misses a second
-        // and a 300 s timeout is hundreds of megabytes.
-        let timer = client.eventLoopGroup.next().scheduleTask(deadline: deadline) { call.cancel() }
-        defer { timer.cancel() }
-        return try await withTaskCancellationHandler {
-            do {
-                return try await call.value
-            } catch where NIODeadline.now() >= deadline {
-                throw CacheError(.timedOut, "upstream did not answer within \(Self.format(timeout)) s")
-            }
-        } onCancel: {
-            call.cancel()
+        let answer = await Deadline.race(deadline, on: client.eventLoopGroup.next()) {
+            try await self.perform(request, deadline: deadline, on: client)
+        }
+        switch answer {
+        case .success(let response)?:
+            return response
+        case .failure(let error)? where NIODeadline.now() < deadline:
+            throw error
+        case nil where Task.isCancelled:
+            throw CancellationError()
+        case .failure?, nil:
+            throw CacheError(.timedOut, "upstream did not answer within \(Self.format(timeout)) s")
         }
     }
 

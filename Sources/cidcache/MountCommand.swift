@@ -5,6 +5,7 @@ import CidCacheFUSE
 import CidCacheHTTP
 import Foundation
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 struct MountCommand: AsyncParsableCommand {
@@ -61,8 +62,8 @@ struct MountCommand: AsyncParsableCommand {
         if offline { arguments.append("--offline") }
         if let http = listen.http { arguments += ["--http", http] }
         let pid = try Daemon.spawn(executable: Daemon.executablePath, arguments: ["mount"] + arguments, logPath: logPath)
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
+        let deadline = NIODeadline.now() + .seconds(30)
+        while NIODeadline.now() < deadline {
             guard Daemon.isAlive(pid) else { break }
             if MountTable.isMounted(mountpoint), MountTable.answers(mountpoint) {
                 // Commands that run as printed: this binary by its absolute path

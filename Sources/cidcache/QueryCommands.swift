@@ -4,6 +4,7 @@ import CidCacheEngine
 import CidCacheFUSE
 import Foundation
 import Glibc
+import NIOCore
 
 struct QueryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -132,8 +133,8 @@ struct UnmountCommand: AsyncParsableCommand {
             throw fail(CacheError(.invalidRequest, "\(mountpoint) is not mounted"))
         }
         MountTable.detach(mountpoint)
-        let deadline = Date().addingTimeInterval(10)
-        while MountTable.isMounted(mountpoint) && Date() < deadline { usleep(20_000) }
+        let deadline = NIODeadline.now() + .seconds(10)
+        while MountTable.isMounted(mountpoint) && NIODeadline.now() < deadline { usleep(20_000) }
         if MountTable.isMounted(mountpoint) { throw fail(CacheError(.busy, "\(mountpoint) is still mounted")) }
     }
 }

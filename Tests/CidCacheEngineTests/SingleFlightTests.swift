@@ -131,6 +131,26 @@ final class SingleFlightTests: XCTestCase {
         XCTAssertFalse(flights.isFlying("k"))
     }
 
+    /// A caller cancelled while it waits stops waiting at once; the run goes
+    /// on, with no task of the caller's, and a joiner still gets its value.
+    func testACancelledCallerStopsWaitingAndTheRunGoesOn() async throws {
+        let (release, open) = AsyncStream<Void>.makeStream()
+        let flights = self.flights, one = counted(1, release: release)
+        let first = Task { try await flights.run("k", one) }
+        while !flights.isFlying("k") { await Task.yield() }
+        first.cancel()
+        let outcome = await first.result
+        guard case .failure(let error) = outcome else { return XCTFail("\(outcome)") }
+        XCTAssertTrue(error is CancellationError, "\(error)")
+        XCTAssertTrue(flights.isFlying("k"), "the run goes on")
+        async let joiner = flights.run("k") { _ in 2 }
+        open.yield()
+        let joined = try await joiner
+        XCTAssertEqual(joined.value, 1)
+        XCTAssertTrue(joined.joined)
+        XCTAssertEqual(runs.count.load(ordering: .relaxed), 1)
+    }
+
     func testAFailureReachesEveryJoinerAndTheKeyFliesAgain() async throws {
         struct Failure: Error {}
         do {

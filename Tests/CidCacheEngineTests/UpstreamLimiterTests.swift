@@ -33,7 +33,7 @@ final class UpstreamLimiterTests: XCTestCase {
     }
 
     func testCallsPastTheBudgetWaitForTheWindow() async throws {
-        let limiter = UpstreamLimiter(concurrent: 8, perMinute: 3, window: 0.5)
+        let limiter = UpstreamLimiter(concurrent: 8, perMinute: 3, windowSeconds: 0.5)
         let started = Date()
         for _ in 0..<4 { _ = try await limiter.run { 0 } }
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 0.45)
@@ -41,10 +41,10 @@ final class UpstreamLimiterTests: XCTestCase {
 
     /// A start the budget would allow only past the call's deadline is EBUSY at once, not a wait past it.
     func testAStartPastTheDeadlineIsBusyAtOnce() async throws {
-        let limiter = UpstreamLimiter(concurrent: 8, perMinute: 1, window: 60)
+        let limiter = UpstreamLimiter(concurrent: 8, perMinute: 1, windowSeconds: 60)
         _ = try await limiter.run { 0 }
         do {
-            _ = try await limiter.run(before: Date().addingTimeInterval(5)) { 0 }
+            _ = try await limiter.run(before: Deadline.after(seconds: 5)) { 0 }
             XCTFail("the second call started")
         } catch let error as CacheError {
             XCTAssertEqual(error.kind, .busy)
@@ -64,13 +64,13 @@ final class UpstreamLimiterTests: XCTestCase {
         }
         while release.withLock({ $0 == nil }) { await Task.yield() }
         do {
-            _ = try await limiter.run(before: Date().addingTimeInterval(0.2)) { 1 }
+            _ = try await limiter.run(before: Deadline.after(seconds: 0.2)) { 1 }
             XCTFail("the call got a slot that was never freed")
         } catch let error as CacheError {
             XCTAssertEqual(error.kind, .busy)
             XCTAssertTrue(error.message.contains("concurrent"), error.message)
         }
-        let waiting = Task { try await limiter.run(before: Date().addingTimeInterval(60)) { 2 } }
+        let waiting = Task { try await limiter.run(before: Deadline.after(seconds: 60)) { 2 } }
         release.withLock { $0 }?.resume()
         _ = try await holder.value
         let next = try await waiting.value

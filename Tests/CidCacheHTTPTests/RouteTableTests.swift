@@ -1,6 +1,6 @@
 import CidCacheCore
 @testable import CidCacheHTTP
-import CidCacheUpstreams
+@testable import CidCacheUpstreams
 import XCTest
 
 extension FamilyRoutes {

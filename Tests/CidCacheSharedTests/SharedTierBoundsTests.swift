@@ -1,5 +1,6 @@
 import CidCacheCore
 @testable import CidCacheShared
+import CidCacheUpstreams
 import NIOCore
 import NIOPosix
 import Synchronization

@@ -1,6 +1,6 @@
 import CidCacheCore
-import CidCacheUpstreams
 import CidCacheStore
+import CidCacheUpstreams
 import Foundation
 import Synchronization
 
@@ -21,8 +21,13 @@ extension CacheEngine {
         guard !config.offline || (shared != nil && query.servesFromCache) else { throw offlineError() }
 
         let key = EntryKey(upstream: ns.upstream, requestCID: query.requestCID.string)
-        let (result, joined) = try await flights.run(key) { land in
-            try await self.fly(query, lookedUpAt: lookedUpAt, land: land)
+        let (result, joined): (FlightResult, Bool)
+        do {
+            (result, joined) = try await flights.run(key) { land in
+                try await self.fly(query, lookedUpAt: lookedUpAt, land: land)
+            }
+        } catch is CancellationError {
+            throw CacheError(.io, "the caller went away before the answer started (the upstream call goes on and fills the cache)")
         }
         if result.source == .stored, let entry = result.entry { return hitAnswer(query, entry, body: result.body) }
         let outcome: Outcome = joined ? .coalesced : result.source == .stale ? .stale : result.source == .shared ? .shared : .miss
@@ -141,9 +146,9 @@ extension CacheEngine {
     func store(_ query: PreparedQuery, _ whole: WholeAnswer) throws -> (CID, EntryRecord) {
         let ns = query.namespace
         let (bytes, usage, sent) = (whole.bytes, whole.usage, whole.sent)
-        let elapsedMs = Int64(Date().timeIntervalSince(sent) * 1000)
+        let elapsedMs = sent.elapsedMilliseconds
         let ttl = query.control.ttl ?? ttlFor(query)
-        let fetched = Int64(sent.timeIntervalSince1970)
+        let fetched = Int64(sent.date.timeIntervalSince1970)
         let contentCID = CID.forContent(bytes)
         let entry = try storeEntry(query, NewEntry(
             requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,

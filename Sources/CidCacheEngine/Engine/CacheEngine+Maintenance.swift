@@ -50,7 +50,7 @@ extension CacheEngine {
     /// Flushes once a second until cancelled, then once more.
     public func runMaintenance() async {
         while !Task.isCancelled {
-            try? await Task.sleep(nanoseconds: 1_000_000_000)
+            try? await Deadline.sleep(until: Deadline.after(seconds: 1))
             flush()
         }
         flush()

@@ -142,7 +142,7 @@ public final class CacheEngine: Sendable {
     public struct PendingQuery: Sendable {
         let query: PreparedQuery
         public var requestCID: CID { query.requestCID }
-        let started: Date
+        let started: Moment
         let pid: Int32
         /// Whose answer it is (`QueryOptions.caller`).
         let caller: String?
@@ -155,7 +155,7 @@ public final class CacheEngine: Sendable {
     /// The part of `query` that never waits: keying, and the answer of a live entry.
     public func start(namespace: String, op: String, body: [UInt8], pid: Int32,
                       options: QueryOptions = QueryOptions()) -> QueryStart {
-        let started = Date()
+        let started = Moment.now
         var prepared: PreparedQuery?
         do {
             let query = applying(options, to: try recentRequests.prepared(namespace: namespace, op: op, body: body) {

@@ -21,8 +21,16 @@ public final class ResponseBody: Sendable {
         var contentCID: CID?
         /// Set by the first `end`: its two lock sections let no second one through.
         var ended = false
-        var waiters: [(offset: Int, callback: @Sendable (Chunk) -> Void)] = []
+        var waiters: [Waiter] = []
+        var nextWaiter: UInt64 = 0
         var completions: [@Sendable (Result<[UInt8], CacheError>) -> Void] = []
+    }
+    /// A read waiting for bytes at its offset.
+    private struct Waiter {
+        let id: UInt64
+        let offset: Int
+        let limit: Int
+        let callback: @Sendable (Chunk) -> Void
     }
     private let state: Mutex<State>
     /// An answer in the store, read from there at each offset asked, never copied whole.
@@ -91,9 +99,9 @@ public final class ResponseBody: Sendable {
 
     private static func drain(_ state: inout State) -> [(@Sendable (Chunk) -> Void, Chunk)] {
         var ready: [(@Sendable (Chunk) -> Void, Chunk)] = []
-        var waiting: [(offset: Int, callback: @Sendable (Chunk) -> Void)] = []
+        var waiting: [Waiter] = []
         for waiter in state.waiters {
-            if let chunk = chunk(at: waiter.offset, limit: .max, state) {
+            if let chunk = chunk(at: waiter.offset, limit: waiter.limit, state) {
                 ready.append((waiter.callback, chunk))
             } else {
                 waiting.append(waiter)
@@ -106,7 +114,7 @@ public final class ResponseBody: Sendable {
     private static func chunk(at offset: Int, limit: Int, _ state: State) -> Chunk? {
         if offset < state.bytes.count {
             // `limit` may be .max (drain): never add it to the offset.
-            return .bytes(state.bytes[offset..<(offset + min(limit, state.bytes.count - offset))])
+            return .bytes(state.bytes[offset..<(offset + Swift.min(limit, state.bytes.count - offset))])
         }
         switch state.ending {
         case nil: return nil
@@ -115,22 +123,45 @@ public final class ResponseBody: Sendable {
         }
     }
 
+    /// What lies at `offset` (at most `limit` bytes) without waiting: bytes,
+    /// the end or the failure; nil when nothing is there yet. A stored answer
+    /// always has its bytes now, so a hit is served without suspending.
+    public func availableNow(at offset: Int, limit: Int) -> Chunk? {
+        if let stored { return Self.chunk(of: stored, at: offset, limit: limit) }
+        return state.withLock { Self.chunk(at: offset, limit: limit, $0) }
+    }
+
     /// Calls back with what lies at `offset` (at most `limit` bytes) as soon as
-    /// there is something: at once when available, else on the next append or end.
+    /// there is something: at once when available, else on the next append or
+    /// end, from the thread that appends (the FUSE front replies from there,
+    /// with no task per read).
     public func read(at offset: Int, limit: Int, _ callback: @escaping @Sendable (Chunk) -> Void) {
-        if let stored { return callback(Self.chunk(of: stored, at: offset, limit: limit)) }
-        let ready: Chunk? = state.withLock { state in
-            if let chunk = Self.chunk(at: offset, limit: limit, state) { return chunk }
-            state.waiters.append((offset, { chunk in
-                if case .bytes(let slice) = chunk {
-                    callback(.bytes(slice.prefix(limit)))
-                } else {
-                    callback(chunk)
-                }
-            }))
+        _ = register(at: offset, limit: limit, callback)
+    }
+
+    /// `read`, returning the waiting read's id when it waits.
+    private func register(at offset: Int, limit: Int, _ callback: @escaping @Sendable (Chunk) -> Void) -> UInt64? {
+        if let stored {
+            callback(Self.chunk(of: stored, at: offset, limit: limit))
             return nil
         }
-        if let ready { callback(ready) }
+        let waiting = state.withLock { state -> (ready: Chunk?, id: UInt64?) in
+            if let chunk = Self.chunk(at: offset, limit: limit, state) { return (chunk, nil) }
+            state.nextWaiter += 1
+            state.waiters.append(Waiter(id: state.nextWaiter, offset: offset, limit: limit, callback: callback))
+            return (nil, state.nextWaiter)
+        }
+        if let ready = waiting.ready { callback(ready) }
+        return waiting.id
+    }
+
+    /// What lies at `offset` (at most `limit` bytes), waiting for it when it
+    /// is not there yet; `CancellationError` as soon as the task is cancelled,
+    /// and the wait is dropped then.
+    public func chunk(at offset: Int, limit: Int) async throws -> Chunk {
+        if let ready = availableNow(at: offset, limit: limit) { return ready }
+        return try await waitUnlessCancelled(register: { done in register(at: offset, limit: limit, done) },
+                                             unregister: { [self] id in state.withLock { $0.waiters.removeAll { $0.id == id } } })
     }
 
     /// A stored answer whose bytes left the store between its open and a read.
@@ -174,13 +205,68 @@ public final class ResponseBody: Sendable {
         if let result { callback(result) }
     }
 
-    /// The whole body, once it has ended.
+    /// The whole body, once it has ended; the failure that cut it short, or
+    /// `CancellationError` as soon as the task is cancelled.
     public func collect() async throws -> [UInt8] {
-        try await withCheckedThrowingContinuation { continuation in
-            whenComplete { continuation.resume(with: $0) }
-        }
+        var bytes: [UInt8] = []
+        for try await piece in pieces(size: .max) { bytes += piece }
+        return bytes
     }
 
     /// The bytes received so far.
     public var received: [UInt8] { state.withLock { $0.bytes } }
+
+    /// For tests: the reads waiting for bytes (a cancelled one is dropped at once).
+    var waitingReads: Int { state.withLock { $0.waiters.count } }
+}
+
+extension ResponseBody: AsyncSequence {
+    public typealias Element = ArraySlice<UInt8>
+
+    /// The body's pieces in order, as they arrive: the one way a task reads
+    /// an answer. The iteration ends at the body's end; it throws the failure
+    /// that cut the body short (after the bytes before it), or
+    /// `CancellationError` as soon as the reading task is cancelled.
+    public func makeAsyncIterator() -> Pieces.AsyncIterator {
+        pieces().makeAsyncIterator()
+    }
+
+    /// The pieces from `offset` on, each at most `size` bytes.
+    public func pieces(from offset: Int = 0, size: Int = 1 << 16) -> Pieces {
+        Pieces(body: self, offset: offset, size: size)
+    }
+
+    /// A body's pieces from an offset on (`pieces(from:size:)`).
+    public struct Pieces: AsyncSequence, Sendable {
+        public typealias Element = ArraySlice<UInt8>
+        let body: ResponseBody
+        let offset: Int
+        let size: Int
+
+        public func makeAsyncIterator() -> AsyncIterator {
+            AsyncIterator(body: body, offset: offset, size: size)
+        }
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            let body: ResponseBody
+            var offset: Int
+            let size: Int
+            var over = false
+
+            public mutating func next() async throws -> ArraySlice<UInt8>? {
+                guard !over else { return nil }
+                switch try await body.chunk(at: offset, limit: size) {
+                case .bytes(let piece):
+                    offset += piece.count
+                    return piece
+                case .end:
+                    over = true
+                    return nil
+                case .failed(let error):
+                    over = true
+                    throw error
+                }
+            }
+        }
+    }
 }

@@ -5,20 +5,56 @@ import Synchronization
 /// A run says itself when it stops being joinable (`land`), which may be long
 /// after its value is out: a fetch stays joinable until its answer is stored.
 final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
-    private struct Flight {
+    /// One run: its outcome once there, and the callers waiting for it.
+    private final class Flight: Sendable {
         let id: UInt64
-        let task: Task<Value, Error>
+        private let state = Mutex<(outcome: Result<Value, any Error>?, waiting: [UInt64: @Sendable (Result<Value, any Error>) -> Void],
+                                   next: UInt64)>((nil, [:], 0))
+
+        init(id: UInt64) { self.id = id }
+
+        func settle(_ outcome: Result<Value, any Error>) {
+            let waiting = state.withLock { state in
+                state.outcome = outcome
+                defer { state.waiting = [:] }
+                return state.waiting.values
+            }
+            waiting.forEach { $0(outcome) }
+        }
+
+        /// The run's value, unless the waiting task is cancelled first (the run goes on).
+        var value: Value {
+            get async throws {
+                try await waitUnlessCancelled(register: { done in
+                    let waiter = state.withLock { state -> Result<UInt64, Never>? in
+                        if state.outcome != nil { return nil }
+                        state.next += 1
+                        state.waiting[state.next] = done
+                        return .success(state.next)
+                    }
+                    guard case .success(let id)? = waiter else {
+                        done(state.withLock { $0.outcome! })
+                        return nil
+                    }
+                    return id
+                }, unregister: { id in
+                    _ = self.state.withLock { $0.waiting.removeValue(forKey: id) }
+                }).get()
+            }
+        }
     }
     private let flights = Mutex<(next: UInt64, byKey: [Key: Flight])>((0, [:]))
 
     /// The value of the key's joinable run, or of a new run of `work`, which
     /// must call `land` once (later calls do nothing; a run that never lands
-    /// stays joinable for ever).
+    /// stays joinable for ever). The run has a task of its own, so it goes on
+    /// (and fills the cache) when the callers waiting for it are cancelled.
     /// - Returns: the value, and whether it came from a run already joinable.
+    /// - Throws: the run's failure, or `CancellationError` as soon as the caller is cancelled.
     func run(_ key: Key, _ work: @escaping @Sendable (_ land: @escaping @Sendable () -> Void) async throws -> Value)
         async throws -> (value: Value, joined: Bool) {
-        let (task, joined) = flights.withLock { state -> (Task<Value, Error>, Bool) in
-            if let existing = state.byKey[key] { return (existing.task, true) }
+        let (flight, joined) = flights.withLock { state -> (Flight, Bool) in
+            if let existing = state.byKey[key] { return (existing, true) }
             let id = state.next
             state.next += 1
             let land: @Sendable () -> Void = { [self] in
@@ -26,11 +62,14 @@ final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                     if state.byKey[key]?.id == id { state.byKey[key] = nil }
                 }
             }
-            let task = Task { try await work(land) }
-            state.byKey[key] = Flight(id: id, task: task)
-            return (task, false)
+            let flight = Flight(id: id)
+            Task {
+                do { flight.settle(.success(try await work(land))) } catch { flight.settle(.failure(error)) }
+            }
+            state.byKey[key] = flight
+            return (flight, false)
         }
-        return (try await task.value, joined)
+        return (try await flight.value, joined)
     }
 
     /// Whether a run for the key is joinable.

@@ -32,29 +32,29 @@ public final class TransactionLog: Sendable {
 
     /// Appends a transaction to `log`.
     func logTransaction(namespace: String, op: String, requestCID: String?, cid: String?, outcome: Outcome,
-                        started: Date, bytes: Int, pid: Int32) {
+                        started: Moment, bytes: Int, pid: Int32) {
         transactions.append([
             ("bytes", .number(Double(bytes))),
             ("cid", cid.map(JSON.string) ?? .null),
-            ("ms", .number((Date().timeIntervalSince(started) * 1000).rounded())),
+            ("ms", .number(Double(started.elapsedMilliseconds))),
             ("namespace", .string(namespace)),
             ("op", .string(op)),
             ("outcome", .string(outcome.rawValue)),
             ("pid", .number(Double(pid))),
             ("request_cid", requestCID.map(JSON.string) ?? .null),
-            ("time", .string(EventLog.timestamp(started))),
+            ("time", .string(EventLog.timestamp(started.date))),
         ])
     }
 
     /// A failed transaction: its `errors` line and its `log` line.
-    func fail(namespace: String, op: String, requestCID: String?, error: CacheError, started: Date, pid: Int32) {
+    func fail(namespace: String, op: String, requestCID: String?, error: CacheError, started: Moment, pid: Int32) {
         recordError(namespace: namespace, op: op, requestCID: requestCID, error: error, pid: pid)
         logTransaction(namespace: namespace, op: op, requestCID: requestCID, cid: nil, outcome: .error,
                        started: started, bytes: 0, pid: pid)
     }
 
     /// Logs an answer's transaction once its body ends, whole or cut short.
-    func logWhenComplete(_ answer: Answer, _ query: PreparedQuery, started: Date, pid: Int32) {
+    func logWhenComplete(_ answer: Answer, _ query: PreparedQuery, started: Moment, pid: Int32) {
         let namespace = query.namespace.name, op = query.op, requestCID = query.requestCID.string
         let log: @Sendable (CID, Int) -> Void = { cid, count in
             self.logTransaction(namespace: namespace, op: op, requestCID: requestCID, cid: cid.string,

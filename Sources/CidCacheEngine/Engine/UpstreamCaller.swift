@@ -34,7 +34,7 @@ final class UpstreamCaller: Sendable {
         if ns.family.requiresCredential && ns.endpoint.credential == nil {
             throw CacheError(.accessDenied, "no credential configured for namespace \(ns.name)")
         }
-        let sent = Date()
+        let sent = Moment.now
         let call = OperationCall(request: query.request, body: query.upstreamBody, endpoint: ns.endpoint)
         let bytes: [UInt8]
         switch query.operation.transport {
@@ -74,7 +74,7 @@ final class UpstreamCaller: Sendable {
     }
 
     /// The body of a 2xx answer, filled in the background and read as it arrives.
-    private func stream(_ response: UpstreamResponse, _ query: PreparedQuery, sent: Date,
+    private func stream(_ response: UpstreamResponse, _ query: PreparedQuery, sent: Moment,
                         whole: @escaping @Sendable (WholeAnswer) -> CID?) -> FetchedAnswer {
         let ns = query.namespace
         let body = ResponseBody()
@@ -132,7 +132,7 @@ final class UpstreamCaller: Sendable {
     private func withinLimits<Value: Sendable>(_ query: PreparedQuery,
                                                _ attempt: @escaping @Sendable () async throws -> Attempt<Value>) async throws -> Value {
         let limiter = limiters[query.namespace.name]!
-        let deadline = Date().addingTimeInterval(config.upstreamTimeoutSeconds)
+        let deadline = Deadline.after(seconds: config.upstreamTimeoutSeconds)
         var retries = 0
         while true {
             let failure: CacheError, retryAfter: Double?
@@ -140,13 +140,24 @@ final class UpstreamCaller: Sendable {
             case .done(let value): return value
             case .retry(let error, let after): (failure, retryAfter) = (error, after)
             }
-            guard retries < config.upstreamRetries else { throw failure }
-            let backoff = Double(config.retryBackoffMilliseconds) / 1000 * Double(1 << retries) * Double.random(in: 0.75...1.25)
-            let wait = min(retryAfter ?? backoff, 60)
-            guard Date().addingTimeInterval(wait) < deadline else { throw failure }
-            try await Task.sleep(nanoseconds: UInt64(wait * 1_000_000_000))
+            guard let retryAt = Self.retryTime(after: retries, retryAfter: retryAfter, deadline: deadline, config: config) else {
+                throw failure
+            }
+            try await Deadline.sleep(until: retryAt)
             retries += 1
         }
+    }
+
+    /// When to ask again after `retries` repeats: after the upstream's
+    /// Retry-After, else an exponential backoff with jitter, 60 s at most; nil
+    /// when the retries are spent or that time is not before `deadline`. All
+    /// on the monotonic clock: setting the wall clock moves no retry.
+    static func retryTime(after retries: Int, retryAfter: Double?, now: NIODeadline = .now(), deadline: NIODeadline,
+                          config: CacheConfig, jitter: Double = .random(in: 0.75...1.25)) -> NIODeadline? {
+        guard retries < config.upstreamRetries else { return nil }
+        let backoff = Double(config.retryBackoffMilliseconds) / 1000 * Double(1 << retries) * jitter
+        let retryAt = now + .nanoseconds(Int64(min(retryAfter ?? backoff, 60) * 1e9))
+        return retryAt < deadline ? retryAt : nil
     }
 
     /// Answers worth asking again: rate limited, overloaded, or a server fault.
@@ -186,7 +197,7 @@ final class UpstreamCaller: Sendable {
     /// its status; a failure without an answer is counted and scrubbed.
     func passThrough(_ request: UpstreamHTTPRequest, _ ns: Namespace) async throws -> UpstreamResponse {
         let limiter = limiters[ns.name]!
-        let deadline = Date().addingTimeInterval(config.upstreamTimeoutSeconds)
+        let deadline = Deadline.after(seconds: config.upstreamTimeoutSeconds)
         return try await counting(ns) { try await limiter.run(before: deadline) { try await self.client.send(request) } }
     }
 
@@ -224,7 +235,7 @@ struct WholeAnswer: Sendable {
     /// The tokens and model it reports, read as it arrived.
     let usage: TokenUsage?
     /// When the call was sent.
-    let sent: Date
+    let sent: Moment
     /// The `Content-Type` the upstream gave it, stored with it; nil: none known.
     let contentType: String?
 }

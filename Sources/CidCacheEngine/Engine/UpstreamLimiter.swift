@@ -1,5 +1,6 @@
 import CidCacheCore
-import Foundation
+import CidCacheUpstreams
+import NIOCore
 import Synchronization
 
 /// Keeps one namespace's upstream calls within its limits: at most
@@ -10,11 +11,11 @@ final class UpstreamLimiter: Sendable {
     let concurrent: Int
     let perMinute: Int?
     /// The budget's window: a minute (shorter in tests).
-    let window: TimeInterval
+    let window: TimeAmount
 
     private struct State {
         var active = 0
-        var starts: [Date] = []
+        var starts: [NIODeadline] = []
         /// Calls waiting for a slot, in order; each is resumed with whether it got one.
         var queue: [(id: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
         var nextID: UInt64 = 0
@@ -24,24 +25,24 @@ final class UpstreamLimiter: Sendable {
     }
     private let state = Mutex(State())
 
-    init(concurrent: Int, perMinute: Int?, window: TimeInterval = 60) {
+    init(concurrent: Int, perMinute: Int?, windowSeconds: Double = 60) {
         self.concurrent = max(1, concurrent)
         self.perMinute = perMinute.map { max(1, $0) }
-        self.window = window
+        window = .nanoseconds(Int64(windowSeconds * 1e9))
     }
 
     /// Runs `call` once a slot is free and the minute's budget allows; EBUSY
     /// when no slot came free by `deadline`, or (without waiting) when the
     /// budget allows no start before it: `upstream_timeout_s` bounds a whole
     /// call, its waits for a slot and for the budget too.
-    func run<T: Sendable>(before deadline: Date = .distantFuture, _ call: () async throws -> T) async throws -> T {
+    func run<T: Sendable>(before deadline: NIODeadline = .distantFuture, _ call: () async throws -> T) async throws -> T {
         try await acquireSlot(before: deadline)
         defer { releaseSlot() }
         try await waitForBudget(before: deadline)
         return try await call()
     }
 
-    private func acquireSlot(before deadline: Date) async throws(CacheError) {
+    private func acquireSlot(before deadline: NIODeadline) async throws(CacheError) {
         let id = state.withLock { state -> UInt64? in
             guard state.active < concurrent, state.queue.isEmpty else {
                 state.nextID += 1
@@ -53,11 +54,7 @@ final class UpstreamLimiter: Sendable {
         }
         guard let id else { return }
         // Wakes the wait at its deadline, unless a slot came first (then it is cancelled).
-        let wait = deadline.timeIntervalSinceNow
-        let timer = wait > 86_400 * 365 ? nil : Task {
-            try await Task.sleep(nanoseconds: UInt64(max(0, wait) * 1_000_000_000))
-            expire(id)
-        }
+        let timer = deadline == .distantFuture ? nil : Deadline.at(deadline) { self.expire(id) }
         defer { timer?.cancel() }
         let admitted = await withCheckedContinuation { continuation in
             let answer = state.withLock { state -> Bool? in
@@ -109,24 +106,25 @@ final class UpstreamLimiter: Sendable {
 
     /// Sleeps until a call may start within the per-minute budget, then counts
     /// it; EBUSY when that start would come at or past `deadline`.
-    private func waitForBudget(before deadline: Date) async throws(CacheError) {
+    private func waitForBudget(before deadline: NIODeadline) async throws {
         guard let perMinute else { return }
         while true {
-            let wait = state.withLock { state -> TimeInterval in
-                let now = Date()
-                state.starts.removeAll { now.timeIntervalSince($0) >= window }
+            let next = state.withLock { state -> NIODeadline? in
+                let now = NIODeadline.now()
+                state.starts.removeAll { now - $0 >= window }
                 if state.starts.count < perMinute {
                     state.starts.append(now)
-                    return 0
+                    return nil
                 }
-                return window - now.timeIntervalSince(state.starts[0])
+                return state.starts[0] + window
             }
-            if wait <= 0 { return }
-            guard Date().addingTimeInterval(wait) < deadline else {
+            guard let next else { return }
+            guard next < deadline else {
+                let wait = Double((next - .now()).nanoseconds) / 1e9
                 throw CacheError(.busy, "the per_minute limit (\(perMinute)) is spent: the next call could start in "
                                  + "\(Int(wait.rounded(.up))) s, past upstream_timeout_s")
             }
-            try? await Task.sleep(nanoseconds: UInt64(wait * 1_000_000_000))
+            try await Deadline.sleep(until: next)
         }
     }
 }
