@@ -64,11 +64,13 @@ let package = Package(
         ]),
         // The FUSE front: file operations translated into engine calls.
         .target(name: "CidCacheFUSE", dependencies: [
-            "CidCacheEngine", "CidCacheCore", "CidCacheUpstreams", "CFuse",
+            "CidCacheEngine", "CidCacheCore", "CFuse",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // The HTTP front: requests under /<namespace> translated into engine calls.
+        // The HTTP front: requests under /<namespace> translated into engine calls. It names the
+        // operations' surface (routes, error formats, hop marks) from the families' module, never a family.
         .target(name: "CidCacheHTTP", dependencies: [
             "CidCacheEngine", "CidCacheCore", "CidCacheUpstreams",
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -1,7 +1,6 @@
 import CFuse
 import CidCacheCore
 import CidCacheEngine
-import CidCacheUpstreams
 import Foundation
 import Glibc
 

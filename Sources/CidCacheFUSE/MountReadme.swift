@@ -1,5 +1,4 @@
 import CidCacheEngine
-import CidCacheUpstreams
 
 /// The `README` at the top of the mount: how to use it, what it serves.
 enum MountReadme {
@@ -24,7 +23,7 @@ enum MountReadme {
         """
         for name in engine.namespaceNames {
             let namespace = engine.namespaces[name]!
-            text += "  \(name)  [\(namespace.familyName)]  \(namespace.endpoint.baseURL)\n"
+            text += "  \(name)  [\(namespace.familyName)]  \(namespace.baseURL)\n"
             text += "      " + namespace.operations.joined(separator: ", ") + "\n"
         }
         text += """

@@ -1,6 +1,7 @@
 import CFuse
 import Foundation
 import Glibc
+import NIOCore
 import Synchronization
 
 /// What a handler that answers later needs of a kernel request: `Request`
@@ -161,7 +162,7 @@ final class ProcessIDCache: Sendable {
     private let known = Mutex<[pid_t: (pid: pid_t, readAt: UInt64)]>([:])
 
     func processID(ofThread tid: pid_t) -> pid_t {
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = NIODeadline.now().uptimeNanoseconds
         if let cached = known.withLock({ $0[tid] }), now - cached.readAt < Self.lifetimeNanoseconds {
             return cached.pid
         }

@@ -1,4 +1,5 @@
 import CidCacheCore
+import CidCacheUpstreams
 import Foundation
 import NIOCore
 import Synchronization
@@ -173,13 +174,10 @@ final class UploadQueue: Sendable {
 
     /// Takes no more jobs and lets those queued and running go on for at most
     /// `drain`; then cancels the rest. How many jobs did not finish.
-    func close(drainingFor drain: Duration) async -> Int {
+    func close(drainingFor drain: TimeAmount) async -> Int {
         continuation.finish()
         let worker = self.worker
-        let stopper = Task {
-            try? await Task.sleep(for: drain)
-            worker.cancel()
-        }
+        let stopper = Deadline.at(.now() + drain) { worker.cancel() }
         await worker.value
         stopper.cancel()
         return unfinished.count.load(ordering: .relaxed)

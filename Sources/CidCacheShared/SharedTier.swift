@@ -190,7 +190,7 @@ public final class SharedTier: Sendable {
     /// `drainMilliseconds` have passed; how many uploads were not made (they
     /// are counted in `shared_upload_dropped`).
     public func shutdown() async -> Int {
-        let left = await uploads.close(drainingFor: .milliseconds(Self.drainMilliseconds))
+        let left = await uploads.close(drainingFor: .milliseconds(Int64(Self.drainMilliseconds)))
         counters.uploadDropped.add(left, ordering: .relaxed)
         await store.shutdown()
         return left

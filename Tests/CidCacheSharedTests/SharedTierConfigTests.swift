@@ -1,6 +1,7 @@
 import CidCacheCore
 @testable import CidCacheShared
 import CidCacheUpstreams
+import NIOCore
 import Synchronization
 import XCTest
 

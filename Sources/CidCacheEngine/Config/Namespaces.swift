@@ -30,6 +30,9 @@ public final class Namespace: Sendable {
     /// The name of its family, for listings (`"family"` in a config file).
     public var familyName: String { family.name }
 
+    /// The base URL its calls go to, for listings.
+    public var baseURL: String { endpoint.baseURL }
+
     /// The names of the operations it lists, in README order.
     public var operations: [String] { family.operations }
 
