@@ -13,7 +13,7 @@ extension FileSystem {
         do {
             switch node {
             case .cidDirectory: snapshot = try engine.listingBound(ofEntries: false)
-            case .operationDirectory: snapshot = try engine.listingBound(ofEntries: true)
+            case .operationDirectory, .samplesDirectory: snapshot = try engine.listingBound(ofEntries: true)
             default: break
             }
         } catch {
@@ -46,13 +46,13 @@ extension FileSystem {
         var paged = false
         switch node {
         case .operationDirectory(let namespace, let op):
-            fixed.append(.init(name: "query", inode: nodes.inode(ofStatic: .query(namespace: namespace, op: op)) ?? 0, directory: false))
+            fixed.append(.init(name: "query", inode: nodes.inode(of: .query(namespace: namespace, op: op)) ?? 0, directory: false))
             paged = true
-        case .cidDirectory:
+        case .cidDirectory, .samplesDirectory:
             paged = true
         default:
             for child in children(of: node) {
-                fixed.append(.init(name: child.name, inode: nodes.inode(ofStatic: child.node) ?? 0, directory: child.node.isDirectory))
+                fixed.append(.init(name: child.name, inode: nodes.inode(of: child.node) ?? 0, directory: child.node.isDirectory))
             }
         }
         do {
@@ -72,6 +72,8 @@ extension FileSystem {
                 .map { (id: $0.id, name: $0.requestCID) }
         case .cidDirectory:
             return try engine.storedContent(afterID: after, upToID: upTo, limit: 128).map { (id: $0.id, name: $0.cid) }
+        case .samplesDirectory(let namespace, let op, let requestCID):
+            return try samplesPage(namespace: namespace, op: op, requestCID: requestCID, after: after, upTo: upTo)
         default:
             return []
         }

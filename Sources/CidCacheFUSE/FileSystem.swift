@@ -13,6 +13,8 @@ final class FileSystem: Sendable {
     let notifier = KernelNotifier()
     /// Every reply made after its callback returned goes through here.
     let gate = ReplyGate<Request>()
+    /// The sample of each process's last answer from a query file.
+    let querySamples = QuerySamples()
     private let readme: [UInt8]
     private let mountTime = timespec(tv_sec: time(nil), tv_nsec: 0)
     private let owner = (uid: getuid(), gid: getgid())
@@ -36,8 +38,7 @@ final class FileSystem: Sendable {
         statics += statsNames(engine).map { Node.stats(name: $0) }
         nodes = NodeTable(staticNodes: statics)
         engine.setRemovalObserver { [nodes, notifier] entry in
-            guard let parent = nodes.inode(ofStatic: .operationDirectory(namespace: entry.namespace, op: entry.op)) else { return }
-            notifier.invalidate(parent: parent, name: entry.requestCID)
+            for (parent, name) in Self.removedNames(entry, nodes: nodes) { notifier.invalidate(parent: parent, name: name) }
         }
     }
 
@@ -70,10 +71,13 @@ final class FileSystem: Sendable {
             return engine.hasOperation(namespace: namespace, op: name) ? .operationDirectory(namespace: namespace, op: name) : nil
         case .operationDirectory(let namespace, let op):
             if name == "query" { return .query(namespace: namespace, op: op) }
+            if let folder = try samplesDirectory(namespace: namespace, op: op, named: name) { return folder }
             guard CID(name) != nil, let entry = try engine.liveEntry(namespace: namespace, op: op, requestCID: name) else { return nil }
             return .entry(namespace: namespace, op: op, requestCID: name, id: entry.id)
         case .statsDirectory:
             return statsNames(engine).contains(name) ? .stats(name: name) : nil
+        case .samplesDirectory(let namespace, let op, let requestCID):
+            return try sampleFile(namespace: namespace, op: op, requestCID: requestCID, named: name)
         default:
             return nil
         }
@@ -129,8 +133,13 @@ final class FileSystem: Sendable {
             guard let size else { return nil }
             file(0o444, size: size)
             timeout = Self.immutableTimeout
-        case .entry(let namespace, let op, let requestCID, let id):
-            guard let entry = try engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return nil }
+        case .samplesDirectory(let namespace, let op, let requestCID):
+            if !justFound, try engine.liveSamples(namespace: namespace, op: op, requestCID: requestCID).isEmpty { return nil }
+            st.st_mode = mode_t(FileType.directory | 0o555)
+            st.st_nlink = 2
+            st.st_size = 4096
+        case .entry, .sample:
+            guard let entry = try liveRecord(node) else { return nil }
             file(0o444, size: entry.size)
             let fetched = timespec(tv_sec: Int(entry.fetched), tv_nsec: 0)
             st.st_mtim = fetched
@@ -209,7 +218,9 @@ final class FileSystem: Sendable {
         switch node {
         case .query(let namespace, let op):
             guard access == O_RDWR else { return request.error(EINVAL) }
-            let transaction = QueryTransaction(namespace: namespace, op: op, engine: engine, gate: gate)
+            let transaction = QueryTransaction(namespace: namespace, op: op, engine: engine, gate: gate) { [querySamples] answer, pid in
+                querySamples.note(answer.sample, queryInode: inode, pid: pid)
+            }
             // close() ends nothing here (the last release does), so spare the caller a FLUSH round trip.
             request.open(OpenHandle(.query(transaction)), directIO: true, keepCache: false, nonSeekable: true, noFlush: true)
         case .control:
@@ -226,15 +237,26 @@ final class FileSystem: Sendable {
             openLogFile(request, path: path)
         case .content(let cid, let size):
             openStoredBytes(request, cid: cid, size: size)
-        case .entry(let namespace, let op, let requestCID, let id):
+        case .entry, .sample:
             let entry: EntryRecord?
-            do { entry = try engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID) }
-            catch { return request.error(error.errno) }
-            guard let entry, entry.id == id else { return request.error(ENOENT) }
+            do { entry = try liveRecord(node) } catch { return request.error(error.errno) }
+            guard let entry else { return request.error(ENOENT) }
             engine.recordHit(entry)
             openStoredBytes(request, cid: entry.contentCID, size: entry.size)
         default:
             request.error(EISDIR)
+        }
+    }
+
+    /// The live record behind an entry or sample file, while it is the fetch the kernel looked up; nil otherwise.
+    private func liveRecord(_ node: Node) throws(CacheError) -> EntryRecord? {
+        switch node {
+        case .entry(let namespace, let op, let requestCID, let id):
+            return try engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID).flatMap { $0.id == id ? $0 : nil }
+        case .sample(let namespace, let op, let requestCID, let sample, let id):
+            return try liveSample(namespace: namespace, op: op, requestCID: requestCID, sample: sample).flatMap { $0.id == id ? $0 : nil }
+        default:
+            return nil
         }
     }
 
@@ -319,8 +341,10 @@ final class FileSystem: Sendable {
         guard let node = nodes.node(parent) else { return request.error(ENOENT) }
         switch node {
         case .operationDirectory(let namespace, let op):
-            do { request.error(try engine.invalidate(namespace: namespace, op: op, requestCID: name) ? 0 : ENOENT) }
-            catch { request.error(error.errno) }
+            // Its other samples' names leave the kernel before the reply.
+            let result: Int32
+            do { result = try engine.invalidate(namespace: namespace, op: op, requestCID: name) ? 0 : ENOENT } catch { result = error.errno }
+            replyAfterNotifications(request) { $0.error(result) }
         case .cidDirectory:
             let result = removeContent(named: name)
             replyAfterNotifications(request) { $0.error(result) }
@@ -333,42 +357,6 @@ final class FileSystem: Sendable {
     private func removeContent(named name: String) -> Int32 {
         guard CID(name) != nil else { return ENOENT }
         do { return try engine.removeContent(cid: name) ? 0 : ENOENT } catch { return error.errno }
-    }
-
-    // MARK: Extended attributes
-
-    func getxattr(_ request: Request, inode: UInt64, name: String, size: Int) {
-        let found: [(name: String, value: String)]?
-        do { found = try xattrs(inode) } catch { return request.error(error.errno) }
-        guard let attributes = found else { return request.error(ENOENT) }
-        guard let value = attributes.first(where: { $0.name == name })?.value else { return request.error(ENODATA) }
-        request.xattr(Array(value.utf8), size: size)
-    }
-
-    func listxattr(_ request: Request, inode: UInt64, size: Int) {
-        let found: [(name: String, value: String)]?
-        do { found = try xattrs(inode) } catch { return request.error(error.errno) }
-        guard let attributes = found else { return request.error(ENOENT) }
-        var names: [UInt8] = []
-        for attribute in attributes { names += Array(attribute.name.utf8) + [0] }
-        request.xattr(names, size: size)
-    }
-
-    /// The `user.cidcache.*` attributes of an entry (docs/REFERENCE.md §7); other files have none.
-    /// Nil when the node is gone: an entry removed, expired or refetched since the kernel
-    /// looked it up answers ENOENT (as getattr does), not ENODATA as if it had no attributes.
-    private func xattrs(_ inode: UInt64) throws(CacheError) -> [(name: String, value: String)]? {
-        guard let node = nodes.node(inode) else { return nil }
-        guard case .entry(let namespace, let op, let requestCID, let id) = node else { return [] }
-        guard let entry = try engine.liveEntry(namespace: namespace, op: op, requestCID: requestCID), entry.id == id else { return nil }
-        return [
-            ("user.cidcache.cid", entry.contentCID),
-            ("user.cidcache.request", entry.requestCID),
-            ("user.cidcache.upstream", entry.upstream),
-            ("user.cidcache.expires", String(entry.expires)),
-            ("user.cidcache.ttl", String(entry.ttl)),
-            ("user.cidcache.hits", String(try engine.hits(of: entry))),
-        ]
     }
 }
 

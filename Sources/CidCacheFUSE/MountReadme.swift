@@ -17,6 +17,8 @@ enum MountReadme {
         Watch: stats/all.json, stats/NS.json, stats/metrics.prom, errors, log
         Control object in a request (removed before keying):
                "cidcache": {"refresh": true} | {"ttl": SECONDS} | {"no_store": true}
+               | {"samples": N, "sample": I}: at temperature > 0, keep N answers
+               (asks rotate through them; api/NS/OP/<request-cid>.samples/ lists them)
 
         Namespaces (upstream, operations):
 

@@ -15,6 +15,10 @@ enum Node: Hashable, Sendable {
     /// `api/<ns>/<op>/<request-cid>`; the entry id tells one fetch from the next,
     /// so a refetched entry is a new inode and no stale page is ever served.
     case entry(namespace: String, op: String, requestCID: String, id: Int64)
+    /// `api/<ns>/<op>/<request-cid>.samples/`: the live samples of a sampled request.
+    case samplesDirectory(namespace: String, op: String, requestCID: String)
+    /// `api/<ns>/<op>/<request-cid>.samples/<i>`: one sample; its id tells one fetch from the next.
+    case sample(namespace: String, op: String, requestCID: String, sample: Int, id: Int64)
     case statsDirectory
     case stats(name: String)
     case control
@@ -23,7 +27,8 @@ enum Node: Hashable, Sendable {
 
     var isDirectory: Bool {
         switch self {
-        case .root, .cidDirectory, .apiDirectory, .namespaceDirectory, .operationDirectory, .statsDirectory: return true
+        case .root, .cidDirectory, .apiDirectory, .namespaceDirectory, .operationDirectory, .statsDirectory, .samplesDirectory:
+            return true
         default: return false
         }
     }
@@ -31,7 +36,7 @@ enum Node: Hashable, Sendable {
     /// Whether the node lives only while something in the store backs it.
     var isDynamic: Bool {
         switch self {
-        case .content, .entry: return true
+        case .content, .entry, .samplesDirectory, .sample: return true
         default: return false
         }
     }
@@ -66,8 +71,8 @@ final class NodeTable: Sendable {
         state.withLock { $0.nodes[inode]?.node }
     }
 
-    /// The inode of a static node.
-    func inode(ofStatic node: Node) -> UInt64? {
+    /// The inode of a node already numbered: a static one, or one looked up and not forgotten.
+    func inode(of node: Node) -> UInt64? {
         state.withLock { $0.inodes[node] }
     }
 

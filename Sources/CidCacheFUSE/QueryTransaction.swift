@@ -17,12 +17,16 @@ final class QueryTransaction<R: Replying>: Sendable {
     private let engine: CacheEngine
     private let gate: ReplyGate<R>
     private let machine: Mutex<StateMachine>
+    /// Told of the answer and the process that asked, once it starts.
+    private let answered: @Sendable (Answer, Int32) -> Void
 
-    init(namespace: String, op: String, engine: CacheEngine, gate: ReplyGate<R>) {
+    init(namespace: String, op: String, engine: CacheEngine, gate: ReplyGate<R>,
+         answered: @escaping @Sendable (_ answer: Answer, _ pid: Int32) -> Void = { _, _ in }) {
         self.namespace = namespace
         self.op = op
         self.engine = engine
         self.gate = gate
+        self.answered = answered
         machine = Mutex(StateMachine(limit: engine.config.requestLimitBytes))
     }
 
@@ -65,18 +69,21 @@ final class QueryTransaction<R: Replying>: Sendable {
     /// Keying, refusals and hits are settled on this thread; only the upstream goes to a task.
     private func start(_ body: [UInt8], pid: Int32) -> StateMachine.Action {
         switch engine.start(namespace: namespace, op: op, body: body, pid: pid) {
-        case .answered(let answer): return machine.withLock { $0.answered(answer.body) }
+        case .answered(let answer):
+            answered(answer, pid)
+            return machine.withLock { $0.answered(answer.body) }
         case .failed(let error): return machine.withLock { $0.failed(error.errno) }
-        case .needsUpstream(let pending): send(pending); return .none
+        case .needsUpstream(let pending): send(pending, pid: pid); return .none
         }
     }
 
-    private func send(_ pending: CacheEngine.PendingQuery) {
+    private func send(_ pending: CacheEngine.PendingQuery, pid: Int32) {
         let engine = self.engine
         Task.detached {
             let action: StateMachine.Action
             do throws(CacheError) {
                 let answer = try await engine.finish(pending)
+                self.answered(answer, pid)
                 action = self.machine.withLock { $0.answered(answer.body) }
             } catch {
                 action = self.machine.withLock { $0.failed(error.errno) }

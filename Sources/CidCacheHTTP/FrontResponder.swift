@@ -162,6 +162,7 @@ struct FrontResponder: HTTPResponder {
         fields[.contentType] = answer.streamed ? surface.streamContentType ?? "text/event-stream" : "application/json"
         fields[Self.outcomeHeader] = Self.outcomeName(answer.outcome)
         fields[Self.requestCIDHeader] = answer.requestCID.string
+        if let sample = answer.sample { fields[Self.sampleHeader] = "\(sample)/\(answer.samples)" }
         let source = answer.body
         if let contentCID = answer.contentCID, let size = answer.entry?.size {
             // From the store (a hit, a stale stand-in, a flight that had just landed).
@@ -256,6 +257,8 @@ struct FrontResponder: HTTPResponder {
     static let outcomeHeader = HTTPField.Name("x-cidcache")!
     static let requestCIDHeader = HTTPField.Name("x-cidcache-request-cid")!
     static let contentCIDHeader = HTTPField.Name("x-cidcache-cid")!
+    /// `i/N`: the answer is sample i of the N its request keeps (docs/REFERENCE.md §8.1).
+    static let sampleHeader = HTTPField.Name("x-cidcache-sample")!
     static let secFetchSiteHeader = HTTPField.Name("sec-fetch-site")!
     static let hopHeader = HTTPField.Name(HopMark.header)!
 

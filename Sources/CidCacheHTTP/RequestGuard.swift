@@ -53,7 +53,7 @@ struct RequestGuard: Sendable {
     /// The methods a preflight allows.
     static let allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE"
     /// The front's own headers a page may read.
-    static let exposedHeaders = "x-cidcache, x-cidcache-request-cid, x-cidcache-cid"
+    static let exposedHeaders = "x-cidcache, x-cidcache-request-cid, x-cidcache-cid, x-cidcache-sample"
 
     func verdict(_ facts: Facts) -> Verdict {
         if facts.cameBack {

@@ -21,8 +21,8 @@ public struct SharedLayout: Sendable, Equatable {
     }
 
     /// The object key of the record for `request` in `scope`.
-    public func recordKey(scope: SharedScope, request: CID) -> String {
-        root + "idx/" + scope.name + "/" + request.string
+    public func recordKey(scope: SharedScope, request: CID, sample: Int = 0) -> String {
+        root + "idx/" + scope.name + "/" + request.string + (sample > 0 ? ".\(sample)" : "")
     }
 
     private var root: String { prefix.isEmpty ? "v1/" : prefix + "/v1/" }

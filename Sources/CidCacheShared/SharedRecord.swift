@@ -5,7 +5,7 @@ public import CidCacheCore
 ///
 /// In the bucket it is RFC 8785 canonical JSON with the members `v`, `upstream`,
 /// `scope`, `request_cid`, `content_cid`, `size`, `created`, `expires` (Unix
-/// seconds), optionally `tokens`, `cost_usd` and `content_type`, then `key_id` (the signer's
+/// seconds), optionally `tokens`, `cost_usd`, `content_type` and `sample` (past the first), then `key_id` (the signer's
 /// public key text) and `sig`: the standard base64 Ed25519 signature of
 /// `signingDomain` followed by the canonical record without `sig`.
 /// Members this version does not know are signed too, and kept out of the value.
@@ -35,9 +35,12 @@ public struct SharedRecord: Sendable, Equatable {
     public var costUSD: Double?
     /// The `Content-Type` the upstream gave the answer, when known.
     public var contentType: String?
+    /// Which sample of a sampled request it is (docs/REFERENCE.md §8.1); 0 for every other request.
+    public var sample: Int
 
     public init(upstream: String, scope: SharedScope, requestCID: CID, contentCID: CID, size: Int,
-                created: Int, expires: Int, tokens: Int? = nil, costUSD: Double? = nil, contentType: String? = nil) {
+                created: Int, expires: Int, tokens: Int? = nil, costUSD: Double? = nil, contentType: String? = nil,
+                sample: Int = 0) {
         self.upstream = upstream
         self.scope = scope
         self.requestCID = requestCID
@@ -48,6 +51,7 @@ public struct SharedRecord: Sendable, Equatable {
         self.tokens = tokens
         self.costUSD = costUSD
         self.contentType = contentType
+        self.sample = sample
     }
 
     /// The record as the bucket holds it: canonical JSON signed with `key`.
@@ -63,7 +67,7 @@ public struct SharedRecord: Sendable, Equatable {
     /// `trustedKeys`, to be for `requestCID` in `scope`, created no earlier than
     /// `notBefore` and not expired at `now` (Unix seconds); else why not.
     public static func verify(_ bytes: [UInt8], trustedKeys: [Ed25519PublicKey], notBefore: Int,
-                              scope: SharedScope, requestCID: CID, now: Int) throws(SharedRefusal) -> SharedRecord {
+                              scope: SharedScope, requestCID: CID, sample: Int = 0, now: Int) throws(SharedRefusal) -> SharedRecord {
         let parsed: JSON
         do {
             parsed = try CanonicalJSON.parse(bytes, maxDepth: 8)
@@ -75,6 +79,7 @@ public struct SharedRecord: Sendable, Equatable {
         let record = try SharedRecord(verified: object)
         guard record.scope == scope else { throw .otherScope }
         guard record.requestCID == requestCID else { throw .otherRequest }
+        guard record.sample == sample else { throw .otherSample }
         guard record.created >= notBefore else { throw .createdBeforeNotBefore }
         guard now < record.expires else { throw .expired }
         return record
@@ -108,8 +113,10 @@ public struct SharedRecord: Sendable, Equatable {
         let tokens = try Self.optional(object, "tokens") { $0.intValue }
         let cost = try Self.optional(object, "cost_usd") { $0.doubleValue }
         let contentType = try Self.optional(object, "content_type") { $0.stringValue }
+        let sample = try Self.optional(object, "sample") { $0.intValue.flatMap { $0 > 0 ? $0 : nil } }
         self.init(upstream: upstream, scope: scope, requestCID: request, contentCID: content, size: size,
-                  created: created, expires: expires, tokens: tokens, costUSD: cost, contentType: contentType)
+                  created: created, expires: expires, tokens: tokens, costUSD: cost, contentType: contentType,
+                  sample: sample ?? 0)
     }
 
     private static func optional<Value>(_ object: JSONObject, _ key: String,
@@ -134,6 +141,7 @@ public struct SharedRecord: Sendable, Equatable {
         if let tokens { object["tokens"] = .number(Double(tokens)) }
         if let costUSD { object["cost_usd"] = .number(costUSD) }
         if let contentType { object["content_type"] = .string(contentType) }
+        if sample > 0 { object["sample"] = .number(Double(sample)) }
         return object
     }
 }

@@ -12,6 +12,8 @@ public enum SharedRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     case otherScope
     /// The record is for another request than the one it was read for.
     case otherRequest
+    /// A record of another sample of the request than its key names.
+    case otherSample
     /// Created before the config's `not_before`.
     case createdBeforeNotBefore
     /// Past its `expires`.
@@ -30,6 +32,7 @@ public enum SharedRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case .badSignature: return "bad_signature"
         case .otherScope: return "other_scope"
         case .otherRequest: return "other_request"
+        case .otherSample: return "other_sample"
         case .createdBeforeNotBefore: return "before_not_before"
         case .expired: return "expired"
         case .undecryptable: return "undecryptable"

@@ -29,15 +29,15 @@ public enum SharedSealing {
 
     /// A signed record (`SharedRecord.signed`) as the bucket holds it for a scoped entry.
     public static func sealRecord(_ signedRecord: [UInt8], key: SymmetricKey, scope: SharedScope,
-                                  requestCID: CID) throws(CacheError) -> [UInt8] {
-        try AES256GCM.seal(signedRecord, key: key, associatedData: recordData(scope, requestCID))
+                                  requestCID: CID, sample: Int = 0) throws(CacheError) -> [UInt8] {
+        try AES256GCM.seal(signedRecord, key: key, associatedData: recordData(scope, requestCID, sample))
     }
 
     /// The signed record inside `sealed`, still to be verified with `SharedRecord.verify`.
     public static func openRecord(_ sealed: [UInt8], key: SymmetricKey, scope: SharedScope,
-                                  requestCID: CID) throws(SharedRefusal) -> [UInt8] {
+                                  requestCID: CID, sample: Int = 0) throws(SharedRefusal) -> [UInt8] {
         do {
-            return try AES256GCM.open(sealed, key: key, associatedData: recordData(scope, requestCID))
+            return try AES256GCM.open(sealed, key: key, associatedData: recordData(scope, requestCID, sample))
         } catch {
             throw .undecryptable
         }
@@ -53,7 +53,9 @@ public enum SharedSealing {
         Array(blobDomain.utf8) + [0] + Array(content.string.utf8)
     }
 
-    private static func recordData(_ scope: SharedScope, _ request: CID) -> [UInt8] {
+    /// What a sealed record is bound to: its scope, its request and (past the first) its sample.
+    private static func recordData(_ scope: SharedScope, _ request: CID, _ sample: Int) -> [UInt8] {
         Array(recordDomain.utf8) + [0] + Array(scope.name.utf8) + [0] + Array(request.string.utf8)
+            + (sample > 0 ? [0] + Array(String(sample).utf8) : [])
     }
 }

@@ -59,9 +59,9 @@ extension SharedTier {
             let signed = SharedRecord(upstream: place.upstream, scope: place.scope, requestCID: upload.requestCID,
                                       contentCID: upload.contentCID, size: upload.body.count, created: upload.created,
                                       expires: upload.expires, tokens: upload.tokens, costUSD: upload.costUSD,
-                                      contentType: upload.contentType).signed(with: signingKey)
+                                      contentType: upload.contentType, sample: upload.sample).signed(with: signingKey)
             let record = try place.sealingKey.map { key throws(CacheError) in
-                try SharedSealing.sealRecord(signed, key: key, scope: place.scope, requestCID: upload.requestCID)
+                try SharedSealing.sealRecord(signed, key: key, scope: place.scope, requestCID: upload.requestCID, sample: upload.sample)
             } ?? signed
             try await commit(record, of: upload, deadline: deadline)
             counters.uploads.add(1, ordering: .relaxed)
@@ -80,7 +80,7 @@ extension SharedTier {
     /// record), an older one never replaces a newer one. The replacement is
     /// conditional on the ETag read; a write in between means reading again.
     private func commit(_ record: [UInt8], of upload: SharedUpload, deadline: NIODeadline) async throws(ObjectStoreError) {
-        let key = layout.recordKey(scope: upload.place.scope, request: upload.requestCID)
+        let key = layout.recordKey(scope: upload.place.scope, request: upload.requestCID, sample: upload.sample)
         var condition = WriteCondition.absent
         for _ in 0..<Self.commitAttempts {
             if try await put(key, record, condition: condition, deadline: deadline) { return }
@@ -88,7 +88,7 @@ extension SharedTier {
                 condition = .absent  // deleted in between
                 continue
             }
-            let serving = try? verify(standing.bytes, place: upload.place, requestCID: upload.requestCID)
+            let serving = try? verify(standing.bytes, place: upload.place, requestCID: upload.requestCID, sample: upload.sample)
             guard Self.replaces(created: upload.created, standing: serving?.created), let etag = standing.etag else { return }
             condition = .matching(etag)
         }

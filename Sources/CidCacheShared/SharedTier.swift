@@ -53,9 +53,11 @@ public struct SharedUpload: Sendable {
     public var costUSD: Double?
     /// The upstream's `Content-Type` for the answer, when known.
     public var contentType: String?
+    /// Which sample of its request it is; 0 for every unsampled answer.
+    public var sample: Int
 
     public init(place: SharedPlace, requestCID: CID, body: [UInt8], contentCID: CID, created: Int, expires: Int,
-                tokens: Int?, costUSD: Double?, contentType: String? = nil) {
+                tokens: Int?, costUSD: Double?, contentType: String? = nil, sample: Int = 0) {
         self.place = place
         self.requestCID = requestCID
         self.body = body
@@ -65,6 +67,7 @@ public struct SharedUpload: Sendable {
         self.tokens = tokens
         self.costUSD = costUSD
         self.contentType = contentType
+        self.sample = sample
     }
 }
 
@@ -110,13 +113,13 @@ public final class SharedTier: Sendable {
         counters.snapshot(readBreaker: readBreaker.stateName, writeBreaker: writeBreaker.stateName)
     }
 
-    /// The record and body for `requestCID` in `place`, within `timeout_ms`.
-    public func lookup(_ place: SharedPlace, requestCID: CID) async -> SharedLookup {
+    /// The record and body for `requestCID` (its sample `sample`) in `place`, within `timeout_ms`.
+    public func lookup(_ place: SharedPlace, requestCID: CID, sample: Int = 0) async -> SharedLookup {
         guard readBreaker.permit() else { return .skipped }
         let deadline = NIODeadline.now() + .milliseconds(Int64(config.timeoutMilliseconds))
         let result: SharedLookup
         do {
-            result = try await find(place, requestCID: requestCID, deadline: deadline)
+            result = try await find(place, requestCID: requestCID, sample: sample, deadline: deadline)
             readBreaker.record(failed: false)
         } catch {
             switch error {
@@ -140,10 +143,10 @@ public final class SharedTier: Sendable {
         case refused(SharedRefusal)
     }
 
-    private func find(_ place: SharedPlace, requestCID: CID, deadline: NIODeadline) async throws(Stop) -> SharedLookup {
-        let recordKey = layout.recordKey(scope: place.scope, request: requestCID)
+    private func find(_ place: SharedPlace, requestCID: CID, sample: Int, deadline: NIODeadline) async throws(Stop) -> SharedLookup {
+        let recordKey = layout.recordKey(scope: place.scope, request: requestCID, sample: sample)
         guard let stored = try await get(recordKey, limit: 64 * 1024, deadline: deadline) else { return .miss }
-        let record = try verify(stored.bytes, place: place, requestCID: requestCID)
+        let record = try verify(stored.bytes, place: place, requestCID: requestCID, sample: sample)
         guard record.size <= maximumBodyBytes else { throw .refused(.malformed("size over the response limit")) }
         let sealed = place.sealingKey != nil
         let blobKey = layout.blobKey(record.contentCID, scope: place.scope)
@@ -161,14 +164,14 @@ public final class SharedTier: Sendable {
     }
 
     /// The record in `bytes` (sealed or not), if it is trusted and live.
-    func verify(_ bytes: [UInt8], place: SharedPlace, requestCID: CID) throws(Stop) -> SharedRecord {
+    func verify(_ bytes: [UInt8], place: SharedPlace, requestCID: CID, sample: Int) throws(Stop) -> SharedRecord {
         do throws(SharedRefusal) {
             var plain = bytes
             if let key = place.sealingKey {
-                plain = try SharedSealing.openRecord(bytes, key: key, scope: place.scope, requestCID: requestCID)
+                plain = try SharedSealing.openRecord(bytes, key: key, scope: place.scope, requestCID: requestCID, sample: sample)
             }
-            return try SharedRecord.verify(plain, trustedKeys: config.trustedKeys, notBefore: config.notBefore,
-                                           scope: place.scope, requestCID: requestCID, now: Int(Date().timeIntervalSince1970))
+            return try SharedRecord.verify(plain, trustedKeys: config.trustedKeys, notBefore: config.notBefore, scope: place.scope,
+                                           requestCID: requestCID, sample: sample, now: Int(Date().timeIntervalSince1970))
         } catch {
             throw .refused(error)
         }

@@ -13,10 +13,13 @@ public struct NewEntry: Sendable {
     public var costUSD: Double
     public var fetchMs: Int64
     public var contentType: String?
+    /// Which sample of its request it is, and how many the request was asked with (1: unsampled).
+    public var sample: Int
+    public var samples: Int
 
     public init(requestCID: String, upstream: String, namespace: String, op: String, contentCID: String,
                 size: Int64, fetched: Int64, expires: Int64, ttl: Int64, tokens: Int64, costUSD: Double, fetchMs: Int64,
-                contentType: String? = nil) {
+                contentType: String? = nil, sample: Int = 0, samples: Int = 1) {
         self.requestCID = requestCID
         self.upstream = upstream
         self.namespace = namespace
@@ -30,5 +33,7 @@ public struct NewEntry: Sendable {
         self.costUSD = costUSD
         self.fetchMs = fetchMs
         self.contentType = contentType
+        self.sample = sample
+        self.samples = samples
     }
 }

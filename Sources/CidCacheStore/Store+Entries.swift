@@ -7,12 +7,12 @@ extension EntryRecord {
     init(row: Row) {
         self.init(id: row[0], requestCID: row[1], upstream: row[2], namespace: row[3], op: row[4], contentCID: row[5],
                   size: row[6], fetched: row[7], expires: row[8], ttl: row[9], hits: row[10], lastAccess: row[11],
-                  tokens: row[12], costUSD: row[13], fetchMs: row[14], contentType: row[15])
+                  tokens: row[12], costUSD: row[13], fetchMs: row[14], contentType: row[15], sample: row[16], samples: row[17])
     }
 }
 
 extension Store {
-    /// Indexes a fresh answer, replacing an earlier fetch of the same request:
+    /// Indexes a fresh answer, replacing an earlier fetch of the same request (and sample):
     /// the replacement gets a new id and starts with no hits.
     public func upsertEntry(_ entry: NewEntry) throws -> EntryRecord {
         try write { db in try upsertEntry(db, entry) }
@@ -34,35 +34,43 @@ extension Store {
         try write { db in
             try insertBlobRow(db, cid: entry.contentCID, bytes: body, kind: "body")
             try insertBlobRow(db, cid: entry.requestCID, bytes: keyDocument, kind: "key")
-            let replaced = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM entries WHERE request_cid = ? AND upstream = ?"),
-                                            arguments: [entry.requestCID, entry.upstream]).map(EntryRecord.init(row:))
+            let replaced = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM entries WHERE request_cid = ? AND upstream = ? AND sample = ?"),
+                                            arguments: [entry.requestCID, entry.upstream, entry.sample]).map(EntryRecord.init(row:))
             return (try upsertEntry(db, entry), replaced)
         }
     }
 
     private func upsertEntry(_ db: Database, _ entry: NewEntry) throws -> EntryRecord {
-        try db.cachedStatement(sql: "DELETE FROM entries WHERE request_cid = ? AND upstream = ?")
-            .execute(arguments: [entry.requestCID, entry.upstream])
+        try db.cachedStatement(sql: "DELETE FROM entries WHERE request_cid = ? AND upstream = ? AND sample = ?")
+            .execute(arguments: [entry.requestCID, entry.upstream, entry.sample])
         try db.cachedStatement(sql: """
             INSERT INTO entries (request_cid, upstream, namespace, op, content_cid, size, fetched, expires, ttl,
-                                 hits, last_access, tokens, cost_usd, fetch_ms, content_type)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)
+                                 hits, last_access, tokens, cost_usd, fetch_ms, content_type, sample, samples)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [
                 entry.requestCID, entry.upstream, entry.namespace, entry.op, entry.contentCID, entry.size,
                 entry.fetched, entry.expires, entry.ttl, entry.fetched, entry.tokens, entry.costUSD, entry.fetchMs,
-                entry.contentType,
+                entry.contentType, entry.sample, entry.samples,
             ])
         return EntryRecord(id: db.lastInsertedRowID, requestCID: entry.requestCID, upstream: entry.upstream,
                            namespace: entry.namespace, op: entry.op, contentCID: entry.contentCID, size: entry.size,
                            fetched: entry.fetched, expires: entry.expires, ttl: entry.ttl, hits: 0,
                            lastAccess: entry.fetched, tokens: entry.tokens, costUSD: entry.costUSD, fetchMs: entry.fetchMs,
-                           contentType: entry.contentType)
+                           contentType: entry.contentType, sample: entry.sample, samples: entry.samples)
     }
 
-    /// The entry of a request under an upstream identity, live or not.
-    public func entry(requestCID: String, upstream: String) throws -> EntryRecord? {
+    /// The entry of a request under an upstream identity (one sample of it: 0 unless sampled), live or not.
+    public func entry(requestCID: String, upstream: String, sample: Int = 0) throws -> EntryRecord? {
         try lookUp { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM entries WHERE request_cid = ? AND upstream = ?"),
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM entries WHERE request_cid = ? AND upstream = ? AND sample = ?"),
+                             arguments: [requestCID, upstream, sample]).map(EntryRecord.init(row:))
+        }
+    }
+
+    /// Every sample of a request under an upstream identity, live or not, by sample index.
+    public func samples(requestCID: String, upstream: String) throws -> [EntryRecord] {
+        try read { db in
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM entries WHERE request_cid = ? AND upstream = ? ORDER BY sample"),
                              arguments: [requestCID, upstream]).map(EntryRecord.init(row:))
         }
     }
@@ -74,13 +82,13 @@ extension Store {
         }
     }
 
-    /// A page of live entries of one operation ordered by id: after `afterID`, up to `upToID`.
+    /// A page of live entries of one operation ordered by id (sample 0 of sampled requests): after `afterID`, up to `upToID`.
     public func entries(namespace: String, op: String, upstream: String, liveAt now: Int64,
                         afterID: Int64, upToID: Int64, limit: Int) throws -> [EntryRecord] {
         try read { db in
             try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT * FROM entries WHERE namespace = ? AND op = ? AND upstream = ? AND id > ? AND id <= ? AND expires > ?
-                ORDER BY id LIMIT ?
+                      AND sample = 0 ORDER BY id LIMIT ?
                 """), arguments: [namespace, op, upstream, afterID, upToID, now, limit]).map(EntryRecord.init(row:))
         }
     }
@@ -118,16 +126,12 @@ extension Store {
         try read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM entries") ?? 0 }
     }
 
-    /// Removes one entry; returns it, or nil when there was none.
+    /// Removes the entry of a request with every sample of it; returns what it removed.
     @discardableResult
-    public func removeEntry(requestCID: String, upstream: String) throws -> EntryRecord? {
+    public func removeEntry(requestCID: String, upstream: String) throws -> [EntryRecord] {
         try write { db in
-            let entry = try Row.fetchOne(db, sql: "SELECT * FROM entries WHERE request_cid = ? AND upstream = ?",
-                                         arguments: [requestCID, upstream]).map(EntryRecord.init(row:))
-            if entry != nil {
-                try db.execute(sql: "DELETE FROM entries WHERE request_cid = ? AND upstream = ?", arguments: [requestCID, upstream])
-            }
-            return entry
+            try Row.fetchAll(db, sql: "DELETE FROM entries WHERE request_cid = ? AND upstream = ? RETURNING *",
+                             arguments: [requestCID, upstream]).map(EntryRecord.init(row:))
         }
     }
 

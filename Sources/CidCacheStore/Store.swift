@@ -47,7 +47,7 @@ public final class Store: Sendable {
         }
     }
 
-    private static var migrator: DatabaseMigrator {
+    static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(sql: """
@@ -83,6 +83,37 @@ public final class Store: Sendable {
         migrator.registerMigration("v4: the answer's content type") { db in
             // NULL: not known (stored before this column, or fetched whole by the family itself).
             try db.execute(sql: "ALTER TABLE entries ADD COLUMN content_type TEXT")
+        }
+        migrator.registerMigration("v5: sample buckets") { db in
+            // A request keeps up to N samples: uniqueness moves to (request, upstream, sample), which SQLite
+            // changes only by rebuilding the table. Ids and their sequence carry over (fronts tell fetches apart by id).
+            let sequence = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'entries'") ?? 0
+            try db.execute(sql: """
+                CREATE TABLE entries_v5 (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    request_cid TEXT NOT NULL, upstream TEXT NOT NULL,
+                    namespace TEXT NOT NULL, op TEXT NOT NULL,
+                    content_cid TEXT NOT NULL, size INTEGER NOT NULL,
+                    fetched INTEGER NOT NULL, expires INTEGER NOT NULL, ttl INTEGER NOT NULL,
+                    hits INTEGER NOT NULL DEFAULT 0, last_access INTEGER NOT NULL,
+                    tokens INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0,
+                    fetch_ms INTEGER NOT NULL DEFAULT 0, content_type TEXT,
+                    sample INTEGER NOT NULL DEFAULT 0, samples INTEGER NOT NULL DEFAULT 1,
+                    UNIQUE (request_cid, upstream, sample));
+                INSERT INTO entries_v5 (id, request_cid, upstream, namespace, op, content_cid, size, fetched, expires, ttl,
+                                        hits, last_access, tokens, cost_usd, fetch_ms, content_type)
+                    SELECT id, request_cid, upstream, namespace, op, content_cid, size, fetched, expires, ttl,
+                           hits, last_access, tokens, cost_usd, fetch_ms, content_type FROM entries;
+                DROP TABLE entries;
+                ALTER TABLE entries_v5 RENAME TO entries;
+                CREATE INDEX entries_by_operation ON entries (namespace, op, upstream, id);
+                CREATE INDEX entries_by_content ON entries (content_cid);
+                CREATE INDEX entries_by_expiry ON entries (expires);
+                CREATE INDEX entries_by_access ON entries (last_access);
+                DELETE FROM sqlite_sequence WHERE name = 'entries';
+                """)
+            try db.execute(sql: "INSERT INTO sqlite_sequence (name, seq) SELECT 'entries', MAX(?, COALESCE(MAX(id), 0)) FROM entries",
+                           arguments: [sequence])
         }
         return migrator
     }

@@ -51,6 +51,10 @@ public struct UpstreamOperation: Sendable {
     /// The default TTL of an answer to `request`, in seconds.
     public func defaultTTL(_ request: JSONObject) -> Int { ttl.seconds(for: request) }
 
+    /// Whether an answer to `request` is one sample among many the upstream could give: the
+    /// temperature rule's non-zero case (docs/REFERENCE.md §8.1). Only these keep sample buckets.
+    public func isSampled(_ request: JSONObject) -> Bool { ttl.isSampled(request) }
+
     /// Whether the upstream will stream its answer to `request`, so it is stored only when complete.
     public func streams(_ request: JSONObject) -> Bool { framing.streams(request) }
 
@@ -126,12 +130,16 @@ public enum TTLRule: Sendable {
         switch self {
         case .fixed(let seconds): return seconds
         case .computed(let rule): return rule(request)
-        case .temperature(let path):
-            var value: JSON? = .object(request)
-            for key in path { value = value?.objectValue?[key] }
-            if let t = value?.doubleValue, t == 0 { return Self.deterministicTTL }
-            return Self.sampledTTL
+        case .temperature: return isSampled(request) ? Self.sampledTTL : Self.deterministicTTL
         }
+    }
+
+    /// Whether the temperature rule applies and the request's temperature is anything but the number 0.
+    public func isSampled(_ request: JSONObject) -> Bool {
+        guard case .temperature(let path) = self else { return false }
+        var value: JSON? = .object(request)
+        for key in path { value = value?.objectValue?[key] }
+        return value?.doubleValue != 0
     }
 }
 

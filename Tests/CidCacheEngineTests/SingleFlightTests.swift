@@ -160,4 +160,18 @@ final class SingleFlightTests: XCTestCase {
         let again = try await flights.run("k") { land in land(); return 5 }
         XCTAssertEqual(again.value, 5)
     }
+
+    /// `start` takes the key before it returns (a sample chosen under a lock is taken by then), and
+    /// a second start joins without waiting for anything.
+    func testStartTakesTheKeyAtOnceAndASecondStartJoins() async throws {
+        let (release, open) = AsyncStream<Void>.makeStream()
+        let first = flights.start("k", counted(1, release: release))
+        XCTAssertTrue(flights.isFlying("k"))
+        let second = flights.start("k") { _ in 2 }
+        XCTAssertEqual([first.joined, second.joined], [false, true])
+        open.yield()
+        let values = try await [first.value(), second.value()]
+        XCTAssertEqual(values, [1, 1])
+        XCTAssertEqual(runs.count.load(ordering: .relaxed), 1)
+    }
 }

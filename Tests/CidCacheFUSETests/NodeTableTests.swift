@@ -16,7 +16,7 @@ final class NodeTableTests: XCTestCase {
         XCTAssertEqual(table.node(NodeTable.rootInode), .root)
         var seen: Set<UInt64> = [NodeTable.rootInode]
         for node in statics {
-            let inode = try XCTUnwrap(table.inode(ofStatic: node))
+            let inode = try XCTUnwrap(table.inode(of: node))
             XCTAssertTrue(seen.insert(inode).inserted, "\(node) shares a number")
             XCTAssertEqual(table.node(inode), node)
             XCTAssertEqual(table.lookUp(node), inode)
@@ -25,7 +25,7 @@ final class NodeTableTests: XCTestCase {
 
     func testStaticNodesAreNeverFreed() throws {
         let table = NodeTable(staticNodes: statics)
-        let query = try XCTUnwrap(table.inode(ofStatic: .query(namespace: "openai", op: "embeddings")))
+        let query = try XCTUnwrap(table.inode(of: .query(namespace: "openai", op: "embeddings")))
         for _ in 0..<3 { _ = table.lookUp(.query(namespace: "openai", op: "embeddings")) }
         table.forget(query, count: 1_000)
         table.forget(NodeTable.rootInode, count: 1)

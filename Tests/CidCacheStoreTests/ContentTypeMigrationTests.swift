@@ -23,17 +23,12 @@ final class ContentTypeMigrationTests: StoreTestCase {
     }
 
     func testAStoreFromBeforeTheColumnOpensAndKeepsItsEntries() throws {
-        // A store as the version before made it: no column, no record of its migration, an entry written without it.
-        do {
-            let store = try Store(directory: directory)
-            try store.database.write { db in
-                try db.execute(sql: "ALTER TABLE entries DROP COLUMN content_type")
-                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v4%'")
-                try db.execute(sql: """
-                    INSERT INTO entries (request_cid, upstream, namespace, op, content_cid, size, fetched, expires, ttl, last_access)
-                    VALUES ('old', 'u1', 'anthropic', 'messages', 'c0', 2, 1, 4000000000, 600, 1)
-                    """)
-            }
+        // A store as the version before made it: no column, an entry written without it.
+        try makeIndex(migratedUpTo: "v3: blob totals from an index") { db in
+            try db.execute(sql: """
+                INSERT INTO entries (request_cid, upstream, namespace, op, content_cid, size, fetched, expires, ttl, last_access)
+                VALUES ('old', 'u1', 'anthropic', 'messages', 'c0', 2, 1, 4000000000, 600, 1)
+                """)
         }
         let store = try Store(directory: directory)
         let old = try XCTUnwrap(try store.entry(requestCID: "old", upstream: "u1"))

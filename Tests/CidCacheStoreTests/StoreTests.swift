@@ -160,8 +160,8 @@ final class StoreTests: StoreTestCase {
         _ = try store.upsertEntry(entry("r2"))
         XCTAssertEqual(try store.entryCounts()["openai"]?.entries, 2)
         try store.removeEntries(ids: [a.id])
-        XCTAssertEqual(try store.removeEntry(requestCID: "r2", upstream: "u1")?.requestCID, "r2")
-        XCTAssertNil(try store.removeEntry(requestCID: "r2", upstream: "u1"))
+        XCTAssertEqual(try store.removeEntry(requestCID: "r2", upstream: "u1").map(\.requestCID), ["r2"])
+        XCTAssertEqual(try store.removeEntry(requestCID: "r2", upstream: "u1"), [])
         XCTAssertNil(try store.entryCounts()["openai"])
     }
 

@@ -28,10 +28,14 @@ public struct EntryRecord: Sendable, Equatable {
     public var fetchMs: Int64
     /// The `Content-Type` the upstream gave the answer; nil when not known.
     public var contentType: String?
+    /// Which sample of its request it is (docs/REFERENCE.md §8.1); 0 for every unsampled answer.
+    public var sample: Int
+    /// How many samples its request was asked with when it was fetched; 1 for unsampled answers.
+    public var samples: Int
 
     public init(id: Int64, requestCID: String, upstream: String, namespace: String, op: String, contentCID: String,
                 size: Int64, fetched: Int64, expires: Int64, ttl: Int64, hits: Int64, lastAccess: Int64,
-                tokens: Int64, costUSD: Double, fetchMs: Int64, contentType: String?) {
+                tokens: Int64, costUSD: Double, fetchMs: Int64, contentType: String?, sample: Int = 0, samples: Int = 1) {
         self.id = id
         self.requestCID = requestCID
         self.upstream = upstream
@@ -48,6 +52,8 @@ public struct EntryRecord: Sendable, Equatable {
         self.costUSD = costUSD
         self.fetchMs = fetchMs
         self.contentType = contentType
+        self.sample = sample
+        self.samples = samples
     }
 }
 

@@ -35,6 +35,8 @@ public struct CacheConfig: Sendable {
     public var allowOther = false
     /// TTL overrides: namespace → operation → seconds.
     public var ttlOverrides: [String: [String: Int]] = [:]
+    /// Samples kept of sampled requests (§8.1): namespace → operation → N.
+    public var sampleOverrides: [String: [String: Int]] = [:]
     /// Namespaces added or changed by the config file.
     public var namespaces: [String: NamespaceSettings] = [:]
     /// Model prices in USD per million tokens.
@@ -98,9 +100,9 @@ public struct CacheConfig: Sendable {
         }
         var config = CacheConfig()
         let reader = ConfigReader(source: source)
-        // TTL overrides from `ttl` and from `namespaces.X.ttl`, merged after the
-        // loop so the result never depends on the order of the keys.
-        var ttlSection: [String: [String: Int]] = [:], namespaceTTLs: [String: [String: Int]] = [:]
+        // Settings per operation (`ttl`, `samples`) from their top-level section and from `namespaces.X`,
+        // by setting: merged after the loop so the result never depends on the order of the keys.
+        var sections: [String: [String: [String: Int]]] = [:], namespaceSections: [String: [String: [String: Int]]] = [:]
         for (key, value) in root.members {
             switch key {
             case "offline": config.offline = try reader.bool(value, key)
@@ -127,11 +129,9 @@ public struct CacheConfig: Sendable {
             case "log_rotate_bytes": config.logRotateBytes = try reader.positiveInt(value, key)
             case "disk_budget_bytes": config.diskBudgetBytes = Int64(try reader.positiveInt(value, key))
             case "allow_other": config.allowOther = try reader.bool(value, key)
-            case "ttl":
+            case "ttl", "samples":
                 for (namespace, ops) in try reader.object(value, key).members {
-                    for (op, seconds) in try reader.object(ops, "ttl.\(namespace)").members {
-                        ttlSection[namespace, default: [:]][op] = try reader.nonNegativeInt(seconds, "ttl.\(namespace).\(op)")
-                    }
+                    sections[key, default: [:]][namespace] = try reader.perOperation(key, ops, path: "\(key).\(namespace)")
                 }
             case "namespaces":
                 for (name, spec) in try reader.object(value, key).members {
@@ -157,10 +157,9 @@ public struct CacheConfig: Sendable {
                             settings.settings[setting] = text
                         }
                     }
-                    if let ttl = object["ttl"] {
-                        for (op, seconds) in try reader.object(ttl, "namespaces.\(name).ttl").members {
-                            namespaceTTLs[name, default: [:]][op] = try reader.nonNegativeInt(seconds, "namespaces.\(name).ttl.\(op)")
-                        }
+                    for setting in ["ttl", "samples"] {
+                        guard let ops = object[setting] else { continue }
+                        namespaceSections[setting, default: [:]][name] = try reader.perOperation(setting, ops, path: "namespaces.\(name).\(setting)")
                     }
                     config.namespaces[name] = settings
                 }
@@ -209,7 +208,11 @@ public struct CacheConfig: Sendable {
             }
         }
         // Per operation; where both name one, the namespace's own section wins.
-        config.ttlOverrides = ttlSection.merging(namespaceTTLs) { section, own in section.merging(own) { _, specific in specific } }
+        func merged(_ setting: String) -> [String: [String: Int]] {
+            (sections[setting] ?? [:]).merging(namespaceSections[setting] ?? [:]) { section, own in section.merging(own) { _, specific in specific } }
+        }
+        config.ttlOverrides = merged("ttl")
+        config.sampleOverrides = merged("samples")
         return config
     }
 
@@ -259,6 +262,21 @@ private struct ConfigReader {
     func nonNegativeInt(_ value: JSON, _ key: String) throws -> Int {
         guard let i = value.intValue, i >= 0 else { throw fail(key, "a non-negative integer") }
         return i
+    }
+    /// One namespace's values of a setting per operation (`ttl`: seconds; `samples`: 1 to 64), by operation.
+    func perOperation(_ setting: String, _ value: JSON, path: String) throws -> [String: Int] {
+        var values: [String: Int] = [:]
+        for (op, number) in try object(value, path).members {
+            if setting == "samples" {
+                guard let n = number.intValue, (1...QueryControl.maximumSamples).contains(n) else {
+                    throw fail("\(path).\(op)", "an integer from 1 to \(QueryControl.maximumSamples)")
+                }
+                values[op] = n
+            } else {
+                values[op] = try nonNegativeInt(number, "\(path).\(op)")
+            }
+        }
+        return values
     }
 }
 

@@ -7,9 +7,13 @@ import Synchronization
 /// Answering from the store or the upstream: hits, the single flight of a
 /// miss, the stale stand-in, and storing what the upstream answered.
 extension CacheEngine {
+    /// A fetch of one entry (one sample of a request), shared by every identical concurrent miss.
+    typealias Fetch = SingleFlight<EntryKey, FlightResult>.Started
+
     /// Answers without looking for a live entry (the caller did, when
-    /// `answersStored` was `lookedUpAt`): the bypass, a fetch in progress, or a new upstream call.
-    func answerFromUpstream(_ query: PreparedQuery, lookedUpAt: UInt64) async throws -> Answer {
+    /// `answersStored` was `lookedUpAt`): the bypass, `fetch` (begun when its
+    /// sample was chosen), a fetch in progress, or a new upstream call.
+    func answerFromUpstream(_ query: PreparedQuery, lookedUpAt: UInt64, fetch: Fetch? = nil) async throws -> Answer {
         let ns = query.namespace
         if query.bypassesCache {
             guard !config.offline else { throw offlineError() }
@@ -20,12 +24,10 @@ extension CacheEngine {
         // Offline, the shared tier may still answer (in the flight); nothing else does.
         guard !config.offline || (shared != nil && query.servesFromCache) else { throw offlineError() }
 
-        let key = EntryKey(upstream: ns.upstream, requestCID: query.requestCID.string)
-        let (result, joined): (FlightResult, Bool)
+        let flight = fetch ?? startFetch(query, lookedUpAt: lookedUpAt)
+        let result: FlightResult, joined = flight.joined
         do {
-            (result, joined) = try await flights.run(key) { land in
-                try await self.fly(query, lookedUpAt: lookedUpAt, land: land)
-            }
+            result = try await flight.value()
         } catch is CancellationError {
             throw CacheError(.io, "the caller went away before the answer started (the upstream call goes on and fills the cache)")
         }
@@ -44,6 +46,12 @@ extension CacheEngine {
                       entry: result.entry, contentType: result.contentType)
     }
 
+    /// The fetch of the query's entry (its sample) under way, or a new one begun now.
+    func startFetch(_ query: PreparedQuery, lookedUpAt: UInt64) -> Fetch {
+        let key = EntryKey(upstream: query.namespace.upstream, requestCID: query.requestCID.string, sample: query.sample)
+        return flights.start(key) { land in try await self.fly(query, lookedUpAt: lookedUpAt, land: land) }
+    }
+
     /// The answer of the request's live entry, counted as a hit; nil when there is none.
     func hit(_ query: PreparedQuery) throws -> Answer? {
         try storedAnswer(query).map { hitAnswer(query, $0.entry, body: ResponseBody(stored: $0.bytes)) }
@@ -51,7 +59,9 @@ extension CacheEngine {
 
     /// The request's live entry and its bytes; nil when there is none.
     func storedAnswer(_ query: PreparedQuery) throws -> (entry: EntryRecord, bytes: StoredBytes)? {
-        guard let entry = try liveEntry(namespace: query.namespace, requestCID: query.requestCID.string) else { return nil }
+        guard let entry = try liveEntry(namespace: query.namespace, requestCID: query.requestCID.string, sample: query.sample) else {
+            return nil
+        }
         return try openStored(entry).map { (entry, $0) }
     }
 
@@ -65,7 +75,9 @@ extension CacheEngine {
             // Small ones, and large ones an earlier version kept in the index.
             return StoredBytes(memory: try readRemembering(cid: entry.contentCID, size: entry.size))
         } catch {
-            guard try store.entry(requestCID: entry.requestCID, upstream: entry.upstream)?.id != entry.id else { throw error }
+            guard try store.entry(requestCID: entry.requestCID, upstream: entry.upstream, sample: entry.sample)?.id != entry.id else {
+                throw error
+            }
             entries.forget([entry])
             return nil
         }
@@ -115,7 +127,7 @@ extension CacheEngine {
             return FlightResult(body: fetched.body, entry: nil, source: .upstream, fetchedContentType: fetched.contentType)
         } catch let error as CacheError where [.busy, .timedOut, .io].contains(error.kind) {
             land()
-            if let stale = try? staleEntry(namespace: query.namespace, requestCID: query.requestCID.string),
+            if let stale = try? staleEntry(namespace: query.namespace, requestCID: query.requestCID.string, sample: query.sample),
                let bytes = try? openStored(stale) {
                 return FlightResult(body: ResponseBody(stored: bytes), entry: stale, source: .stale)
             }
@@ -130,7 +142,10 @@ extension CacheEngine {
     /// A failure to store is logged, and the caller still gets its answer:
     /// only the cache missed out.
     func complete(_ query: PreparedQuery, _ whole: WholeAnswer) -> CID? {
-        statistics.update(query.namespace.name) { $0.misses += 1 }
+        statistics.update(query.namespace.name) {
+            $0.misses += 1
+            if query.isSampled { $0.samplesFetched += 1 }
+        }
         do {
             let (contentCID, entry) = try store(query, whole)
             publishShared(query, entry, body: whole.bytes, contentCID: contentCID)
@@ -155,7 +170,7 @@ extension CacheEngine {
             contentCID: contentCID.string, size: Int64(bytes.count),
             fetched: fetched, expires: fetched.addingReportingOverflow(Int64(ttl)).overflow ? .max : fetched + Int64(ttl), ttl: Int64(ttl),
             tokens: Int64(usage?.totalTokens ?? 0), costUSD: usage.map(prices.cost) ?? 0, fetchMs: elapsedMs,
-            contentType: whole.contentType), body: bytes)
+            contentType: whole.contentType, sample: query.sample, samples: query.samples), body: bytes)
         return (contentCID, entry)
     }
 

@@ -7,13 +7,13 @@ import Synchronization
 
 /// Entries: looked up (remembered in memory), counted, listed and removed.
 extension CacheEngine {
-    /// The live entry of a request under the namespace's current upstream identity.
-    func liveEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
-        if let cached = entries[EntryKey(upstream: namespace.upstream, requestCID: requestCID)] {
+    /// The live entry of a request (one sample of it) under the namespace's current upstream identity.
+    func liveEntry(namespace: Namespace, requestCID: String, sample: Int = 0) throws -> EntryRecord? {
+        if let cached = entries[EntryKey(upstream: namespace.upstream, requestCID: requestCID, sample: sample)] {
             return cached.expires > Self.now() ? cached : nil
         }
         let mark = entries.removalMark()
-        guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream) else { return nil }
+        guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream, sample: sample) else { return nil }
         entries.remember(entry, readAfter: mark)
         return entry.expires > Self.now() ? entry : nil
     }
@@ -37,9 +37,9 @@ extension CacheEngine {
         return failure
     }
 
-    /// An entry that expired no longer ago than the stale window.
-    func staleEntry(namespace: Namespace, requestCID: String) throws -> EntryRecord? {
-        guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream),
+    /// An entry (one sample) that expired no longer ago than the stale window.
+    func staleEntry(namespace: Namespace, requestCID: String, sample: Int) throws -> EntryRecord? {
+        guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream, sample: sample),
               entry.expires > Self.now() - Int64(config.staleWindowSeconds) else { return nil }
         return entry
     }
@@ -94,16 +94,17 @@ extension CacheEngine {
 
     // MARK: Invalidation
 
-    /// Drops one entry (`rm api/<ns>/<op>/<cid>`); false when there is none.
-    /// The caller's front saw the unlink itself.
+    /// Drops one entry with every sample of it (`rm api/<ns>/<op>/<cid>`); false when there is none.
+    /// The caller's front saw the unlink itself; it is told of the other samples removed.
     @discardableResult
     public func invalidate(namespace name: String, op: String, requestCID: String) throws(CacheError) -> Bool {
         guard let namespace = namespaces[name] else { return false }
         do {
-            guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream), entry.op == op,
-                  let removed = try store.removeEntry(requestCID: requestCID, upstream: namespace.upstream) else { return false }
-            entries.forget([removed])
-            return true
+            guard let entry = try store.entry(requestCID: requestCID, upstream: namespace.upstream), entry.op == op else { return false }
+            let removed = try store.removeEntry(requestCID: requestCID, upstream: namespace.upstream)
+            entries.forget(removed)
+            notifyRemoved(removed.filter { $0.sample > 0 })
+            return !removed.isEmpty
         } catch {
             throw indexFailure(error, namespace: name, op: op, requestCID: requestCID)
         }

@@ -46,7 +46,7 @@ extension CacheEngine {
     /// `errors` and the query goes on to the upstream.
     func sharedAnswer(_ query: PreparedQuery) async -> (entry: EntryRecord?, body: [UInt8], contentType: String?)? {
         guard let shared, query.operation.callsUpstream, let place = sharedPlace(query.namespace) else { return nil }
-        switch await shared.lookup(place, requestCID: query.requestCID) {
+        switch await shared.lookup(place, requestCID: query.requestCID, sample: query.sample) {
         case .hit(let record, let body):
             return (storeShared(query, record, body), body, record.contentType)
         case .refused(let refusal):
@@ -70,7 +70,7 @@ extension CacheEngine {
                 requestCID: query.requestCID.string, upstream: ns.upstream, namespace: ns.name, op: query.op,
                 contentCID: record.contentCID.string, size: Int64(body.count), fetched: now, expires: expires,
                 ttl: max(0, expires - now), tokens: Int64(record.tokens ?? 0), costUSD: record.costUSD ?? 0, fetchMs: 0,
-                contentType: record.contentType), body: body)
+                contentType: record.contentType, sample: query.sample, samples: query.samples), body: body)
         } catch {
             logShared(query, CacheError(wrapping: error))
             return nil
@@ -132,7 +132,7 @@ extension CacheEngine {
         SharedUpload(place: place, requestCID: requestCID, body: body, contentCID: contentCID,
                      created: Int(entry.fetched), expires: Int(entry.expires),
                      tokens: entry.tokens > 0 ? Int(entry.tokens) : nil, costUSD: entry.costUSD > 0 ? entry.costUSD : nil,
-                     contentType: entry.contentType)
+                     contentType: entry.contentType, sample: entry.sample)
     }
 
     private func logShared(_ query: PreparedQuery, _ error: CacheError) {

@@ -28,6 +28,8 @@ public final class CacheEngine: Sendable {
     let prices: PriceTable
     /// One upstream call per entry at a time.
     let flights = SingleFlight<EntryKey, FlightResult>()
+    /// Each sampled request's turn: which stored sample (or fetch under way) the next ask gets (§8.1).
+    let sampleTurns = ShardedMap<EntryKey, Int>(capacity: 4096)
     /// Entries recently looked up, so repeated opens skip the index.
     let entries = EntryCache()
     /// Requests recently keyed, so asking again skips keying.
@@ -102,16 +104,22 @@ public final class CacheEngine: Sendable {
             throw CacheError(.invalidRequest, "the request must be a JSON object")
         }
         let control = try QueryControl(object[QueryControl.key])
+        let samplesAsked = control.samples ?? config.sampleOverrides[name]?[op] ?? 1
+        if let sample = control.sample, sample >= samplesAsked {
+            throw CacheError(.invalidRequest, "cidcache.sample must be below the samples asked for (\(samplesAsked))")
+        }
         let dropped = operation.droppedFields.union([QueryControl.key])
         var request = object.removing(keys: dropped)
         try operation.validate(request)
         if let enrich = operation.enrich { request = try enrich(request) }
+        let sampled = samplesAsked > 1 && operation.isSampled(request)
         let keyDocument = KeyDocument.canonicalBytes(namespace: name, op: op, request: .object(request))
         return PreparedQuery(
             namespace: namespace, operation: operation, request: request,
             upstreamBody: document.removingTopLevelMembers(dropped.union(operation.pathOnlyFields)),
             keyDocument: keyDocument, requestCID: CID.forKeyDocument(keyDocument), control: control,
-            bypassesCache: control.noStore || config.isPrivate(namespace: name, op: op))
+            bypassesCache: control.noStore || config.isPrivate(namespace: name, op: op),
+            samples: sampled ? samplesAsked : 1, sample: sampled ? control.sample ?? 0 : 0)
     }
 
     // MARK: Answering
@@ -150,6 +158,8 @@ public final class CacheEngine: Sendable {
         let hops: [String]
         /// `answersStored` when its live entry was looked for.
         let lookedUpAt: UInt64
+        /// The fetch of its sample, begun or joined when the sample was chosen.
+        let fetch: Fetch?
     }
 
     /// The part of `query` that never waits: keying, and the answer of a live entry.
@@ -158,18 +168,19 @@ public final class CacheEngine: Sendable {
         let started = Moment.now
         var prepared: PreparedQuery?
         do {
-            let query = applying(options, to: try recentRequests.prepared(namespace: namespace, op: op, body: body) {
+            let keyed = applying(options, to: try recentRequests.prepared(namespace: namespace, op: op, body: body) {
                 try prepare(namespace: namespace, op: op, body: body)
             })
-            prepared = query
+            prepared = keyed
             let lookedUpAt = answersStored.load(ordering: .acquiring)
-            if query.servesFromCache, let answer = try hit(query) {
+            let (query, fetch) = try takeSample(keyed, lookedUpAt: lookedUpAt)
+            if fetch == nil, query.servesFromCache, let answer = try hit(query) {
                 log.logWhenComplete(answer, query, started: started, pid: pid)
                 count(answer, for: options.caller)
                 return .answered(answer)
             }
             return .needsUpstream(PendingQuery(query: query, started: started, pid: pid, caller: options.caller,
-                                               hops: options.hops, lookedUpAt: lookedUpAt))
+                                               hops: options.hops, lookedUpAt: lookedUpAt, fetch: fetch))
         } catch {
             let failure = CacheError(wrapping: error)
             log.fail(namespace: namespace, op: op, requestCID: prepared?.requestCID.string, error: failure, started: started, pid: pid)
@@ -199,7 +210,7 @@ public final class CacheEngine: Sendable {
         let query = pending.query
         do {
             let answer = try await HopMark.$carried.withValue(pending.hops) {
-                try await answerFromUpstream(query, lookedUpAt: pending.lookedUpAt)
+                try await answerFromUpstream(query, lookedUpAt: pending.lookedUpAt, fetch: pending.fetch)
             }
             log.logWhenComplete(answer, query, started: pending.started, pid: pending.pid)
             count(answer, for: pending.caller)
@@ -236,8 +247,9 @@ public final class CacheEngine: Sendable {
     public func answer(_ query: PreparedQuery) async throws(CacheError) -> Answer {
         do {
             let lookedUpAt = answersStored.load(ordering: .acquiring)
-            if query.servesFromCache, let answer = try hit(query) { return answer }
-            return try await answerFromUpstream(query, lookedUpAt: lookedUpAt)
+            let (query, fetch) = try takeSample(query, lookedUpAt: lookedUpAt)
+            if fetch == nil, query.servesFromCache, let answer = try hit(query) { return answer }
+            return try await answerFromUpstream(query, lookedUpAt: lookedUpAt, fetch: fetch)
         } catch {
             throw CacheError(wrapping: error)
         }

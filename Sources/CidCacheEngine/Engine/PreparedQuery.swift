@@ -21,8 +21,16 @@ public struct PreparedQuery: Sendable {
     /// Passed through uncached (`no_store`, or a private operation): decided at keying.
     public internal(set) var bypassesCache: Bool
 
+    /// How many samples its answer keeps (docs/REFERENCE.md §8.1): 1 unless the request is sampled and asked for more.
+    public let samples: Int
+    /// The sample it asks for or was given (`takeSample`); 0 for every unsampled request.
+    public internal(set) var sample: Int
+
     /// Whether a live entry may answer it (not bypassed, not `refresh`).
     public var servesFromCache: Bool { !bypassesCache && !control.refresh }
+
+    /// Whether it keeps a bucket of several samples.
+    public var isSampled: Bool { samples > 1 }
 
     /// Whether the upstream streams its answer (server-sent events, NDJSON).
     public var streams: Bool { operation.streams(request) }
@@ -62,9 +70,15 @@ public struct QueryControl: Sendable, Equatable {
     public var ttl: Int?
     /// Answer without storing.
     public var noStore = false
+    /// How many samples to keep of a sampled request (§8.1).
+    public var samples: Int?
+    /// Which sample to answer, 0-based.
+    public var sample: Int?
 
     public static let key = "cidcache"
     public static let maximumTTL = 10 * 365 * 86_400
+    /// The most samples a request keeps.
+    public static let maximumSamples = 64
 
     init(_ value: JSON?) throws {
         guard let value else { return }
@@ -85,6 +99,16 @@ public struct QueryControl: Sendable, Equatable {
                     throw CacheError(.invalidRequest, "cidcache.ttl must be an integer from 0 to \(Self.maximumTTL)")
                 }
                 ttl = n
+            case "samples":
+                guard let n = field.intValue, (1...Self.maximumSamples).contains(n) else {
+                    throw CacheError(.invalidRequest, "cidcache.samples must be an integer from 1 to \(Self.maximumSamples)")
+                }
+                samples = n
+            case "sample":
+                guard let n = field.intValue, (0..<Self.maximumSamples).contains(n) else {
+                    throw CacheError(.invalidRequest, "cidcache.sample must be an integer from 0 to \(Self.maximumSamples - 1)")
+                }
+                sample = n
             default:
                 throw CacheError(.invalidRequest, "unknown cidcache control \"\(key)\"")
             }
@@ -116,6 +140,10 @@ public struct Answer: Sendable {
     /// it arrives: the request asked for one and the upstream's content type,
     /// when known, is a stream's. A whole JSON answer to a stream request is none.
     public let streamed: Bool
+    /// Which sample of a sampled request it is (docs/REFERENCE.md §8.1); nil for every other request.
+    public let sample: Int?
+    /// How many samples the request keeps (1 unless sampled).
+    public let samples: Int
 
     init(_ query: PreparedQuery, contentCID: CID?, body: ResponseBody, outcome: Outcome, entry: EntryRecord?,
          contentType: String?) {
@@ -126,5 +154,7 @@ public struct Answer: Sendable {
         self.entry = entry
         self.contentType = contentType
         streamed = query.streams && (contentType.map(WireFormat.isStreamContentType) ?? true)
+        sample = query.isSampled ? query.sample : nil
+        samples = query.samples
     }
 }

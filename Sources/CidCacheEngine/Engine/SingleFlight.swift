@@ -6,7 +6,7 @@ import Synchronization
 /// after its value is out: a fetch stays joinable until its answer is stored.
 final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// One run: its outcome once there, and the callers waiting for it.
-    private final class Flight: Sendable {
+    fileprivate final class Flight: Sendable {
         let id: UInt64
         private let state = Mutex<(outcome: Result<Value, any Error>?, waiting: [UInt64: @Sendable (Result<Value, any Error>) -> Void],
                                    next: UInt64)>((nil, [:], 0))
@@ -45,16 +45,34 @@ final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
     private let flights = Mutex<(next: UInt64, byKey: [Key: Flight])>((0, [:]))
 
-    /// The value of the key's joinable run, or of a new run of `work`, which
-    /// must call `land` once (later calls do nothing; a run that never lands
-    /// stays joinable for ever). The run has a task of its own, so it goes on
-    /// (and fills the cache) when the callers waiting for it are cancelled.
+    /// A run begun or joined by `start`.
+    struct Started: Sendable {
+        fileprivate let flight: Flight
+        /// Whether the run was already joinable.
+        let joined: Bool
+
+        /// The run's value.
+        /// - Throws: the run's failure, or `CancellationError` as soon as the caller is cancelled.
+        func value() async throws -> Value { try await flight.value }
+    }
+
+    /// The value of the key's joinable run, or of a new run of `work` (`start`).
     /// - Returns: the value, and whether it came from a run already joinable.
     /// - Throws: the run's failure, or `CancellationError` as soon as the caller is cancelled.
     func run(_ key: Key, _ work: @escaping @Sendable (_ land: @escaping @Sendable () -> Void) async throws -> Value)
         async throws -> (value: Value, joined: Bool) {
-        let (flight, joined) = flights.withLock { state -> (Flight, Bool) in
-            if let existing = state.byKey[key] { return (existing, true) }
+        let started = start(key, work)
+        return (try await started.value(), started.joined)
+    }
+
+    /// Joins the key's joinable run, or begins a new run of `work`, without
+    /// waiting: the key is taken when this returns. `work` must call `land`
+    /// once (later calls do nothing; a run that never lands stays joinable for
+    /// ever). The run has a task of its own, so it goes on (and fills the
+    /// cache) when the callers waiting for it are cancelled.
+    func start(_ key: Key, _ work: @escaping @Sendable (_ land: @escaping @Sendable () -> Void) async throws -> Value) -> Started {
+        flights.withLock { state -> Started in
+            if let existing = state.byKey[key] { return Started(flight: existing, joined: true) }
             let id = state.next
             state.next += 1
             let land: @Sendable () -> Void = { [self] in
@@ -67,9 +85,8 @@ final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 do { flight.settle(.success(try await work(land))) } catch { flight.settle(.failure(error)) }
             }
             state.byKey[key] = flight
-            return (flight, false)
+            return Started(flight: flight, joined: false)
         }
-        return (try await flight.value, joined)
     }
 
     /// Whether a run for the key is joinable.

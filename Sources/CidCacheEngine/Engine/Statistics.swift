@@ -20,6 +20,8 @@ public struct Counters: Codable, Sendable, Equatable {
     public var localHits: Int64 = 0
     /// Requests the HTTP front refused at its door (host, origin, content type, pass-through, loop).
     public var httpRefused: Int64 = 0
+    /// Samples of sampled requests fetched from the upstream (§8.1), also counted in `misses`.
+    public var samplesFetched: Int64 = 0
 
     public init() {}
 
@@ -31,6 +33,7 @@ public struct Counters: Codable, Sendable, Equatable {
         staleServed = try count(.staleServed); bypassed = try count(.bypassed); upstreamErrors = try count(.upstreamErrors)
         evictions = try count(.evictions); bytesServed = try count(.bytesServed); latencySavedMs = try count(.latencySavedMs)
         tokensSaved = try count(.tokensSaved); localHits = try count(.localHits); httpRefused = try count(.httpRefused)
+        samplesFetched = try count(.samplesFetched)
         costSavedUSD = try c.decodeIfPresent(Double.self, forKey: .costSavedUSD) ?? 0
     }
 
@@ -44,7 +47,7 @@ public struct Counters: Codable, Sendable, Equatable {
         sum.upstreamErrors += b.upstreamErrors; sum.evictions += b.evictions
         sum.bytesServed += b.bytesServed; sum.latencySavedMs += b.latencySavedMs
         sum.tokensSaved += b.tokensSaved; sum.costSavedUSD += b.costSavedUSD; sum.localHits += b.localHits
-        sum.httpRefused += b.httpRefused
+        sum.httpRefused += b.httpRefused; sum.samplesFetched += b.samplesFetched
         return sum
     }
 }

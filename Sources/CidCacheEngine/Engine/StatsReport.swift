@@ -21,6 +21,7 @@ extension CacheEngine {
             (key: "coalesced", value: integer(counters.coalesced)),
             (key: "stale_served", value: integer(counters.staleServed)),
             (key: "bypassed", value: integer(counters.bypassed)),
+            (key: "samples_fetched", value: integer(counters.samplesFetched)),
             (key: "http_refused", value: integer(counters.httpRefused)),
             (key: "upstream_errors", value: integer(counters.upstreamErrors)),
             (key: "evictions", value: integer(counters.evictions)),
@@ -63,7 +64,7 @@ extension CacheEngine {
         // it emits families and label sets in hash order (another order each run) and
         // gauges as `84.0`; it took ~510 us to render 20 namespaces against ~85 us for
         // this, for two more packages (~7 s more to build, up to ~300 KB stripped).
-        let counterNames = ["hits", "misses", "coalesced", "stale_served", "bypassed", "http_refused", "upstream_errors",
+        let counterNames = ["hits", "misses", "coalesced", "stale_served", "bypassed", "samples_fetched", "http_refused", "upstream_errors",
                             "evictions", "api_calls_saved", "bytes_served", "latency_saved_ms", "tokens_saved",
                             "cost_saved_usd"]
         let gaugeNames = ["entries", "bytes_stored", "hit_rate"]

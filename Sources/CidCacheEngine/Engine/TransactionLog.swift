@@ -30,10 +30,10 @@ public final class TransactionLog: Sendable {
         ])
     }
 
-    /// Appends a transaction to `log`.
+    /// Appends a transaction to `log`; `sample` only for a sampled request's answer (§8.1).
     func logTransaction(namespace: String, op: String, requestCID: String?, cid: String?, outcome: Outcome,
-                        started: Moment, bytes: Int, pid: Int32) {
-        transactions.append([
+                        started: Moment, bytes: Int, pid: Int32, sample: Int? = nil) {
+        var fields: [(String, JSON)] = [
             ("bytes", .number(Double(bytes))),
             ("cid", cid.map(JSON.string) ?? .null),
             ("ms", .number(Double(started.elapsedMilliseconds))),
@@ -42,8 +42,10 @@ public final class TransactionLog: Sendable {
             ("outcome", .string(outcome.rawValue)),
             ("pid", .number(Double(pid))),
             ("request_cid", requestCID.map(JSON.string) ?? .null),
-            ("time", .string(EventLog.timestamp(started.date))),
-        ])
+        ]
+        if let sample { fields.append(("sample", .number(Double(sample)))) }
+        fields.append(("time", .string(EventLog.timestamp(started.date))))
+        transactions.append(fields)
     }
 
     /// A failed transaction: its `errors` line and its `log` line.
@@ -58,7 +60,7 @@ public final class TransactionLog: Sendable {
         let namespace = query.namespace.name, op = query.op, requestCID = query.requestCID.string
         let log: @Sendable (CID, Int) -> Void = { cid, count in
             self.logTransaction(namespace: namespace, op: op, requestCID: requestCID, cid: cid.string,
-                                outcome: answer.outcome, started: started, bytes: count, pid: pid)
+                                outcome: answer.outcome, started: started, bytes: count, pid: pid, sample: answer.sample)
         }
         answer.body.whenEnded { result in
             switch result {
