@@ -2,10 +2,12 @@
 embeddings, and the Responses API as fake_openai_responses.py words it) in its
 wire format, with switches for failures.
 
-Answers are deterministic: they derive from a digest of the request's bytes
-(`answer <12 hex digits>`), so equal requests get equal bodies and different
-ones differ. Shapes follow OpenAI's: `chat.completion`, `text_completion`,
-the embeddings `list` (float arrays, or base64 float32 with
+Answers derive from a digest of the request's bytes (`answer <12 hex
+digits>`), so equal requests get equal bodies and different ones differ;
+but a chat completion at a sampled temperature (absent, null, not a number
+or not 0: the TTL rule's) is a new sample at each call: the first call of a
+body keeps its digest, the n-th gets the digest of the body and n. Shapes follow OpenAI's: `chat.completion`, `text_completion`, the
+embeddings `list` (float arrays, or base64 float32 with
 `"encoding_format": "base64"`), `usage` with prompt/completion/total tokens;
 `"stream": true` answers server-sent events (`chat.completion.chunk` or
 `text_completion` chunks, a usage chunk when `stream_options.include_usage`,
@@ -64,6 +66,11 @@ def digest_of(body):
     return hashlib.sha256(body).hexdigest()[:12]
 
 
+def sampled(request):
+    temperature = request.get("temperature")
+    return not (isinstance(temperature, (int, float)) and not isinstance(temperature, bool) and temperature == 0)
+
+
 class FakeOpenAI:
     def __init__(self, key):
         self.key = key
@@ -91,6 +98,7 @@ class FakeOpenAI:
                     fake.active += 1
                     fake.peak = max(fake.peak, fake.active)
                     fake.seen[body] = fake.seen.get(body, 0) + 1
+                    self.call_number = fake.seen[body]
                 self.released = False
                 try:
                     fake.answer(self, body)
@@ -231,9 +239,9 @@ class FakeOpenAI:
                                                 "You can find your API key at https://platform.openai.com/account/api-keys.")
             return self.error(handler, status, None, model)
         digest = digest_of(body)
-        if model == "changes":
-            with self.lock:
-                digest = digest_of(body + b"#%d" % self.seen[body])
+        if model == "changes" or (handler.path == "/v1/chat/completions" and sampled(request)
+                                  and handler.call_number > 1):
+            digest = digest_of(body + b"#%d" % handler.call_number)
         streamed = request.get("stream") is True
         if model == "stream-cut" and not streamed:
             self.release(handler)
