@@ -341,10 +341,10 @@ final class FileSystem: Sendable {
         guard let node = nodes.node(parent) else { return request.error(ENOENT) }
         switch node {
         case .operationDirectory(let namespace, let op):
-            // Its other samples' names leave the kernel before the reply.
-            let result: Int32
-            do { result = try engine.invalidate(namespace: namespace, op: op, requestCID: name) ? 0 : ENOENT } catch { result = error.errno }
-            replyAfterNotifications(request) { $0.error(result) }
+            // At once: the kernel holds this folder while it waits, so waiting for notifications (its
+            // other samples' names) could wait for a notification about this same folder.
+            do { request.error(try engine.invalidate(namespace: namespace, op: op, requestCID: name) ? 0 : ENOENT) }
+            catch { request.error(error.errno) }
         case .cidDirectory:
             let result = removeContent(named: name)
             replyAfterNotifications(request) { $0.error(result) }
