@@ -265,18 +265,17 @@ private struct ConfigReader {
     }
     /// One namespace's values of a setting per operation (`ttl`: seconds; `samples`: 1 to 64), by operation.
     func perOperation(_ setting: String, _ value: JSON, path: String) throws -> [String: Int] {
+        let read: (JSON, String) throws -> Int
+        if setting == "samples" { read = sampleCount } else { read = nonNegativeInt }
         var values: [String: Int] = [:]
-        for (op, number) in try object(value, path).members {
-            if setting == "samples" {
-                guard let n = number.intValue, (1...QueryControl.maximumSamples).contains(n) else {
-                    throw fail("\(path).\(op)", "an integer from 1 to \(QueryControl.maximumSamples)")
-                }
-                values[op] = n
-            } else {
-                values[op] = try nonNegativeInt(number, "\(path).\(op)")
-            }
-        }
+        for (op, number) in try object(value, path).members { values[op] = try read(number, "\(path).\(op)") }
         return values
+    }
+    func sampleCount(_ value: JSON, _ key: String) throws -> Int {
+        guard let n = value.intValue, (1...QueryControl.maximumSamples).contains(n) else {
+            throw fail(key, "an integer from 1 to \(QueryControl.maximumSamples)")
+        }
+        return n
     }
 }
 
